@@ -1,0 +1,35 @@
+"""flowprov: provenance of workflow runs, with lamindb's Run/Transform/Artifact/Collection API.
+
+    import flowprov as ln
+    transform = ln.Transform(name="Cell Ranger", version="7.2.0", type="pipeline").save()
+    run = ln.Run(transform, reference="loving_blackwell", reference_type="nextflow_session_id").save()
+
+This module only re-exports; pandas, Alembic and the workflow managers load where they are used.
+"""
+
+from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound, StoreNeedsMigration, ValidationError
+from flowprov.core.query import Q, QuerySet
+from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
+from flowprov.core.store import connect, current_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact",
+    "Collection",
+    "DoesNotExist",
+    "FieldError",
+    "MultipleResultsFound",
+    "Q",
+    "QuerySet",
+    "Run",
+    "Space",
+    "Storage",
+    "StoreNeedsMigration",
+    "Transform",
+    "User",
+    "ValidationError",
+    "connect",
+    "current_store",
+    "save",
+]

@@ -1,0 +1,264 @@
+"""The `flowprov` command line: a thin layer that parses arguments and calls the Python API.
+
+Every command takes `--db URL` (else the usual lookup: FLOWPROV_DB, the nearest `.flowprov/`,
+the per-user default). Output is a Rich table in a terminal and JSON when piped or with `--json`.
+A flowprov error prints one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Record and query the provenance of workflow runs.", no_args_is_help=True, add_completion=False)
+instance_app = typer.Typer(help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True)
+app.add_typer(instance_app, name="instance")
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Store URL, file path or configured name (default: FLOWPROV_DB, nearest .flowprov/, per-user default).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")]
+LimitOption = Annotated[int, typer.Option("--limit", "-n", help="Show at most this many records (newest first).")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"flowprov: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def cli_errors(func):
+    """One line on stderr and exit status 2 for flowprov's own errors and bad arguments."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any):
+        from flowprov.core.exceptions import FlowprovError
+
+        try:
+            return func(*args, **kwargs)
+        except (FlowprovError, LookupError, ValueError, OSError) as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    return wrapper
+
+
+def _connect(db: str | None):
+    import flowprov
+
+    return flowprov.connect(db) if db else flowprov.connect()
+
+
+def _want_json(flag: bool) -> bool:
+    return flag or not sys.stdout.isatty()
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    Console().print(table)
+
+
+@app.command()
+@cli_errors
+def init(db: DbOption = None) -> None:
+    """Create a store (or upgrade an existing one) and print where it is.
+
+    Without --db, creates `.flowprov/` in the working directory: commands run below it use it.
+    """
+    from flowprov.core.store import connection, settings
+    from flowprov.core.store.schema import migrate
+
+    if db is None:
+        project = Path.cwd() / settings.PROJECT_DIR
+        project.mkdir(exist_ok=True)
+        db = str(project / settings.PROJECT_DB)
+    store = connection.Store(settings.resolve_name_or_url(db), check_schema=False)
+    before, after = migrate(store)
+    state = "created" if before is None else ("up to date" if before == after else f"upgraded from {before}")
+    typer.echo(f"{store.display_url} ({state}, schema {after})")
+    store.dispose()
+
+
+@app.command()
+@cli_errors
+def migrate(db: DbOption = None) -> None:
+    """Upgrade a store's schema to this version of flowprov (back up the store first)."""
+    from flowprov.core.store import connection, settings
+    from flowprov.core.store.schema import migrate as run_migrations
+
+    url = settings.resolve_name_or_url(db) if db else settings.choose_store().url
+    store = connection.Store(url, check_schema=False)
+    before, after = run_migrations(store)
+    typer.echo(f"{store.display_url}: {'already at' if before == after else f'{before} ->'} {after}")
+    store.dispose()
+
+
+@app.command()
+@cli_errors
+def where(db: DbOption = None) -> None:
+    """Print which store is used, and why (the configuration lookup order)."""
+    from flowprov.core.store.connection import current_store_source
+
+    store = _connect(db)
+    typer.echo(f"{store.display_url}  (from {current_store_source()})")
+
+
+@instance_app.command("add")
+@cli_errors
+def instance_add(name: Annotated[str, typer.Argument(help="Name to refer to the store by.")], url: Annotated[str, typer.Argument(help="SQLAlchemy URL or SQLite file path.")]) -> None:
+    """Add (or replace) a named store in your user config."""
+    from flowprov.core.store import settings
+
+    path = settings.write_instance(name, url)
+    typer.echo(f"{name} -> {url}  (in {path})")
+
+
+@instance_app.command("list")
+@cli_errors
+def instance_list(as_json: JsonOption = False) -> None:
+    """List the named stores in your user config."""
+    from flowprov.core.store import settings
+
+    instances = settings.read_instances()
+    if _want_json(as_json):
+        _print_json(instances)
+    else:
+        _print_table("instances", [{"name": k, "url": v} for k, v in sorted(instances.items())], ["name", "url"])
+
+
+@app.command()
+@cli_errors
+def runs(
+    reference_type: Annotated[str | None, typer.Option(help="Only runs with this reference type, e.g. nextflow_session_id.")] = None,
+    reference: Annotated[str | None, typer.Option(help="Only runs with this reference (a run id of the workflow manager).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status: completed, errored, aborted, started, ...")] = None,
+    transform: Annotated[str | None, typer.Option(help="Only runs of the transform with this key (or name).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only runs started at or after this ISO date/time (UTC if no offset).")] = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List runs, newest first."""
+    import flowprov as ln
+    from flowprov.core.query.describe import describe_run_row
+
+    _connect(db)
+    qs = ln.Run.filter()
+    if reference_type:
+        qs = qs.filter(reference_type=reference_type)
+    if reference:
+        qs = qs.filter(reference=reference)
+    if status:
+        qs = qs.filter(status=status)
+    if transform:
+        qs = qs.filter(ln.Q(transform__key=transform) | ln.Q(transform__name=transform))
+    if since:
+        qs = qs.filter(started_at__gte=_parse_since(since))
+    rows = [describe_run_row(r) for r in qs.order_by("-started_at", "-id")[:limit]]
+    if _want_json(as_json):
+        _print_json(rows)
+    else:
+        _print_table("runs", rows, ["uid", "name", "status", "transform", "reference_type", "reference", "started_at"])
+
+
+def _parse_since(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since {text!r}: use an ISO date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@app.command()
+@cli_errors
+def show(
+    run: Annotated[str, typer.Argument(help="A run uid (or uid prefix) or a reference such as a Nextflow session id.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Show one run: transform, params, inputs, outputs, child runs, environment."""
+    import flowprov as ln
+    from flowprov.core.exceptions import DoesNotExist
+    from flowprov.core.query.describe import describe_run
+
+    _connect(db)
+    try:
+        record = ln.Run.get(run)
+    except DoesNotExist:
+        matches = ln.Run.filter(reference=run).order_by("-started_at")[:2].list()
+        if not matches:
+            raise DoesNotExist(f"no run has uid or reference {run!r}") from None
+        record = matches[0]
+    data = describe_run(record)
+    if _want_json(as_json):
+        _print_json(data)
+        return
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    console = Console()
+    console.print(f"[bold]Run {data['uid']}[/bold] {data['name'] or ''}  status={data['status']}")
+    console.print(f"transform: {data['transform']['key'] or data['transform']['name']} (version {data['transform']['version']}, uid {data['transform']['uid']})")
+    console.print(f"reference: {data['reference_type']} = {data['reference']}")
+    console.print(f"started {data['started_at']}  finished {data['finished_at']}")
+    for section in ("params", "aux"):
+        if data[section]:
+            console.print(f"{section}:", Pretty(data[section]))
+    for section in ("inputs", "outputs"):
+        if data[section]:
+            _print_table(section, data[section], ["uid", "key", "path", "size", "hash"])
+    if data["child_runs"]:
+        _print_table("child runs", data["child_runs"], ["uid", "name", "status", "transform", "reference"])
+    if data["environment"]:
+        console.print(f"environment: {data['environment']['path']} ({data['environment']['hash']})")
+
+
+@app.command()
+@cli_errors
+def transforms(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """List transforms (pipelines, steps, scripts), newest first."""
+    import flowprov as ln
+    from flowprov.core.query.describe import describe_transform
+
+    _connect(db)
+    rows = [describe_transform(t) for t in ln.Transform.filter().order_by("-id")[:limit]]
+    if _want_json(as_json):
+        _print_json(rows)
+    else:
+        _print_table("transforms", rows, ["uid", "key", "name", "version", "type", "is_latest"])
+
+
+@app.command()
+@cli_errors
+def artifacts(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """List artifacts (registered files and directories), newest first."""
+    import flowprov as ln
+    from flowprov.core.query.describe import describe_artifact
+
+    _connect(db)
+    rows = [describe_artifact(a) for a in ln.Artifact.filter().order_by("-id")[:limit]]
+    if _want_json(as_json):
+        _print_json(rows)
+    else:
+        _print_table("artifacts", rows, ["uid", "key", "path", "size", "hash"])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""QuerySet -> pandas DataFrame in one query, plus one batched query per related `include`.
+
+Speed matters here (a 10k-run frame well under 0.1 s): rows come back as raw column values and
+columns are converted vectorised (datetimes parsed by pandas, integers kept as nullable Int64),
+not record by record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, String, select, type_coerce
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.interfaces import MANYTOONE
+
+from flowprov.core.exceptions import FieldError
+from flowprov.core.fieldtypes import UTCDateTime
+from flowprov.core.query.lookups import _attribute_name, _unknown_field
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from flowprov.core.query.queryset import QuerySet
+
+EXCLUDED_COLUMNS = {"updated_at"}
+ID_CHUNK = 20_000
+
+
+def direct_columns(model) -> list:
+    """Column attributes shown by df(): all direct fields but updated_at and hidden JSON aliases."""
+    hidden = {v for k, v in getattr(model, "_query_aliases", {}).items() if k == "params"}
+    return [a for a in model.__mapper__.column_attrs if a.key not in EXCLUDED_COLUMNS and a.key not in hidden]
+
+
+def _raw_column(attr, dialect: str):
+    column = attr.columns[0]
+    expr = getattr(attr.parent.class_, attr.key)
+    if isinstance(column.type, UTCDateTime):
+        return type_coerce(expr, String() if dialect == "sqlite" else DateTime(timezone=True)).label(attr.key)
+    return expr.label(attr.key)
+
+
+def _convert(pd, attr, values: list) -> Any:
+    column = attr.columns[0]
+    col_type = column.type
+    base = getattr(col_type, "impl", col_type)
+    if isinstance(col_type, UTCDateTime):
+        return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
+    type_name = type(base).__name__
+    if type_name in ("Integer", "BigInteger"):
+        return pd.array(values, dtype="Int64")
+    if type_name == "Boolean":
+        return pd.array(values, dtype="boolean")
+    if type_name == "JSON":
+        return [json.loads(v) if isinstance(v, str) else v for v in values]
+    return values
+
+
+def queryset_to_dataframe(qs: QuerySet, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100) -> pd.DataFrame:
+    import pandas as pd
+
+    model = qs.model
+    store = qs.store
+    dialect = store.dialect
+    includes = [include] if isinstance(include, str) else list(include or [])
+    attrs = direct_columns(model)
+    columns = [_raw_column(a, dialect) for a in attrs]
+    params_attr = None
+    if features:
+        params_key = getattr(model, "_query_aliases", {}).get("params")
+        if params_key is None:
+            raise FieldError(f"{model.__name__} has no params, so features=True does not apply")
+        params_attr = model.__mapper__.column_attrs[params_key]
+        columns.append(getattr(model, params_key).label("__params"))
+    view = qs if limit is None else qs[:limit]
+    try:
+        rows = store.session.execute(view.statement(*columns)).all()
+        data: dict[str, Any] = {}
+        for i, attr in enumerate(attrs):
+            data[attr.key] = _convert(pd, attr, [r[i] for r in rows])
+        frame = pd.DataFrame(data)
+        ids = [r[attrs.index(model.__mapper__.column_attrs["id"])] for r in rows]
+        for path in includes:
+            frame[path] = _include_values(store, model, path, ids)
+        if params_attr is not None:
+            params = [json.loads(r[-1]) if isinstance(r[-1], str) else (r[-1] or {}) for r in rows]
+            keys: list[str] = []
+            for p in params:
+                keys.extend(k for k in p if k not in keys)
+            for key in keys:
+                name = key if key not in frame.columns else f"params.{key}"
+                frame[name] = pd.Series([p.get(key) for p in params], dtype="object").convert_dtypes()
+    finally:
+        store.release()
+    return frame.set_index("id") if "id" in frame.columns else frame
+
+
+def _include_values(store, model, path: str, ids: list[int]) -> list:
+    """Values of a related field (`transform__name`, `input_artifacts__key`) per root id."""
+    parts = path.split("__")
+    if len(parts) < 2:
+        raise FieldError(f"include={path!r}: name a related field, e.g. 'transform__name'")
+    root = aliased(model)
+    stmt_entity = root
+    joins = []
+    single_valued = True
+    current = root
+    for part in parts[:-1]:
+        attr_name = _attribute_name(current, part)
+        mapper = current.__mapper__ if hasattr(current, "__mapper__") else None
+        from sqlalchemy import inspect
+
+        mapper = inspect(current).mapper
+        if attr_name is None or attr_name not in mapper.relationships:
+            raise FieldError(f"include={path!r}: {mapper.class_.__name__} has no relation {part!r}")
+        prop = mapper.relationships[attr_name]
+        single_valued = single_valued and prop.direction is MANYTOONE
+        target = aliased(prop.mapper.class_)
+        joins.append((getattr(current, attr_name), target))
+        current = target
+    from sqlalchemy import inspect
+
+    last_mapper = inspect(current).mapper
+    field = _attribute_name(current, parts[-1])
+    if field is None or field not in last_mapper.column_attrs:
+        raise _unknown_field(last_mapper.class_, parts[-1])
+    values: dict[int, list] = {i: [] for i in ids}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        stmt = select(stmt_entity.id, getattr(current, field)).select_from(stmt_entity)
+        for rel_attr, target in joins:
+            stmt = stmt.join(rel_attr.of_type(target))
+        stmt = stmt.where(stmt_entity.id.in_(chunk))
+        for root_id, value in store.session.execute(stmt):
+            values[root_id].append(value)
+    if single_valued:
+        return [v[0] if v else None for v in (values[i] for i in ids)]
+    return [values[i] for i in ids]

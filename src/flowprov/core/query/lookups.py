@@ -1,0 +1,303 @@
+"""Turn Django-style keyword lookups (`transform__name__startswith="Cell"`) into SQL conditions.
+
+Field names are checked against the record's mapper before anything becomes SQL, and every value
+is a bound parameter. Relations are followed with `IN (subquery)` rather than joins, so a filter
+never duplicates rows and `exclude()` is a plain `NOT`.
+
+Record classes can declare two hooks the resolver honours:
+- `_query_aliases`: public name -> mapped attribute (`"params"` -> `"_params"`);
+- `_query_values`: public name -> function converting a user value (`status="completed"` -> 0).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, and_, not_, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.interfaces import MANYTOMANY, MANYTOONE, ONETOMANY
+from sqlalchemy.orm.util import AliasedClass
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import JSON
+
+from flowprov.core.exceptions import FieldError
+from flowprov.core.query.sqlfuncs import CaseInsensitiveRegex, JsonTypeIn
+
+LOOKUPS = (
+    "exact", "iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith",
+    "in", "gt", "gte", "lt", "lte", "range", "isnull", "regex", "iregex",
+)
+STRING_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith", "regex", "iregex"}
+
+
+def _mapper(entity):
+    from sqlalchemy import inspect
+
+    insp = inspect(entity)
+    return insp.mapper if hasattr(insp, "mapper") else insp
+
+
+def _model_class(entity):
+    return _mapper(entity).class_
+
+
+def field_names(model) -> list[str]:
+    """Public names a filter accepts on `model` (columns, relations, aliases)."""
+    mapper = _mapper(model)
+    cls = mapper.class_
+    aliases = getattr(cls, "_query_aliases", {})
+    hidden = set(aliases.values())
+    names = [c.key for c in mapper.column_attrs if c.key not in hidden and not c.key.startswith("_")]
+    names += [r.key.lstrip("_") for r in mapper.relationships]
+    names += list(aliases)
+    return sorted(set(names))
+
+
+def _attribute_name(model, name: str) -> str | None:
+    mapper = _mapper(model)
+    cls = mapper.class_
+    name = getattr(cls, "_query_aliases", {}).get(name, name)
+    if name in mapper.attrs:
+        return name
+    if "_" + name in mapper.relationships:
+        return "_" + name
+    return None
+
+
+def _unknown_field(model, name: str) -> FieldError:
+    cls = _model_class(model)
+    return FieldError(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(field_names(model))}")
+
+
+def _record_id(value: Any, what: str) -> Any:
+    """A record's id for comparisons with relations (a record, an int, or None)."""
+    if value is None or isinstance(value, int):
+        return value
+    record_id = getattr(value, "id", None)
+    if record_id is None:
+        raise FieldError(f"{what}: cannot compare with an unsaved record {value!r}; save it first")
+    return record_id
+
+
+def build_condition(entity, key: str, value: Any) -> ColumnElement:
+    """The SQL condition for one keyword of `filter(**kwargs)` on `entity` (a class or an alias)."""
+    parts = key.split("__")
+    return _resolve(entity, parts, value, key)
+
+
+def _resolve(entity, parts: list[str], value: Any, key: str) -> ColumnElement:
+    name, rest = parts[0], parts[1:]
+    attr_name = _attribute_name(entity, name)
+    if attr_name is None:
+        raise _unknown_field(entity, name)
+    cls = _model_class(entity)
+    convert = getattr(cls, "_query_values", {}).get(name)
+    if convert is not None:
+        lookup = rest[0] if rest else "exact"
+        if lookup in ("in", "range"):
+            value = [convert(v) for v in value]
+        elif lookup != "isnull":
+            value = convert(value)
+    mapper = _mapper(entity)
+    prop = mapper.attrs[attr_name]
+    if attr_name in mapper.relationships:
+        return _resolve_relation(entity, prop, rest, value, key)
+    column = getattr(entity, attr_name)
+    column_type = prop.columns[0].type
+    if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON) or _is_json_variant(column_type):
+        return _resolve_json(column, rest, value, key)
+    if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
+        bad = rest[0] if rest[0] not in LOOKUPS else rest[1]
+        raise FieldError(f"{key}: {name!r} is not a relation or JSON field, so {bad!r} cannot follow it; lookups: {', '.join(LOOKUPS)}")
+    lookup = rest[0] if rest else "exact"
+    return apply_lookup(column, lookup, _check_value(column_type, lookup, value, key), key)
+
+
+def _is_json_variant(column_type) -> bool:
+    return isinstance(getattr(column_type, "impl", column_type), JSON) or any(
+        isinstance(t, JSON) for t in getattr(column_type, "_variant_mapping", {}).values()
+    ) or type(column_type).__name__ == "JSON"
+
+
+def _resolve_relation(entity, prop, rest: list[str], value: Any, key: str) -> ColumnElement:
+    target = aliased(prop.mapper.class_)
+    if not rest or rest == ["exact"]:
+        return _relation_condition(entity, prop, target, target.id == _record_id(value, key))
+    if rest == ["in"]:
+        ids = [_record_id(v, key) for v in value]
+        return _relation_condition(entity, prop, target, target.id.in_(ids))
+    if rest == ["isnull"]:
+        if prop.direction is MANYTOONE:
+            local = getattr(entity, _mapper(entity).get_property_by_column(prop.local_remote_pairs[0][0]).key)
+            return local.is_(None) if value else local.is_not(None)
+        has_any = _relation_condition(entity, prop, target, None)
+        return not_(has_any) if value else has_any
+    return _relation_condition(entity, prop, target, _resolve(target, rest, value, key))
+
+
+def _relation_condition(entity, prop, target: AliasedClass, condition) -> ColumnElement:
+    """`entity` rows related through `prop` to some `target` row matching `condition`."""
+    mapper = _mapper(entity)
+    target_mapper = _mapper(target)
+
+    def local_attr(col):
+        return getattr(entity, mapper.get_property_by_column(col).key)
+
+    def target_attr(col):
+        return getattr(target, target_mapper.get_property_by_column(col).key)
+
+    where = [condition] if condition is not None else []
+    if prop.direction is MANYTOONE:
+        local_col, remote_col = prop.local_remote_pairs[0]
+        return local_attr(local_col).in_(select(target_attr(remote_col)).where(*where))
+    if prop.direction is ONETOMANY:
+        local_col, remote_col = prop.local_remote_pairs[0]
+        return local_attr(local_col).in_(select(target_attr(remote_col)).where(*where))
+    assert prop.direction is MANYTOMANY
+    (local_col, link_local), = prop.synchronize_pairs
+    (remote_col, link_remote), = prop.secondary_synchronize_pairs
+    inner = select(link_local)
+    if where:
+        inner = inner.where(link_remote.in_(select(target_attr(remote_col)).where(*where)))
+    return local_attr(local_col).in_(inner)
+
+
+def _json_key(part: str) -> str | int:
+    return int(part) if part.isdigit() else part
+
+
+def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElement:
+    lookup = "exact"
+    if rest and rest[-1] in LOOKUPS:
+        lookup, rest = rest[-1], rest[:-1]
+    if not rest:
+        if lookup == "isnull":
+            return column.is_(None) if value else column.is_not(None)
+        raise FieldError(f"{key}: name a key inside the JSON field, e.g. {key.split('__')[0]}__my_key=...")
+    path = tuple(_json_key(p) for p in rest)
+    element = column[path]
+    if lookup == "isnull":
+        present = JsonTypeIn(column, path, ("number", "string", "boolean", "object", "array"))
+        return not_(present) if value else present
+    sample = value[0] if lookup in ("in", "range") and value else value
+    if sample is None:
+        if lookup == "exact":
+            return JsonTypeIn(column, path, ("null",))
+        raise FieldError(f"{key}: None only works with exact or isnull")
+    if isinstance(sample, bool):
+        if lookup not in ("exact", "in"):
+            raise FieldError(f"{key}: a boolean value only supports exact and in")
+        return and_(JsonTypeIn(column, path, ("boolean",)), apply_lookup(element.as_boolean(), lookup, value, key))
+    if isinstance(sample, (int, float)):
+        if lookup in STRING_LOOKUPS:
+            raise FieldError(f"{key}: lookup {lookup!r} needs a string value, got {sample!r}")
+        return and_(JsonTypeIn(column, path, ("number",)), apply_lookup(element.as_float(), lookup, value, key))
+    if isinstance(sample, (dt.date, dt.datetime)):
+        value = [v.isoformat() for v in value] if lookup in ("in", "range") else value.isoformat()
+        return and_(JsonTypeIn(column, path, ("string",)), apply_lookup(element.as_string(), lookup, value, key))
+    if isinstance(sample, str):
+        return and_(JsonTypeIn(column, path, ("string",)), apply_lookup(element.as_string(), lookup, value, key))
+    raise FieldError(f"{key}: cannot compare a JSON value with {type(sample).__name__} {sample!r}")
+
+
+def _check_value(column_type, lookup: str, value: Any, key: str) -> Any:
+    """Reject values that cannot be compared with the column, naming the field."""
+    if lookup == "isnull":
+        if not isinstance(value, bool):
+            raise FieldError(f"{key}: isnull takes True or False, got {value!r}")
+        return value
+    if lookup in ("in", "range"):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise FieldError(f"{key}: {lookup} takes a list of values, got {value!r}")
+        values = list(value)
+        if lookup == "range" and len(values) != 2:
+            raise FieldError(f"{key}: range takes two values (low, high), got {len(values)}")
+        return [_check_scalar(column_type, "exact", v, key) for v in values]
+    return _check_scalar(column_type, lookup, value, key)
+
+
+def _check_scalar(column_type, lookup: str, value: Any, key: str) -> Any:
+    base = getattr(column_type, "impl", column_type)
+    is_string = isinstance(base, (String, Text))
+    if lookup in STRING_LOOKUPS and not is_string:
+        raise FieldError(f"{key}: lookup {lookup!r} only works on text fields, not {type(base).__name__}")
+    if value is None:
+        if lookup != "exact":
+            raise FieldError(f"{key}: None only works with exact or isnull")
+        return None
+    if isinstance(base, DateTime):
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise FieldError(f"{key}: cannot read {value!r} as a date/time (use ISO 8601, e.g. 2026-01-31T12:00:00+00:00)") from None
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+        if not isinstance(value, dt.datetime):
+            raise FieldError(f"{key}: expected a datetime, got {type(value).__name__} {value!r}")
+        return value
+    if isinstance(base, Boolean):
+        if not isinstance(value, bool):
+            raise FieldError(f"{key}: expected True or False, got {value!r}")
+        return value
+    if isinstance(base, Integer):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if isinstance(base, Float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise FieldError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        return value
+    if is_string and not isinstance(value, str):
+        raise FieldError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def apply_lookup(column, lookup: str, value: Any, key: str) -> ColumnElement:
+    if lookup == "exact":
+        return column.is_(None) if value is None else column == value
+    if lookup == "iexact":
+        return column.ilike(_escape_like(value), escape="\\")
+    if lookup == "contains":
+        return column.contains(value, autoescape=True)
+    if lookup == "icontains":
+        return column.icontains(value, autoescape=True)
+    if lookup == "startswith":
+        return column.startswith(value, autoescape=True)
+    if lookup == "istartswith":
+        return column.istartswith(value, autoescape=True)
+    if lookup == "endswith":
+        return column.endswith(value, autoescape=True)
+    if lookup == "iendswith":
+        return column.iendswith(value, autoescape=True)
+    if lookup == "in":
+        return column.in_(list(value))
+    if lookup == "gt":
+        return column > value
+    if lookup == "gte":
+        return column >= value
+    if lookup == "lt":
+        return column < value
+    if lookup == "lte":
+        return column <= value
+    if lookup == "range":
+        low, high = value
+        return column.between(low, high)
+    if lookup == "isnull":
+        return column.is_(None) if value else column.is_not(None)
+    if lookup == "regex":
+        return column.regexp_match(value)
+    if lookup == "iregex":
+        return CaseInsensitiveRegex(column, value)
+    raise FieldError(f"{key}: unknown lookup {lookup!r}; lookups: {', '.join(LOOKUPS)}")
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def combine(conditions: list[ColumnElement], connector: str = "AND") -> ColumnElement:
+    if not conditions:
+        return and_(True)
+    return and_(*conditions) if connector == "AND" else or_(*conditions)

@@ -1,0 +1,345 @@
+"""A lazy, chainable QuerySet over one record class, evaluated in one SQL round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import object_session
+
+from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
+from flowprov.core.query.lookups import _attribute_name, _unknown_field, build_condition
+from flowprov.core.query.q import Q
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from flowprov.core.store.connection import Store
+
+MAX_LISTED_CANDIDATES = 10
+
+
+class QuerySet:
+    """Records of one class matching a filter. Nothing runs until the results are needed."""
+
+    def __init__(self, model: type, store: Store | None = None):
+        self.model = model
+        self._store = store
+        self._where: list[Any] = []
+        self._order: list[Any] = []
+        self._limit: int | None = None
+        self._offset: int | None = None
+        self._distinct = False
+        self._cache: list | None = None
+        self._extra_columns: dict[str, Any] = {}
+
+    # -- building -------------------------------------------------------------------------
+    def _clone(self) -> QuerySet:
+        qs = QuerySet(self.model, self._store)
+        qs._where = list(self._where)
+        qs._order = list(self._order)
+        qs._limit, qs._offset, qs._distinct = self._limit, self._offset, self._distinct
+        qs._extra_columns = dict(self._extra_columns)
+        return qs
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from flowprov.core.store.connection import current_store
+
+            return current_store()
+        return self._store
+
+    def _conditions(self, args: tuple, kwargs: dict) -> list[Any]:
+        conds = []
+        for arg in args:
+            if isinstance(arg, Q):
+                conds.append(arg.resolve(self.model))
+            elif hasattr(arg, "compile"):  # an SQLAlchemy condition from flowprov's own code
+                conds.append(arg)
+            else:
+                raise TypeError(f"filter() takes Q objects and keyword lookups, not {type(arg).__name__}")
+        conds.extend(build_condition(self.model, key, value) for key, value in kwargs.items())
+        return conds
+
+    def _check_not_sliced(self, what: str) -> None:
+        if self._limit is not None or self._offset is not None:
+            raise TypeError(f"cannot {what} a QuerySet after slicing it")
+
+    def filter(self, *queries: Q, **expressions: Any) -> QuerySet:
+        self._check_not_sliced("filter")
+        qs = self._clone()
+        qs._where.extend(self._conditions(queries, expressions))
+        return qs
+
+    def exclude(self, *queries: Q, **expressions: Any) -> QuerySet:
+        self._check_not_sliced("exclude")
+        from sqlalchemy import and_, not_
+
+        qs = self._clone()
+        conds = self._conditions(queries, expressions)
+        if conds:
+            qs._where.append(not_(and_(*conds)))
+        return qs
+
+    def order_by(self, *fields: str) -> QuerySet:
+        qs = self._clone()
+        qs._order = []
+        for field in fields:
+            descending = field.startswith("-")
+            name = field.lstrip("-")
+            attr = _attribute_name(self.model, name)
+            if attr is None or attr not in self.model.__mapper__.column_attrs:
+                raise _unknown_field(self.model, name)
+            column = getattr(self.model, attr)
+            qs._order.append(column.desc() if descending else column.asc())
+        return qs
+
+    def distinct(self) -> QuerySet:
+        qs = self._clone()
+        qs._distinct = True
+        return qs
+
+    def all(self) -> QuerySet:
+        return self._clone()
+
+    def __getitem__(self, item: int | slice):
+        if isinstance(item, int):
+            if item < 0:
+                raise ValueError("negative indexing is not supported; use order_by('-field')")
+            if self._cache is not None:
+                return self._cache[item]
+            rows = self[item : item + 1].list()
+            if not rows:
+                raise IndexError("QuerySet index out of range")
+            return rows[0]
+        if not isinstance(item, slice) or (item.step not in (None, 1)):
+            raise TypeError("QuerySet supports integer indexes and slices without a step")
+        start, stop = item.start or 0, item.stop
+        if start < 0 or (stop is not None and stop < 0):
+            raise ValueError("negative slicing is not supported; use order_by('-field')")
+        qs = self._clone()
+        base_offset = qs._offset or 0
+        qs._offset = base_offset + start if (base_offset + start) else None
+        if stop is not None:
+            new_limit = max(stop - start, 0)
+            qs._limit = new_limit if qs._limit is None else min(new_limit, max(qs._limit - start, 0))
+        elif qs._limit is not None:
+            qs._limit = max(qs._limit - start, 0)
+        return qs
+
+    # -- SQL --------------------------------------------------------------------------------
+    def statement(self, *columns: Any) -> Select:
+        stmt = select(*columns) if columns else select(self.model)
+        if columns:
+            stmt = stmt.select_from(self.model)
+        if self._where:
+            stmt = stmt.where(*self._where)
+        if self._distinct:
+            stmt = stmt.distinct()
+        order = self._order or ([self.model.id.asc()] if (self._limit is not None or self._offset is not None) else [])
+        if order:
+            stmt = stmt.order_by(*order)
+        if self._limit is not None:
+            stmt = stmt.limit(self._limit)
+        if self._offset is not None:
+            stmt = stmt.offset(self._offset)
+        return stmt
+
+    def _fetch(self) -> list:
+        if self._cache is None:
+            store = self.store
+            try:
+                self._cache = list(store.session.scalars(self.statement()).unique().all())
+            finally:
+                store.release()
+        return self._cache
+
+    # -- evaluation -------------------------------------------------------------------------
+    def list(self) -> list:
+        return list(self._fetch())
+
+    def __iter__(self) -> Iterator:
+        return iter(self._fetch())
+
+    def __len__(self) -> int:
+        return len(self._fetch())
+
+    def __bool__(self) -> bool:
+        return bool(self._fetch())
+
+    def __repr__(self) -> str:
+        rows = self[:21].list() if self._cache is None else self._cache[:21]
+        shown = ", ".join(repr(r) for r in rows[:20])
+        return f"<QuerySet [{shown}{', ...' if len(rows) > 20 else ''}]>"
+
+    def count(self) -> int:
+        if self._cache is not None:
+            return len(self._cache)
+        store = self.store
+        try:
+            inner = self.statement(self.model.id).subquery()
+            return store.session.execute(select(func.count()).select_from(inner)).scalar_one()
+        finally:
+            store.release()
+
+    def exists(self) -> bool:
+        store = self.store
+        try:
+            return store.session.execute(select(self.statement(self.model.id).limit(1).exists())).scalar_one()
+        finally:
+            store.release()
+
+    def first(self):
+        qs = self if self._order else self.order_by("id")
+        rows = qs[:1].list()
+        return rows[0] if rows else None
+
+    def last(self):
+        if self._order:
+            qs = self._clone()
+            qs._order = [o._copy_reversed() if hasattr(o, "_copy_reversed") else _reverse(o) for o in self._order]
+        else:
+            qs = self.order_by("-id")
+        rows = qs[:1].list()
+        return rows[0] if rows else None
+
+    def one(self):
+        rows = self[:2].list() if self._limit is None else self.list()
+        if not rows:
+            raise DoesNotExist(f"no {self.model.__name__} matches this query")
+        if len(rows) > 1:
+            raise MultipleResultsFound(f"more than one {self.model.__name__} matches this query; use .first() or filter further")
+        return rows[0]
+
+    def one_or_none(self):
+        try:
+            return self.one()
+        except DoesNotExist:
+            return None
+
+    def values(self, *fields: str) -> list[dict[str, Any]]:
+        names, columns = self._columns(fields)
+        store = self.store
+        try:
+            rows = store.session.execute(self.statement(*columns)).all()
+        finally:
+            store.release()
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def values_list(self, *fields: str, flat: bool = False) -> list:
+        if flat and len(fields) != 1:
+            raise TypeError("values_list(flat=True) takes exactly one field")
+        names, columns = self._columns(fields)
+        store = self.store
+        try:
+            rows = store.session.execute(self.statement(*columns)).all()
+        finally:
+            store.release()
+        return [row[0] for row in rows] if flat else [tuple(row) for row in rows]
+
+    def _columns(self, fields: tuple[str, ...]) -> tuple[list[str], list[Any]]:
+        mapper = self.model.__mapper__
+        if not fields:
+            fields = tuple(c.key for c in mapper.column_attrs if not c.key.startswith("_"))
+        columns = []
+        for name in fields:
+            attr = _attribute_name(self.model, name)
+            if attr is None or attr not in mapper.column_attrs:
+                raise _unknown_field(self.model, name)
+            columns.append(getattr(self.model, attr))
+        return list(fields), columns
+
+    def delete(self) -> int:
+        """Delete every matching record in one transaction; returns how many were deleted."""
+        store = self.store
+        ids = self.values_list("id", flat=True)
+        if not ids:
+            return 0
+        from flowprov.core.registry.base import raise_integrity_error  # noqa: PLC0415 (cycle)
+
+        with raise_integrity_error(self.model), store.transaction() as session:
+            for chunk in _chunks(ids, 10_000):
+                session.execute(delete(self.model).where(self.model.id.in_(chunk)), execution_options={"synchronize_session": False})
+        gone = set(ids)
+        for obj in list(store.session.identity_map.values()):
+            if isinstance(obj, self.model) and obj.id in gone and object_session(obj) is store.session:
+                store.session.expunge(obj)
+        self._cache = None
+        return len(ids)
+
+    # -- single records -------------------------------------------------------------------
+    def get(self, idlike: int | str | None = None, **expressions: Any):
+        """One record by id (int), uid or uid prefix (str), and/or field values."""
+        qs = self.filter(**expressions) if expressions else self
+        desc = _describe(idlike, expressions)
+        uid_len = getattr(self.model, "_uid_len", None)
+        if isinstance(idlike, bool) or (idlike is not None and not isinstance(idlike, (int, str))):
+            raise TypeError(f"get() takes an int id or a uid string, not {type(idlike).__name__}")
+        if isinstance(idlike, int):
+            qs = qs.filter(id=idlike)
+        elif isinstance(idlike, str):
+            if not idlike:
+                raise ValueError("get() needs a non-empty uid or uid prefix")
+            qs = qs.filter(uid=idlike) if uid_len and len(idlike) >= uid_len else qs.filter(uid__startswith=idlike)
+        elif not expressions:
+            raise TypeError(f"{self.model.__name__}.get() needs an id, a uid or field values")
+        rows = qs[: MAX_LISTED_CANDIDATES + 1].list()
+        if not rows:
+            raise DoesNotExist(f"{self.model.__name__} matching {desc} does not exist")
+        if len(rows) == 1:
+            return rows[0]
+        latest = _latest_of_one_family(rows)
+        if latest is not None:
+            return latest
+        listed = ", ".join(r.uid for r in rows[:MAX_LISTED_CANDIDATES]) + (", ..." if len(rows) > MAX_LISTED_CANDIDATES else "")
+        raise MultipleResultsFound(f"{len(rows) if len(rows) <= MAX_LISTED_CANDIDATES else 'more than ' + str(MAX_LISTED_CANDIDATES)} {self.model.__name__} records match {desc}: {listed}; give a longer uid or more fields")
+
+    def df(self, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100) -> pd.DataFrame:
+        """The matching records as a pandas DataFrame (see flowprov.core.query.dataframe)."""
+        from flowprov.core.query.dataframe import queryset_to_dataframe
+
+        return queryset_to_dataframe(self, include=include, features=features, limit=limit)
+
+    to_dataframe = df
+
+    def lookup(self, field: str | None = None, return_field: str | None = None):
+        from flowprov.core.query.lookup_object import make_lookup
+
+        return make_lookup(self, field=field, return_field=return_field)
+
+    def search(self, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False) -> QuerySet:
+        from flowprov.core.query.search import search_queryset
+
+        return search_queryset(self, string, field=field, limit=limit, case_sensitive=case_sensitive)
+
+
+def _reverse(order_clause):
+    from sqlalchemy.sql import operators
+
+    modifier = getattr(order_clause, "modifier", None)
+    element = order_clause.element
+    return element.asc() if modifier is operators.desc_op else element.desc()
+
+
+def _latest_of_one_family(rows: list) -> Any:
+    """When all matches are versions of one family, the latest one (else None)."""
+    stem_len = getattr(rows[0], "_uid_len", 0) - 4
+    if not getattr(rows[0], "_versioned", False) or stem_len <= 0:
+        return None
+    if len({r.uid[:stem_len] for r in rows}) != 1:
+        return None
+    latest = [r for r in rows if r.is_latest]
+    return latest[0] if len(latest) == 1 else None
+
+
+def _describe(idlike: Any, expressions: dict[str, Any]) -> str:
+    parts = [repr(idlike)] if idlike is not None else []
+    parts += [f"{k}={v!r}" for k, v in expressions.items()]
+    return ", ".join(parts)
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,76 @@
+"""SQL constructs that compile differently on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, String, bindparam
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+
+
+def _sqlite_json_path(path: tuple) -> str:
+    out = "$"
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else '."' + str(key).replace('"', '\\"') + '"'
+    return out
+
+
+class JsonTypeIn(ColumnElement):
+    """True when the JSON value at `path` in `column` has one of the given JSON types.
+
+    Types are named the PostgreSQL way: "number", "string", "boolean", "object", "array", "null".
+    Comparisons on JSON values are guarded with this, so `params__x__gt=1` skips runs whose `x`
+    is a string instead of failing a cast on PostgreSQL or comparing text to numbers on SQLite.
+    """
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column, path: tuple, json_types: tuple[str, ...]):
+        self.column = column
+        self.path = tuple(path)
+        self.json_types = tuple(json_types)
+
+
+_SQLITE_TYPES = {"number": ("integer", "real"), "string": ("text",), "boolean": ("true", "false"), "object": ("object",), "array": ("array",), "null": ("null",)}
+
+
+@compiles(JsonTypeIn, "sqlite")
+def _json_type_in_sqlite(element, compiler, **kw):
+    col = compiler.process(element.column, **kw)
+    path = _sqlite_json_path(element.path).replace("'", "''")
+    names = [n for t in element.json_types for n in _SQLITE_TYPES[t]]
+    return f"json_type({col}, '{path}') IN ({', '.join(repr(n) for n in names)})"
+
+
+@compiles(JsonTypeIn, "postgresql")
+def _json_type_in_pg(element, compiler, **kw):
+    col = compiler.process(element.column, **kw)
+    parts = ",".join('"' + str(p).replace('"', '\\"') + '"' for p in element.path).replace("'", "''")
+    return f"jsonb_typeof({col} #> '{{{parts}}}') IN ({', '.join(repr(t) for t in element.json_types)})"
+
+
+class CaseInsensitiveRegex(ColumnElement):
+    """`column` matches the regular expression `pattern`, ignoring case.
+
+    SQLAlchemy drops the flags of `regexp_match` on SQLite, so SQLite gets Python's inline `(?i)`.
+    """
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column, pattern: str):
+        self.column = column
+        self.pattern = bindparam(None, pattern, type_=String())
+
+
+@compiles(CaseInsensitiveRegex, "sqlite")
+def _iregex_sqlite(element, compiler, **kw):
+    return f"{compiler.process(element.column, **kw)} REGEXP ('(?i)' || {compiler.process(element.pattern, **kw)})"
+
+
+@compiles(CaseInsensitiveRegex, "postgresql")
+def _iregex_pg(element, compiler, **kw):
+    return f"{compiler.process(element.column, **kw)} ~* {compiler.process(element.pattern, **kw)}"
+
+
+__all__ = ["CaseInsensitiveRegex", "JsonTypeIn"]

@@ -1,0 +1,137 @@
+"""Artifact: a file or directory some run read or wrote, registered where it lies.
+
+Registration is in place: nothing is copied; `path` is the last known location as an absolute
+URI. Identity is the content hash: saving the same bytes again returns the stored record. New
+bytes under a known key (or, without a key, at a known path) become a new version of that family.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flowprov.core.exceptions import ValidationError
+from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.hashing import HashingError, hash_path
+from flowprov.core.registry.base import Record
+from flowprov.core.registry.links import collection_artifact, run_input_artifact
+from flowprov.core.registry.managers import RelatedDescriptor
+from flowprov.core.registry.versioning import lock_family, start_new_version
+from flowprov.core.uid import new_versioned_uid
+
+# Set by the tracking layer: returns the run of the current tracking context, or None.
+default_run_provider: Callable[[], Any] | None = None
+
+
+def path_to_uri(path: str | os.PathLike) -> str:
+    return Path(path).absolute().as_uri()
+
+
+def uri_to_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        raise ValueError(f"{uri}: only local file:// artifacts can be opened here")
+    return Path(unquote(parsed.path))
+
+
+def _suffix(path: Path) -> str:
+    """'.fastq.gz' for reads.fastq.gz; '' for directories and names without a dot."""
+    if path.is_dir():
+        return ""
+    suffixes = path.suffixes
+    if len(suffixes) >= 2 and suffixes[-1] in (".gz", ".bz2", ".xz", ".zst", ".zip"):
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
+
+
+class Artifact(Record):
+    __tablename__ = "flowprov_artifact"
+    _uid_len = 20
+    _versioned = True
+    _init_fields = frozenset({"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "kind"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(20), unique=True)
+    key: Mapped[str | None] = mapped_column(String(1024), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    suffix: Mapped[str] = mapped_column(String(30), default="")
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    hash: Mapped[str | None] = mapped_column(String(22), index=True)
+    _hash_type: Mapped[str | None] = mapped_column(String(30))
+    n_files: Mapped[int | None] = mapped_column(BigInteger)
+    path: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(20))
+    version: Mapped[str | None] = mapped_column(String(64))
+    is_latest: Mapped[bool] = mapped_column(default=True)
+    storage_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_storage.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_run.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
+    space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
+
+    storage = relationship("Storage", foreign_keys=[storage_id])
+    run = relationship("Run", foreign_keys=[run_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    space = relationship("Space", foreign_keys=[space_id])
+    _input_of_runs = relationship("Run", secondary=run_input_artifact, viewonly=True)
+    _collections = relationship("Collection", secondary=collection_artifact, viewonly=True)
+
+    input_of_runs = RelatedDescriptor("_input_of_runs", doc="Runs that read this artifact.")
+    collections = RelatedDescriptor("_collections", doc="Collections this artifact belongs to.")
+
+    def __init__(self, path: str | os.PathLike, key: str | None = None, description: str | None = None, run: Any = None, **fields: Any):
+        text = os.fspath(path)
+        local = Path(uri_to_path(text) if text.startswith("file://") else text)
+        if "://" in text and not text.startswith("file://"):
+            raise ValueError(f"{text}: only local files and directories can be registered so far")
+        try:
+            content = hash_path(local)
+        except HashingError as exc:
+            raise ValidationError({"path": [str(exc)]}) from None
+        self.uid = new_versioned_uid(20)
+        self.key = key
+        self.description = description
+        self.path = path_to_uri(local)
+        self.suffix = _suffix(local)
+        self.size = content.size
+        self.hash = content.hash
+        self._hash_type = content.hash_type
+        self.n_files = content.n_files
+        self.kind = None
+        self.is_latest = True
+        self.created_at = utcnow()
+        if run is None and default_run_provider is not None:
+            run = default_run_provider()
+        if run is not None:
+            self.run = run
+        self._set_fields(fields)
+
+    @property
+    def local_path(self) -> Path:
+        """The file or directory on this machine."""
+        return uri_to_path(self.path)
+
+    def _family_condition(self):
+        cls = type(self)
+        if self.key is not None:
+            return cls.key == self.key
+        return (cls.key.is_(None)) & (cls.path == self.path)
+
+    def _find_existing(self, session) -> Artifact | None:
+        cls = type(self)
+        lock_family(session, cls, f"hash:{self.hash}")
+        lock_family(session, cls, f"family:{self.key if self.key is not None else self.path}")
+        return session.scalars(select(cls).where(cls.hash == self.hash, cls._hash_type == self._hash_type).order_by(cls.id).limit(1)).first()
+
+    def _before_insert(self, session) -> None:
+        cls = type(self)
+        family = list(session.scalars(select(cls).where(self._family_condition()).order_by(cls.id)).all())
+        start_new_version(session, self, family)

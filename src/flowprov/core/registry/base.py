@@ -1,0 +1,435 @@
+"""The base class of every record: saving, deleting, validation and the lamindb/Django methods.
+
+Records are SQLAlchemy 2.0 typed ORM models. Like Django models (which lamindb's are), a record is
+written only by `save()` / `delete()` / a relation manager, each in its own transaction, and it
+stays attached to its store's session so relations load on attribute access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String, Text, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, object_session
+from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.orm.interfaces import MANYTOONE
+
+from flowprov.core.exceptions import ValidationError
+from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.query.queryset import QuerySet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from flowprov.core.query.q import Q
+    from flowprov.core.store.connection import Store
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+# Columns a save fills in itself; clean_fields does not ask the user for them.
+AUTO_FIELDS = {"id", "uid", "created_at", "updated_at", "created_by_id", "space_id", "is_latest"}
+
+
+def _store_of(obj: Any) -> Store | None:
+    session = object_session(obj)
+    return session.info.get("store") if session is not None else None
+
+
+@contextmanager
+def raise_integrity_error(model: type) -> Iterator[None]:
+    """Turn a database constraint failure into a ValidationError that names the record class."""
+    try:
+        yield
+    except IntegrityError as exc:
+        detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        hint = ""
+        if "FOREIGN KEY" in detail.upper() or "foreign key" in detail:
+            hint = " (another record still refers to it: delete or re-point that record first)"
+        raise ValidationError(f"{model.__name__}: the store refused the write: {detail}{hint}") from exc
+
+
+class Record(DeclarativeBase):
+    """Base of Transform, Run, Artifact, Collection, Space, User and Storage."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+    _uid_len: ClassVar[int] = 0
+    _versioned: ClassVar[bool] = False
+    _init_fields: ClassVar[frozenset[str]] = frozenset()
+    _query_aliases: ClassVar[dict[str, str]] = {}
+    _query_values: ClassVar[dict[str, Any]] = {}
+    _repr_hidden: ClassVar[frozenset[str]] = frozenset({"id", "source_code"})
+
+    # -- construction ---------------------------------------------------------------------
+    def _set_fields(self, fields: dict[str, Any]) -> None:
+        unknown = sorted(set(fields) - self._init_fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}; accepted: {', '.join(sorted(self._init_fields))}")
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _relation_of_fk(cls) -> dict[str, str]:
+        """Foreign-key column attribute -> the many-to-one relationship that sets it."""
+        cached = cls.__dict__.get("_fk_relation_cache")
+        if cached is None:
+            cached = {}
+            for rel in cls.__mapper__.relationships:
+                if rel.direction is MANYTOONE and not rel.viewonly:
+                    for local, _remote in rel.local_remote_pairs:
+                        cached[cls.__mapper__.get_property_by_column(local).key] = rel.key
+            cls._fk_relation_cache = cached
+        return cached
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+    # -- repr -----------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        state = self.__dict__
+        public = {attr: name for name, attr in self._query_aliases.items() if name == "params"}
+        parts = []
+        for attr in self.__mapper__.column_attrs:
+            key = attr.key
+            if key in self._repr_hidden or key not in state:
+                continue
+            value = state[key]
+            if value is None or value == {} or value == []:
+                continue
+            label = public.get(key, key)
+            if isinstance(value, dt.datetime):
+                parts.append(f"{label}={value.strftime('%Y-%m-%d %H:%M:%S')} UTC")
+            else:
+                parts.append(f"{label}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # -- validation (Django's names and meaning) --------------------------------------------
+    def clean(self) -> None:
+        """Record-level checks across fields; subclasses override. Raises ValidationError."""
+
+    def clean_fields(self, exclude: list[str] | None = None) -> None:
+        """Check every field's type and length; raise one ValidationError listing all problems."""
+        errors: dict[str, list[str]] = {}
+        excluded = set(exclude or ())
+        state = self.__dict__
+        for attr in self.__mapper__.column_attrs:
+            key = attr.key
+            if key in excluded or key not in state:
+                continue
+            column = attr.columns[0]
+            relation = self._relation_of_fk().get(key)
+            if state[key] is None and relation is not None and state.get(relation) is not None:
+                continue  # the foreign key is filled from the related record at insert
+            message = _field_error(column, state[key], key in AUTO_FIELDS or column.default is not None or column.primary_key)
+            if message:
+                errors.setdefault(key.lstrip("_") if key in self._query_aliases.values() else key, []).append(message)
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_unique(self, exclude: list[str] | None = None) -> None:
+        """Check unique fields against the store (another record with the same uid, ...)."""
+        excluded = set(exclude or ())
+        errors: dict[str, list[str]] = {}
+        store = _store_of(self) or self._default_store()
+        for column in self.__table__.columns:
+            if not column.unique or column.name in excluded:
+                continue
+            value = self.__dict__.get(column.key)
+            if value is None:
+                continue
+            stmt = select(type(self).id).where(getattr(type(self), column.key) == value)
+            if self.id is not None:
+                stmt = stmt.where(type(self).id != self.id)
+            try:
+                clash = store.session.execute(stmt.limit(1)).first()
+            finally:
+                store.release()
+            if clash is not None:
+                errors.setdefault(column.key, []).append(str(self.unique_error_message(type(self), (column.key,))))
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_constraints(self, exclude: list[str] | None = None) -> None:
+        """Check the record's constraints (see get_constraints) in Python before the store does."""
+        excluded = set(exclude or ())
+        errors: dict[str, list[str]] = {}
+        for name, fields, predicate, message in getattr(self, "_checks", ()):
+            if excluded.intersection(fields):
+                continue
+            values = [self.__dict__.get(f) for f in fields]
+            if not predicate(*values):
+                errors.setdefault(fields[0].lstrip("_"), []).append(f"{message} (constraint {name})")
+        if errors:
+            raise ValidationError(errors)
+
+    def full_clean(self, exclude: list[str] | None = None, validate_unique: bool = True, validate_constraints: bool = True) -> None:
+        self.clean_fields(exclude)
+        self.clean()
+        if validate_unique:
+            self.validate_unique(exclude)
+        if validate_constraints:
+            self.validate_constraints(exclude)
+
+    @classmethod
+    def get_constraints(cls) -> list[tuple[type, list[Any]]]:
+        """[(record class, its table constraints: primary key, unique, foreign keys, checks)]."""
+        return [(cls, sorted(cls.__table__.constraints, key=lambda c: str(c.name)))]
+
+    def get_deferred_fields(self) -> set[str]:
+        """Names of fields not loaded yet (they load from the store on access)."""
+        unloaded = inspect(self).unloaded
+        return {a.key for a in self.__mapper__.column_attrs if a.key in unloaded}
+
+    def serializable_value(self, field_name: str) -> Any:
+        """The field's value; for a foreign key relation, the related record's id."""
+        rel = self.__mapper__.relationships.get(field_name)
+        if rel is not None and rel.direction is MANYTOONE:
+            local = rel.local_remote_pairs[0][0]
+            return getattr(self, self.__mapper__.get_property_by_column(local).key)
+        return getattr(self, field_name)
+
+    def prepare_database_save(self, field: Any = None) -> int:
+        if self.id is None:
+            raise ValueError(f"{type(self).__name__} is not saved yet: save it before using it as a value")
+        return self.id
+
+    def date_error_message(self, lookup_type: str, field_name: str, unique_for: str) -> ValidationError:
+        return ValidationError({field_name: [f"{field_name} must be unique for {unique_for} {lookup_type}."]})
+
+    def unique_error_message(self, model_class: type, unique_check: tuple[str, ...]) -> ValidationError:
+        fields = " and ".join(f.replace("_", " ").capitalize() if i == 0 else f.replace("_", " ") for i, f in enumerate(unique_check))
+        return ValidationError(f"{model_class.__name__} with this {fields} already exists.")
+
+    # -- writing ----------------------------------------------------------------------------
+    @staticmethod
+    def _default_store() -> Store:
+        from flowprov.core.store.connection import current_store
+
+        return current_store()
+
+    def _target_store(self, using: str | Store | None) -> Store:
+        from flowprov.core.store.connection import Store, get_store
+
+        if isinstance(using, Store):
+            return using
+        if using is not None:
+            return get_store(using)
+        return _store_of(self) or self._default_store()
+
+    def save(self, *args: Any, **kwargs: Any) -> Self:
+        """Validate the fields, then write the record in one transaction; returns the record.
+
+        Transforms and artifacts are identified by content: saving one whose content is already
+        stored returns the stored record (use the return value).
+        """
+        self._fill_defaults()
+        self.clean_fields()
+        self.clean()
+        return self.save_base(*args, **kwargs)
+
+    def save_base(self, raw: bool = False, force_insert: bool = False, force_update: bool = False, using: str | Store | None = None, update_fields: list[str] | None = None) -> Self:
+        """Write without running clean_fields() (Django's lower-level save)."""
+        store = self._target_store(using)
+        with raise_integrity_error(type(self)), store.transaction() as session:
+            if force_update and self.id is None:
+                raise ValueError(f"{type(self).__name__}: cannot force an update of an unsaved record")
+            canonical = self._prepare_write(session, store)
+            if canonical is not None:
+                return canonical
+            session.add(self)
+            session.flush()
+        return self
+
+    def _fill_defaults(self) -> None:
+        """Give an unsaved record a value for every column, so reading one after the insert
+        never costs a query (SQLAlchemy would otherwise reload columns it did not write)."""
+        if self.__dict__.get("created_at") is None and "created_at" in self.__mapper__.column_attrs:
+            self.created_at = utcnow()
+        if self.id is not None:
+            return
+        state = self.__dict__
+        fk_relations = self._relation_of_fk()
+        for attr in self.__mapper__.column_attrs:
+            if attr.key == "id" or attr.key in state or state.get(fk_relations.get(attr.key, "")) is not None:
+                continue
+            default = attr.columns[0].default
+            value = default.arg if default is not None and default.is_scalar else None
+            setattr(self, attr.key, value)
+
+    def _prepare_write(self, session, store: Store) -> Record | None:
+        """Resolve relations and defaults; return an existing record this one duplicates."""
+        from flowprov.core.registry.user import current_user_id
+
+        self._resolve_relations(session, store)
+        if "created_by_id" in self.__mapper__.column_attrs and self.__dict__.get("created_by_id") is None and self.__dict__.get("created_by") is None:
+            self.created_by_id = current_user_id(session, store)
+        if "space_id" in self.__mapper__.column_attrs and self.__dict__.get("space_id") is None and self.__dict__.get("space") is None:
+            self.space_id = 1
+        if self.id is None and not inspect(self).persistent:
+            existing = self._find_existing(session)
+            if existing is not None:
+                self._adopt(existing)
+                return existing
+            self._before_insert(session)
+        return None
+
+    def _find_existing(self, session) -> Record | None:
+        """A stored record with the same content (content-addressed records override this)."""
+        return None
+
+    def _before_insert(self, session) -> None:
+        """Last chance to set version-family fields (uid suffix, is_latest)."""
+
+    def _adopt(self, existing: Record) -> None:
+        """Make this unsaved duplicate carry the stored record's identity and values."""
+        for attr in self.__mapper__.column_attrs:
+            if attr.key in existing.__dict__:
+                self.__dict__[attr.key] = existing.__dict__[attr.key]
+        self._canonical = existing
+
+    def _resolve_relations(self, session, store: Store) -> None:
+        state = inspect(self)
+        for rel in self.__mapper__.relationships:
+            if rel.direction is not MANYTOONE:
+                continue
+            value = state.attrs[rel.key].loaded_value
+            if value is NO_VALUE or value is None:
+                continue
+            value_state = inspect(value)
+            if value_state.session is session:
+                continue
+            other = _store_of(value)
+            if other is not None and other is not store:
+                raise ValidationError({rel.key: [f"{value!r} belongs to store {other.display_url}, this record is saved to {store.display_url}; relations across stores are not possible"]})
+            canonical = getattr(value, "_canonical", None)
+            if canonical is not None and inspect(canonical).session is session:
+                setattr(self, rel.key, canonical)
+            elif value.id is not None and value_state.transient:
+                setattr(self, rel.key, session.get(type(value), value.id))
+            elif value_state.detached and value.id is not None:
+                setattr(self, rel.key, session.merge(value, load=False))
+            else:
+                raise ValidationError({rel.key: [f"{type(value).__name__} {value!r} is not saved; save it first"]})
+
+    def delete(self, using: str | Store | None = None) -> None:
+        """Delete the record (link rows go with it; records that depend on it block it)."""
+        if self.id is None:
+            raise ValueError(f"{type(self).__name__} is not saved, nothing to delete")
+        store = self._target_store(using)
+        with raise_integrity_error(type(self)), store.transaction() as session:
+            obj = self if object_session(self) is session else session.get(type(self), self.id)
+            if obj is not None:
+                session.delete(obj)
+                session.flush()
+        self.__dict__.pop("id", None)
+        self.id = None
+
+    def refresh_from_db(self, using: str | Store | None = None, fields: list[str] | None = None, from_queryset: QuerySet | None = None) -> None:
+        """Reload field values from the store (all fields, or just `fields`)."""
+        if self.id is None:
+            raise ValueError(f"{type(self).__name__} is not saved, nothing to refresh from")
+        store = self._target_store(using)
+        session = object_session(self)
+        if from_queryset is None and session is store.session:
+            try:
+                session.refresh(self, attribute_names=fields)
+            finally:
+                store.release()
+            return
+        source = (from_queryset if from_queryset is not None else QuerySet(type(self), store)).filter(id=self.id).one()
+        for attr in self.__mapper__.column_attrs:
+            if fields is None or attr.key in fields:
+                self.__dict__[attr.key] = getattr(source, attr.key)
+
+    async def asave(self, *args: Any, **kwargs: Any) -> Self:
+        """Async save (runs the save in the calling thread, like Django's thread-sensitive asave)."""
+        return self.save(*args, **kwargs)
+
+    async def adelete(self, *args: Any, **kwargs: Any) -> None:
+        self.delete(*args, **kwargs)
+
+    async def arefresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.refresh_from_db(*args, **kwargs)
+
+    # -- class-level queries (lamindb's Run page) -------------------------------------------
+    @classmethod
+    def filter(cls, *queries: Q, **expressions: Any) -> QuerySet:
+        """Records matching Django-style lookups, e.g. `Run.filter(transform__name="x")`."""
+        return QuerySet(cls).filter(*queries, **expressions)
+
+    @classmethod
+    def exclude(cls, *queries: Q, **expressions: Any) -> QuerySet:
+        return QuerySet(cls).exclude(*queries, **expressions)
+
+    @classmethod
+    def get(cls, idlike: int | str | None = None, **expressions: Any) -> Self:
+        """One record by id, uid (or a uid prefix), or field values; raises DoesNotExist."""
+        return QuerySet(cls).get(idlike, **expressions)
+
+    @classmethod
+    def all(cls) -> QuerySet:
+        return QuerySet(cls)
+
+    @classmethod
+    def df(cls, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100) -> pd.DataFrame:
+        """The latest records as a DataFrame (`limit=None` for all)."""
+        return QuerySet(cls).order_by("-id").df(include=include, features=features, limit=limit)
+
+    to_dataframe = df
+
+    @classmethod
+    def lookup(cls, field: str | None = None, return_field: str | None = None):
+        """An object with one attribute per value of `field`, for tab completion."""
+        return QuerySet(cls).lookup(field=field, return_field=return_field)
+
+    @classmethod
+    def search(cls, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False) -> QuerySet:
+        """Records ranked by how well their text fields match `string` (typos tolerated)."""
+        return QuerySet(cls).search(string, field=field, limit=limit, case_sensitive=case_sensitive)
+
+    @classmethod
+    def using(cls, instance: str | Store) -> QuerySet:
+        """The same queries against another store: a configured name or a URL."""
+        from flowprov.core.store.connection import Store, get_store
+
+        return QuerySet(cls, instance if isinstance(instance, Store) else get_store(instance))
+
+
+def _field_error(column, value: Any, auto: bool) -> str | None:
+    """The Django-style message for an invalid value of `column`, or None."""
+    if value is None:
+        if not column.nullable and not auto:
+            return "This field cannot be null."
+        return None
+    col_type = column.type
+    base = getattr(col_type, "impl", col_type)
+    if isinstance(col_type, UTCDateTime):
+        if not isinstance(value, dt.datetime):
+            return f"Expected a datetime, got {type(value).__name__} {value!r}."
+        return None
+    if isinstance(base, Boolean):
+        return None if isinstance(value, bool) else f"Expected True or False, got {value!r}."
+    if isinstance(base, (Integer, BigInteger)):
+        return None if isinstance(value, int) and not isinstance(value, bool) else f"Expected an integer, got {type(value).__name__} {value!r}."
+    if isinstance(base, Float):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else f"Expected a number, got {value!r}."
+    if isinstance(base, (String, Text)):
+        if not isinstance(value, str):
+            return f"Expected a string, got {type(value).__name__} {value!r}."
+        length = getattr(base, "length", None)
+        if length is not None and len(value) > length:
+            return f"Ensure this value has at most {length} characters (it has {len(value)})."
+        return None
+    if type(base).__name__ == "JSON":
+        return None if isinstance(value, dict) else f"Expected a dict, got {type(value).__name__} {value!r}."
+    return None

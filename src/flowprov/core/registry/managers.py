@@ -1,0 +1,189 @@
+"""Relation managers: `run.input_artifacts.add(a)`, `.remove`, `.set`, `.all()`, as in Django.
+
+A manager writes at once (one transaction per call) and reads lazily through a QuerySet, so a
+run with a million inputs never loads them all to add one more.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm.interfaces import MANYTOMANY, ONETOMANY
+
+from flowprov.core.exceptions import ValidationError
+from flowprov.core.query.queryset import QuerySet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def insert_ignore(session, table, rows: list[dict[str, Any]]) -> None:
+    """Insert link rows, skipping those already present (same statement on both stores)."""
+    if not rows:
+        return
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+class RelatedManager:
+    """The records on the other side of a to-many relation of one saved record."""
+
+    def __init__(self, instance: Any, relationship: str, order_column: str | None = None):
+        self.instance = instance
+        self.prop = type(instance).__mapper__.relationships[relationship]
+        self.model = self.prop.mapper.class_
+        self.order_column = order_column
+
+    def __repr__(self) -> str:
+        return f"<RelatedManager {type(self.instance).__name__}.{self.prop.key.lstrip('_')} -> {self.model.__name__}>"
+
+    def _store(self):
+        return self.instance._target_store(None)
+
+    def _require_saved(self) -> int:
+        if self.instance.id is None:
+            raise ValueError(f"{type(self.instance).__name__} must be saved before its {self.prop.key.lstrip('_')} can be used")
+        return self.instance.id
+
+    def all(self) -> QuerySet:
+        owner_id = self.instance.id
+        qs = QuerySet(self.model, self._store())
+        if owner_id is None:
+            return qs.filter(self.model.id.in_([]))
+        if self.prop.direction is ONETOMANY:
+            (local_col, remote_col), = self.prop.local_remote_pairs
+            remote_attr = getattr(self.model, self.model.__mapper__.get_property_by_column(remote_col).key)
+            return qs.filter(remote_attr == owner_id)
+        (_, link_local), = self.prop.synchronize_pairs
+        (_, link_remote), = self.prop.secondary_synchronize_pairs
+        qs = qs.filter(self.model.id.in_(select(link_remote).where(link_local == owner_id)))
+        if self.order_column is not None:
+            table = self.prop.secondary
+            qs._order = [select(table.c[self.order_column]).where(link_local == owner_id, link_remote == self.model.id).scalar_subquery().asc()]
+        return qs
+
+    def filter(self, *queries: Any, **expressions: Any) -> QuerySet:
+        return self.all().filter(*queries, **expressions)
+
+    def list(self) -> list:
+        return self.all().list()
+
+    def __iter__(self):
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return self.all().count()
+
+    def count(self) -> int:
+        return self.all().count()
+
+    def exists(self) -> bool:
+        return self.all().exists()
+
+    def first(self):
+        return self.all().first()
+
+    def df(self, **kwargs: Any) -> pd.DataFrame:
+        return self.all().df(**kwargs)
+
+    def _ids(self, objs: tuple) -> list[int]:
+        ids = []
+        store = self._store()
+        for obj in objs:
+            if not isinstance(obj, self.model):
+                raise TypeError(f"{self.prop.key.lstrip('_')} takes {self.model.__name__} records, not {type(obj).__name__}")
+            if obj.id is None:
+                raise ValidationError({self.prop.key.lstrip("_"): [f"{obj!r} is not saved; save it first"]})
+            from flowprov.core.registry.base import _store_of
+
+            other = _store_of(obj)
+            if other is not None and other is not store:
+                raise ValidationError({self.prop.key.lstrip("_"): [f"{obj!r} belongs to store {other.display_url}, not {store.display_url}"]})
+            ids.append(obj.id)
+        return ids
+
+    def _expire(self, session, objs: tuple = ()) -> None:
+        for obj in (self.instance, *objs):
+            if obj in session:
+                session.expire(obj, [self.prop.key] if obj is self.instance else None)
+
+    def add(self, *objs: Any) -> None:
+        """Relate saved records to this one (already-related ones are left as they are)."""
+        owner_id = self._require_saved()
+        ids = self._ids(objs)
+        store = self._store()
+        from flowprov.core.registry.base import raise_integrity_error
+
+        with raise_integrity_error(type(self.instance)), store.transaction() as session:
+            if self.prop.direction is MANYTOMANY:
+                (_, link_local), = self.prop.synchronize_pairs
+                (_, link_remote), = self.prop.secondary_synchronize_pairs
+                rows = [{link_local.key: owner_id, link_remote.key: i} for i in ids]
+                if self.order_column is not None:
+                    start = session.execute(select(link_local).where(link_local == owner_id)).all()
+                    for n, row in enumerate(rows):
+                        row[self.order_column] = len(start) + n
+                insert_ignore(session, self.prop.secondary, rows)
+            else:
+                (_, remote_col), = self.prop.local_remote_pairs
+                session.execute(update(self.model).where(self.model.id.in_(ids)).values({remote_col.key: owner_id}), execution_options={"synchronize_session": False})
+            self._expire(session, objs)
+
+    def remove(self, *objs: Any) -> None:
+        owner_id = self._require_saved()
+        ids = self._ids(objs)
+        store = self._store()
+        with store.transaction() as session:
+            if self.prop.direction is MANYTOMANY:
+                (_, link_local), = self.prop.synchronize_pairs
+                (_, link_remote), = self.prop.secondary_synchronize_pairs
+                session.execute(delete(self.prop.secondary).where(link_local == owner_id, link_remote.in_(ids)))
+            else:
+                (_, remote_col), = self.prop.local_remote_pairs
+                if not remote_col.nullable:
+                    raise ValidationError({self.prop.key.lstrip("_"): [f"{self.model.__name__}.{remote_col.key} cannot be empty; delete the records instead"]})
+                session.execute(update(self.model).where(self.model.id.in_(ids), remote_col == owner_id).values({remote_col.key: None}), execution_options={"synchronize_session": False})
+            self._expire(session, objs)
+
+    def clear(self) -> None:
+        self.set([])
+
+    def set(self, objs: Any) -> None:
+        """Make exactly `objs` related (in one transaction)."""
+        objs = tuple(objs)
+        store = self._store()
+        with store.transaction():
+            current = {r.id: r for r in self.all()}
+            wanted = set(self._ids(objs))
+            stale = [r for i, r in current.items() if i not in wanted]
+            if stale:
+                self.remove(*stale)
+            if self.order_column is not None and self.prop.direction is MANYTOMANY:
+                (_, link_local), = self.prop.synchronize_pairs
+                store.session.execute(delete(self.prop.secondary).where(link_local == self.instance.id))
+                self.add(*objs)
+            else:
+                new = [o for o in objs if o.id not in current]
+                if new:
+                    self.add(*new)
+
+
+class RelatedDescriptor:
+    """Class attribute that hands out a RelatedManager for a private relationship."""
+
+    def __init__(self, relationship: str, order_column: str | None = None, doc: str = ""):
+        self.relationship = relationship
+        self.order_column = order_column
+        self.__doc__ = doc
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        return RelatedManager(instance, self.relationship, self.order_column)
+
+    def __set__(self, instance, value):
+        raise AttributeError(f"use .set([...]) to replace {self.relationship.lstrip('_')}, or .add(...) to extend it")

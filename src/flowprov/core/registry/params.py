@@ -1,0 +1,102 @@
+"""Run parameters, stored as one JSON document per run so they can be queried on both stores
+(`Run.filter(params__learning_rate__gt=0.01)`).
+
+Values are normalised on the way in: nested dicts and lists, numbers, bools and strings stay as
+they are; dates, datetimes and paths become ISO / POSIX strings; anything else is refused naming
+its key. Values under secret-looking keys, and pydantic `SecretStr` values, are stored as "***".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+from pathlib import PurePath
+from typing import Any
+
+from flowprov.core.exceptions import ValidationError
+
+REDACTED = "***"
+DEFAULT_SECRET_KEYS = ("password", "passwd", "token", "secret", "api_key", "apikey", "access_key", "credentials", "private_key")
+
+
+def secret_key_pattern() -> re.Pattern[str]:
+    """Key fragments that mark a secret; extend with FLOWPROV_SECRET_KEYS="a,b,c"."""
+    extra = [k.strip().lower() for k in os.environ.get("FLOWPROV_SECRET_KEYS", "").split(",") if k.strip()]
+    words = [re.escape(k) for k in (*DEFAULT_SECRET_KEYS, *extra)]
+    return re.compile("|".join(words), re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(secret_key_pattern().search(str(key).replace("-", "_")))
+
+
+def normalize_param(value: Any, key: str, pattern: re.Pattern[str] | None = None) -> Any:
+    """A JSON-storable copy of `value`, with secrets redacted; raises ValidationError naming `key`."""
+    pattern = pattern or secret_key_pattern()
+    if type(value).__name__ in ("SecretStr", "SecretBytes", "Secret") or pattern.search(str(key).rsplit(".", 1)[-1].replace("-", "_")):
+        return REDACTED if value is not None else None
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValidationError({"params": [f"{key}: {value!r} cannot be stored (JSON has no NaN or infinity)"]})
+        return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError({"params": [f"{key}: keys must be strings, got {k!r}"]})
+            out[k] = normalize_param(v, f"{key}.{k}", pattern)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [normalize_param(v, f"{key}[{i}]", pattern) for i, v in enumerate(value)]
+    if hasattr(value, "model_dump"):  # pydantic models
+        return normalize_param(value.model_dump(), key, pattern)
+    raise ValidationError({"params": [f"{key}: cannot store a {type(value).__name__} value ({value!r}); use numbers, strings, bools, lists or dicts"]})
+
+
+class ParamManager:
+    """`run.params`: add and read a run's parameters (lamindb's `run.params` API)."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    def add_values(self, values: dict[str, Any]) -> None:
+        """Add or overwrite parameters; saved right away when the run is saved already."""
+        if not isinstance(values, dict):
+            raise TypeError(f"add_values() takes a dict, got {type(values).__name__}")
+        pattern = secret_key_pattern()
+        normalized = {}
+        for key, value in values.items():
+            if not isinstance(key, str):
+                raise ValidationError({"params": [f"parameter names must be strings, got {key!r}"]})
+            normalized[key] = normalize_param(value, key, pattern)
+        merged = dict(self.run._params or {})
+        merged.update(normalized)
+        self.run._params = merged
+        if self.run.id is not None:
+            self.run.save()
+
+    def get_values(self) -> dict[str, Any]:
+        return dict(self.run._params or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return (self.run._params or {})[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in (self.run._params or {})
+
+    def __iter__(self):
+        return iter(self.run._params or {})
+
+    def __len__(self) -> int:
+        return len(self.run._params or {})
+
+    def __repr__(self) -> str:
+        return f"ParamManager({self.get_values()!r})"

@@ -1,0 +1,132 @@
+"""Run: one execution of a transform, with lamindb's Run fields plus a status.
+
+`reference` / `reference_type` hold the workflow manager's own run id (see DESIGN.md's reference
+vocabulary); steps are child runs (`initiated_by_run`). The status is stored as lamindb's
+`_status_code`; `run.status` gives its name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flowprov.core.exceptions import ValidationError
+from flowprov.core.fieldtypes import JSONType, UTCDateTime, utcnow
+from flowprov.core.registry.base import Record
+from flowprov.core.registry.links import run_input_artifact, run_input_collection
+from flowprov.core.registry.managers import RelatedDescriptor
+from flowprov.core.registry.params import ParamManager
+from flowprov.core.uid import base62
+
+STATUS_CODES = {"scheduled": -3, "restarted": -2, "started": -1, "completed": 0, "errored": 1, "aborted": 2}
+STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
+
+
+def status_code(status: str | int) -> int:
+    """The `_status_code` for a status name (or a code, checked)."""
+    if isinstance(status, bool):
+        raise ValidationError({"status": [f"unknown status {status!r}"]})
+    if isinstance(status, int):
+        if status in STATUS_NAMES:
+            return status
+    elif status in STATUS_CODES:
+        return STATUS_CODES[status]
+    raise ValidationError({"status": [f"unknown status {status!r}; use one of {', '.join(STATUS_CODES)}"]})
+
+
+class Run(Record):
+    __tablename__ = "flowprov_run"
+    __table_args__ = (
+        Index("ix_flowprov_run_reference_type_reference", "reference_type", "reference"),
+        CheckConstraint("_status_code BETWEEN -3 AND 2", name="status_code_known"),
+    )
+    _uid_len = 16
+    _init_fields = frozenset({
+        "name", "params", "initiated_by_run", "started_at", "finished_at", "aux", "environment", "report",
+        "status", "_status_code", "uid", "created_by", "space", "created_at",
+    })
+    _query_aliases = {"params": "_params", "status": "_status_code"}
+    _query_values = {"status": status_code}
+    _checks = (("status_code_known", ("_status_code",), lambda c: c in STATUS_NAMES, f"_status_code must be one of {sorted(STATUS_NAMES)}"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str | None] = mapped_column(String(150))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reference: Mapped[str | None] = mapped_column(String(255), index=True)
+    reference_type: Mapped[str | None] = mapped_column(String(25))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    aux: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    _params: Mapped[dict[str, Any] | None] = mapped_column("params", JSONType)
+    _status_code: Mapped[int] = mapped_column(default=-1)
+    transform_id: Mapped[int] = mapped_column(ForeignKey("flowprov_transform.id", ondelete="RESTRICT"), index=True)
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True)
+    initiated_by_run_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_run.id", ondelete="SET NULL"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
+    space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
+
+    transform = relationship("Transform")
+    environment = relationship("Artifact", foreign_keys=[environment_id])
+    report = relationship("Artifact", foreign_keys=[report_id])
+    initiated_by_run = relationship("Run", remote_side=[id], foreign_keys=[initiated_by_run_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    space = relationship("Space", foreign_keys=[space_id])
+    _initiated_runs = relationship("Run", foreign_keys=[initiated_by_run_id], viewonly=True)
+    _input_artifacts = relationship("Artifact", secondary=run_input_artifact, viewonly=True)
+    _output_artifacts = relationship("Artifact", foreign_keys="Artifact.run_id", viewonly=True)
+    _input_collections = relationship("Collection", secondary=run_input_collection, viewonly=True)
+    _output_collections = relationship("Collection", foreign_keys="Collection.run_id", viewonly=True)
+
+    initiated_runs = RelatedDescriptor("_initiated_runs", doc="Runs this run started (steps of a workflow, subflows).")
+    input_artifacts = RelatedDescriptor("_input_artifacts", doc="Artifacts this run read.")
+    output_artifacts = RelatedDescriptor("_output_artifacts", doc="Artifacts this run created (reverse of Artifact.run).")
+    input_collections = RelatedDescriptor("_input_collections", doc="Collections this run read.")
+    output_collections = RelatedDescriptor("_output_collections", doc="Collections this run created.")
+
+    def __init__(self, transform: Any = None, reference: str | None = None, reference_type: str | None = None, **fields: Any):
+        from flowprov.core.registry.transform import Transform
+
+        if transform is None:
+            raise TypeError("Run() needs a transform: Run(transform, reference=None, reference_type=None)")
+        if not isinstance(transform, Transform):
+            raise TypeError(f"Run(transform): expected a Transform, got {type(transform).__name__}")
+        self.uid = base62(16)
+        self.transform = transform
+        self.reference = reference
+        self.reference_type = reference_type
+        self.started_at = utcnow()
+        self.created_at = utcnow()
+        self._status_code = -1
+        self._params = None
+        status = fields.pop("status", None)
+        params = fields.pop("params", None)
+        self._set_fields(fields)
+        if status is not None:
+            self._status_code = status_code(status)
+        if params is not None:
+            if not isinstance(params, dict):
+                raise TypeError(f"Run(params=...): expected a dict, got {type(params).__name__}")
+            self.params.add_values(params)
+
+    @property
+    def status(self) -> str:
+        """The status name: scheduled, restarted, started, completed, errored or aborted."""
+        return STATUS_NAMES.get(self._status_code, f"unknown({self._status_code})")
+
+    @status.setter
+    def status(self, value: str | int) -> None:
+        self._status_code = status_code(value)
+
+    @property
+    def params(self) -> ParamManager:
+        """The run's parameters: `run.params.add_values({...})`, `run.params.get_values()`."""
+        return ParamManager(self)
+
+    def clean(self) -> None:
+        if self.__dict__.get("transform") is None and self.__dict__.get("transform_id") is None:
+            raise ValidationError({"transform": ["a run needs a transform"]})

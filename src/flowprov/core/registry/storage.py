@@ -1,0 +1,38 @@
+"""Storage: roots that artifacts live under (a directory, a bucket). Artifacts stay in place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.registry.base import Record
+from flowprov.core.uid import base62
+
+
+class Storage(Record):
+    __tablename__ = "flowprov_storage"
+    _uid_len = 12
+    _init_fields = frozenset({"root", "description", "type", "region", "uid", "space", "created_by"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(12), unique=True)
+    root: Mapped[str] = mapped_column(String(767), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(30), default="local")
+    region: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
+    space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
+
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    space = relationship("Space", foreign_keys=[space_id])
+
+    def __init__(self, root: str, description: str | None = None, type: str = "local", **fields):  # noqa: A002 (lamindb's field name)
+        self.uid = base62(12)
+        self.root = root
+        self.description = description
+        self.type = type
+        self._set_fields(fields)

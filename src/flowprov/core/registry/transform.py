@@ -1,0 +1,139 @@
+"""Transform: what ran — a pipeline, one of its steps, a script, a notebook or a function.
+
+Identity: a key (path-like; a step's key is `<pipeline key>#<step>`) or, without a key, the name.
+The same key with the same source hash is the same record; a different hash (or a different
+explicit version) is a new version of the family. A changed source is never silently folded into
+an old version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from base64 import urlsafe_b64encode
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flowprov.core.exceptions import ValidationError
+from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.registry.base import Record
+from flowprov.core.registry.links import transform_predecessor
+from flowprov.core.registry.managers import RelatedDescriptor
+from flowprov.core.registry.versioning import lock_family, start_new_version
+
+TRANSFORM_TYPES = ("pipeline", "step", "script", "notebook", "function")
+
+
+def hash_source(source_code: str) -> str:
+    """lamindb's text hash: the first 22 characters of the URL-safe base64 MD5 digest."""
+    return urlsafe_b64encode(hashlib.md5(source_code.encode()).digest()).decode()[:22]
+
+
+class Transform(Record):
+    __tablename__ = "flowprov_transform"
+    __table_args__ = (Index("ix_flowprov_transform_key_name", "key", "name"),)
+    _uid_len = 16
+    _versioned = True
+    _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at"})
+    _checks = (("type_known", ("type",), lambda t: t in TRANSFORM_TYPES, f"type must be one of {', '.join(TRANSFORM_TYPES)}"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(16), unique=True)
+    key: Mapped[str | None] = mapped_column(String(1024))
+    name: Mapped[str | None] = mapped_column(String(150))
+    description: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(20), default="pipeline")
+    hash: Mapped[str | None] = mapped_column(String(22), index=True)
+    source_code: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    reference_type: Mapped[str | None] = mapped_column(String(25))
+    is_latest: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
+    space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
+
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    space = relationship("Space", foreign_keys=[space_id])
+    _runs = relationship("Run", viewonly=True)
+    _predecessors = relationship(
+        "Transform",
+        secondary=transform_predecessor,
+        primaryjoin="Transform.id == flowprov_transform_predecessor.c.transform_id",
+        secondaryjoin="Transform.id == flowprov_transform_predecessor.c.predecessor_id",
+        viewonly=True,
+    )
+    _successors = relationship(
+        "Transform",
+        secondary=transform_predecessor,
+        primaryjoin="Transform.id == flowprov_transform_predecessor.c.predecessor_id",
+        secondaryjoin="Transform.id == flowprov_transform_predecessor.c.transform_id",
+        viewonly=True,
+    )
+
+    runs = RelatedDescriptor("_runs", doc="Runs of this transform.")
+    predecessors = RelatedDescriptor("_predecessors", doc="Transforms whose outputs this one consumes.")
+    successors = RelatedDescriptor("_successors", doc="Transforms that consume this one's outputs.")
+
+    def __init__(
+        self,
+        name: str | None = None,
+        key: str | None = None,
+        version: str | None = None,
+        type: str = "pipeline",  # noqa: A002 (lamindb's field name)
+        reference: str | None = None,
+        reference_type: str | None = None,
+        description: str | None = None,
+        source_code: str | None = None,
+        **fields: Any,
+    ):
+        if name is None and key is None:
+            raise TypeError("Transform() needs a name or a key")
+        self.name = name if name is not None else key.rstrip("/").rsplit("/", 1)[-1]
+        self.key = key
+        self.version = version
+        self.type = type
+        self.reference = reference
+        self.reference_type = reference_type
+        self.description = description
+        self.source_code = source_code
+        self.hash = hash_source(source_code) if isinstance(source_code, str) else None
+        self.is_latest = True
+        self.created_at = utcnow()
+        self._set_fields(fields)
+
+    def clean(self) -> None:
+        if self.type not in TRANSFORM_TYPES:
+            raise ValidationError({"type": [f"{self.type!r} is not one of {', '.join(TRANSFORM_TYPES)}"]})
+
+    def _family(self, session) -> list[Transform]:
+        cls = type(self)
+        cond = cls.key == self.key if self.key is not None else (cls.key.is_(None), cls.name == self.name)
+        cond = cond if isinstance(cond, tuple) else (cond,)
+        return list(session.scalars(select(cls).where(*cond).order_by(cls.id)).all())
+
+    def _find_existing(self, session) -> Transform | None:
+        lock_family(session, type(self), f"{self.key}|{self.name if self.key is None else ''}")
+        family = self._family(session)
+        self._pending_family = family
+        for stored in reversed(family):
+            same_source = stored.hash == self.hash
+            if self.version is not None and stored.version == self.version:
+                if same_source or self.hash is None:
+                    return stored
+                raise ValidationError({"version": [
+                    f"Transform {self.key or self.name!r} version {self.version!r} is already stored with different source code "
+                    f"(hash {stored.hash}); give the changed source a new version"
+                ]})
+            if self.version is None and same_source:
+                return stored
+        return None
+
+    def _before_insert(self, session) -> None:
+        family = getattr(self, "_pending_family", None)
+        if family is None:
+            family = self._family(session)
+        start_new_version(session, self, family)

@@ -1,0 +1,58 @@
+"""User: who created a record. The current user comes from the OS login (or FLOWPROV_USER)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import datetime
+
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.registry.base import Record
+from flowprov.core.uid import base62
+
+
+class User(Record):
+    __tablename__ = "flowprov_user"
+    _uid_len = 8
+    _init_fields = frozenset({"handle", "name", "uid"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(8), unique=True)
+    handle: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str | None] = mapped_column(String(150))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __init__(self, handle: str, name: str | None = None, **fields):
+        self.uid = base62(8)
+        self.handle = handle
+        self.name = name
+        self._set_fields(fields)
+
+
+def current_handle() -> str:
+    handle = os.environ.get("FLOWPROV_USER")
+    if handle:
+        return handle
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def current_user_id(session, store) -> int:
+    """The id of the current user's record, created on first write (race-free on both stores)."""
+    handle = current_handle()
+    cache = store.__dict__.setdefault("_user_ids", {})
+    if handle in cache:
+        return cache[handle]
+    from flowprov.core.registry.managers import insert_ignore
+
+    user_id = session.execute(select(User.id).where(User.handle == handle)).scalar()
+    if user_id is None:
+        insert_ignore(session, User.__table__, [{"uid": base62(8), "handle": handle, "name": None, "created_at": utcnow()}])
+        user_id = session.execute(select(User.id).where(User.handle == handle)).scalar_one()
+    cache[handle] = user_id
+    return user_id

@@ -1,0 +1,153 @@
+"""Open stores and the current one.
+
+A `Store` owns an engine and one SQLAlchemy session per thread. Records loaded or saved through a
+store stay attached to its session, so relations load on attribute access the way Django models do.
+Writes go through `Store.transaction()`: one transaction per call, however many records it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from flowprov.core.store import settings
+from flowprov.core.store.engine import WRITE_OPTIONS, make_engine, normalize_url, redact_url
+
+_lock = threading.RLock()
+_stores: dict[str, Store] = {}
+_current: Store | None = None
+_current_source: str | None = None
+_all_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+class Store:
+    """One provenance store (a SQLite file or a PostgreSQL database/schema)."""
+
+    def __init__(self, url: str, *, create: bool = True, name: str | None = None, check_schema: bool = True):
+        from flowprov.core.store.schema import ensure_schema
+
+        self.url = normalize_url(url)
+        self.name = name
+        self.engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        self.write_options = WRITE_OPTIONS[self.dialect]
+        self._local = threading.local()
+        _all_stores.add(self)
+        if check_schema:
+            ensure_schema(self, create=create)
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"Store({self.display_url!r})"
+
+    @property
+    def session(self) -> Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = Session(bind=self.engine, expire_on_commit=False, autoflush=False)
+            session.info["store"] = self
+            self._local.session = session
+            self._local.depth = 0
+        return session
+
+    def release(self) -> None:
+        """End the session's read 'transaction' so its connection goes back to the pool."""
+        session = self.session
+        if getattr(self._local, "depth", 0) == 0 and session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            session.commit()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction; nested calls join the outermost one (all or nothing)."""
+        session = self.session
+        if self._local.depth > 0:
+            self._local.depth += 1
+            try:
+                yield session
+            finally:
+                self._local.depth -= 1
+            return
+        if session.in_transaction():
+            session.commit()
+        session.connection(execution_options=self.write_options)
+        self._local.depth = 1
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self._local.depth = 0
+
+    def dispose(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+        self.engine.dispose()
+
+
+def open_stores() -> list[Store]:
+    return list(_all_stores)
+
+
+def get_store(url_or_name: str | os.PathLike, *, create: bool = True) -> Store:
+    """The open store for a URL, path or configured name (opened once per process)."""
+    raw = os.fspath(url_or_name)
+    resolved = settings.resolve_name_or_url(raw)
+    url = normalize_url(resolved)
+    with _lock:
+        store = _stores.get(url)
+        if store is None:
+            store = Store(url, create=create, name=None if resolved == raw else raw)
+            _stores[url] = store
+        return store
+
+
+def connect(url_or_name: str | os.PathLike | None = None, *, create: bool = True) -> Store:
+    """Make a store the current one for this process and return it.
+
+    Without an argument, re-run the lookup (FLOWPROV_DB, then the nearest `.flowprov/`, then the
+    per-user default). An empty store is initialised on first use; a store with an older schema is
+    refused with the command that upgrades it.
+    """
+    global _current, _current_source
+    with _lock:
+        if url_or_name is None:
+            choice = settings.choose_store()
+            store, source = get_store(choice.url, create=create), choice.source
+        else:
+            store, source = get_store(url_or_name, create=create), "connect"
+        _current, _current_source = store, source
+        return store
+
+
+def current_store() -> Store:
+    """The store records are read from and written to when no other is named."""
+    store = _current
+    if store is None:
+        store = connect()
+    return store
+
+
+def current_store_source() -> str | None:
+    return _current_source
+
+
+def disconnect_all() -> None:
+    """Close every open store (tests use this between stores)."""
+    global _current, _current_source
+    with _lock:
+        for store in list(_stores.values()):
+            store.dispose()
+        _stores.clear()
+        _current, _current_source = None, None

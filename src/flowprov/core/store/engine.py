@@ -1,0 +1,123 @@
+"""SQLAlchemy engines for the two kinds of store, with the settings each needs.
+
+SQLite: WAL journal, a long busy timeout, foreign keys on, and `BEGIN IMMEDIATE` for writes, so
+many processes can write one file: a writer takes the write lock up front instead of failing
+halfway through a transaction when another writer got there first. Reads run in autocommit mode
+so no process holds an old snapshot open between queries.
+
+PostgreSQL (psycopg 3): autocommit for reads, READ COMMITTED transactions for writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_S = 60
+# Connection execution options that open a write transaction, by dialect.
+WRITE_OPTIONS = {"sqlite": {"flowprov_write": True}, "postgresql": {"isolation_level": "READ COMMITTED"}}
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "fuse.sshfs", "beegfs", "ceph"}
+
+
+def normalize_url(url_or_path: str | os.PathLike) -> str:
+    """An SQLAlchemy URL for a URL or a plain file path (`~` and relative paths resolved)."""
+    text = os.fspath(url_or_path)
+    if "://" not in text:
+        return "sqlite:///" + str(Path(text).expanduser().resolve())
+    url = make_url(text)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).expanduser().resolve()))
+    return url.render_as_string(hide_password=False)
+
+
+def redact_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system `path` is on, from /proc/mounts (Linux only)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, best_type = "", None
+    target = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")):
+            if len(parts[1]) > len(best):
+                best, best_type = parts[1], parts[2]
+    return best_type
+
+
+def make_engine(url: str) -> Engine:
+    sa_url = make_url(url)
+    backend = sa_url.get_backend_name()
+    if backend == "sqlite":
+        return _make_sqlite_engine(url, sa_url.database)
+    if backend == "postgresql":
+        return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    raise ValueError(f"unsupported store {redact_url(url)!r}: use a sqlite:/// or postgresql:// URL")
+
+
+def _make_sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        db_path = Path(database)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        fs = filesystem_type(db_path.parent)
+        if fs in NETWORK_FILESYSTEMS:
+            warnings.warn(
+                f"flowprov store {db_path} is on a network file system ({fs}): SQLite's locking is "
+                "unsafe there and concurrent writers can corrupt it. Use PostgreSQL (FLOWPROV_DB=postgresql://...) "
+                "for stores shared across machines.",
+                stacklevel=3,
+            )
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        # Take transaction control away from the sqlite3 module; "begin" below issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if database and database != ":memory:":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        # LIKE is case-sensitive on PostgreSQL; make SQLite agree so `startswith` means the same on both.
+        cursor.execute("PRAGMA case_sensitive_like = ON")
+        cursor.close()
+        dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # Reads run without a transaction (autocommit); writes take the write lock at once.
+        if conn.get_execution_options().get("flowprov_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _regexp(pattern: str | None, value: str | None) -> bool | None:
+    if pattern is None or value is None:
+        return None
+    return re.search(pattern, value) is not None
+
+
+def _dispose_after_fork() -> None:
+    from flowprov.core.store import connection
+
+    for store in list(connection.open_stores()):
+        store.engine.dispose(close=False)
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_dispose_after_fork)

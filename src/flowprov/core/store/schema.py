@@ -1,0 +1,80 @@
+"""Schema versions: check a store's revision cheaply, and create or upgrade it with Alembic.
+
+Alembic is imported only when a migration actually runs, so opening an up-to-date store costs one
+query. Creating or upgrading a store happens under a lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+a transaction-scoped advisory lock) and in one transaction, so many processes opening the same
+fresh store at once leave exactly one schema: the first migrates, the others wait and find it done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, inspect, text
+
+from flowprov.core.exceptions import StoreNeedsMigration
+
+if TYPE_CHECKING:
+    from flowprov.core.store.connection import Store
+
+# The newest revision in migrations/versions; tests check it equals Alembic's head.
+SCHEMA_HEAD = "0001_initial"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "flowprov_alembic_version"
+_PG_LOCK_KEY = 7_412_390_551  # arbitrary constant shared by every flowprov process
+
+
+def schema_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+def _alembic_config(conn: Connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _upgrade_locked(store: Store, only_if_empty: bool) -> str | None:
+    """Upgrade to head inside one locked transaction; return the revision found before."""
+    from alembic import command
+
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(**store.write_options)
+        with conn.begin():
+            if store.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            before = schema_revision(conn)
+            if before == SCHEMA_HEAD or (only_if_empty and before is not None):
+                return before
+            command.upgrade(_alembic_config(conn), "head")
+    return before
+
+
+def ensure_schema(store: Store, create: bool = True) -> None:
+    """Make sure the store is at SCHEMA_HEAD: create an empty store, refuse an outdated one."""
+    with store.engine.connect() as conn:
+        revision = schema_revision(conn)
+    if revision == SCHEMA_HEAD:
+        return
+    if revision is None and create:
+        revision = _upgrade_locked(store, only_if_empty=True)
+        if revision is None or revision == SCHEMA_HEAD:
+            return
+    if revision is None:
+        raise StoreNeedsMigration(f"store {store.display_url} has no flowprov schema: run `flowprov init --db {store.display_url}`")
+    raise StoreNeedsMigration(
+        f"store {store.display_url} has schema revision {revision!r}, this flowprov expects {SCHEMA_HEAD!r}: "
+        f"run `flowprov migrate --db {store.display_url}` (back up the store first)"
+    )
+
+
+def migrate(store: Store) -> tuple[str | None, str]:
+    """Upgrade the store to the newest schema; returns (revision before, revision after)."""
+    before = _upgrade_locked(store, only_if_empty=False)
+    return before, SCHEMA_HEAD

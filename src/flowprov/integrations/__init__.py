@@ -1,0 +1,1 @@
+"""Adapters that turn a workflow manager's events and files into recorder calls."""

@@ -1,0 +1,98 @@
+"""Shared fixtures: an isolated home for every test and one store fixture over SQLite and PostgreSQL.
+
+PostgreSQL: each test gets its own schema in the `test` database (FLOWPROV_TEST_PG overrides the
+server URL), so parallel workers and parallel CI runs never collide. Locally the PostgreSQL
+variants skip with a reason when no server answers; in CI (env CI set) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_SERVER = os.environ.get("FLOWPROV_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parents[1]
+_pg_state: dict[str, object] = {}
+
+
+def pg_problem() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    if "problem" not in _pg_state:
+        try:
+            engine = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            _pg_state["problem"] = None
+        except Exception as exc:  # any failure to reach the server
+            _pg_state["problem"] = f"PostgreSQL at {PG_SERVER} is not reachable: {str(exc).splitlines()[0]}"
+    return _pg_state["problem"]  # type: ignore[return-value]
+
+
+def require_pg() -> None:
+    problem = pg_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI must run the PostgreSQL tests)")
+        pytest.skip(problem)
+
+
+def new_pg_schema_url() -> tuple[str, str]:
+    schema = "t_" + uuid.uuid4().hex[:16]
+    engine = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return schema, f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(schema: str) -> None:
+    engine = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Keep every test away from the user's real config, default store and hash cache."""
+    home = tmp_path / "home"
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    monkeypatch.delenv("FLOWPROV_DB", raising=False)
+    monkeypatch.delenv("FLOWPROV_INITIATED_BY_RUN", raising=False)
+    monkeypatch.delenv("FLOWPROV_HASH_CACHE", raising=False)
+    monkeypatch.delenv("FLOWPROV_LARGE_FILE_HASH", raising=False)
+    yield home
+    from flowprov.core.store.connection import disconnect_all
+
+    disconnect_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A URL for a fresh, empty store of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    require_pg()
+    schema, url = new_pg_schema_url()
+    try:
+        yield url
+    finally:
+        from flowprov.core.store.connection import disconnect_all
+
+        disconnect_all()
+        drop_pg_schema(schema)
+
+
+@pytest.fixture
+def store(store_url):
+    """A fresh store of each kind, made the current one."""
+    import flowprov
+
+    return flowprov.connect(store_url)
