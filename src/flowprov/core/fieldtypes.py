@@ -9,7 +9,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 # JSONB on PostgreSQL so that JSON paths can be indexed and compared; JSON text on SQLite.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Python None is SQL NULL (not the JSON literal null), so `aux__isnull=True` means "no aux".
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def utcnow() -> datetime:

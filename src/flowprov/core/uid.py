@@ -13,7 +13,11 @@ SUFFIX_LEN = 4
 
 
 def base62(n_chars: int) -> str:
-    return "".join(secrets.choice(BASE62) for _ in range(n_chars))
+    """n random base62 characters (uniform: bytes >= 248 are rejected, 248 = 4 * 62)."""
+    out: list[str] = []
+    while len(out) < n_chars:
+        out.extend(BASE62[b % 62] for b in secrets.token_bytes(n_chars + 4) if b < 248)
+    return "".join(out[:n_chars])
 
 
 def increment_base62(s: str) -> str:

@@ -6,7 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from flowprov.core.registry.artifact import Artifact
+from sqlalchemy import inspect
+
 from flowprov.core.registry.base import Record, raise_integrity_error
+from flowprov.core.registry.versioning import VersionedBatch
+from flowprov.core.registry.writer import insert_records
 from flowprov.core.registry.collection import Collection
 from flowprov.core.registry.run import Run
 from flowprov.core.registry.space import Space
@@ -22,6 +26,7 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
 
     Returns the saved records in order; a record whose content is already stored (a transform
     with the same key and source, an artifact with the same bytes) is replaced by the stored one.
+    Records may refer to each other (runs to transforms saved in the same call).
     """
     records = list(records)
     if not records:
@@ -31,25 +36,40 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
         record.clean_fields()
         record.clean()
     store = records[0]._target_store(using)
-    result: list[Record] = []
+    result: list[Record | None] = [None] * len(records)
     with raise_integrity_error(type(records[0])), store.transaction() as session:
-        for record in records:
-            canonical = record._prepare_write(session, store)
-            if canonical is None:
-                session.add(record)
-                # Content-addressed records must be visible to the next one's duplicate check.
-                if getattr(record, "_versioned", False):
-                    session.flush()
-            result.append(canonical or record)
-        session.flush()
-        for record in records:
-            if isinstance(record, Collection) and getattr(record, "_canonical", None) is None:
-                from flowprov.core.registry.collection import collection_artifact
-                from flowprov.core.registry.managers import insert_ignore
-
-                rows = [{"collection_id": record.id, "artifact_id": m.id, "position": i} for i, m in enumerate(record._members)]
-                insert_ignore(session, collection_artifact, rows)
-    return result
+        new, updated = [], []
+        versioned: dict[type, list[int]] = {}
+        for i, record in enumerate(records):
+            record._prepare_write(session, store, resolve_duplicates=False)
+            if not inspect(record).transient:
+                updated.append(record)
+                result[i] = record
+            elif record._versioned:
+                versioned.setdefault(type(record), []).append(i)
+            else:
+                new.append(record)
+                result[i] = record
+        for cls, positions in versioned.items():
+            batch = [records[i] for i in positions]
+            for i, existing in zip(positions, VersionedBatch(session, cls, batch).resolve(), strict=True):
+                if existing is None:
+                    new.append(records[i])
+                    result[i] = records[i]
+                else:
+                    records[i]._adopt(existing)
+                    result[i] = existing
+        # Records that refer to a duplicate now point at the stored record instead.
+        for record in new:
+            record._resolve_relations(session, store)
+        insert_records(session, new)
+        if updated:
+            session.add_all(updated)
+            session.flush()
+        for record in new:
+            if isinstance(record, Collection):
+                record._save_members(session)
+    return result  # type: ignore[return-value]
 
 
 __all__ = ["Artifact", "Base", "Collection", "Record", "Run", "Space", "Storage", "Transform", "User", "save"]

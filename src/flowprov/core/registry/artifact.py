@@ -23,7 +23,7 @@ from flowprov.core.hashing import HashingError, hash_path
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_artifact
 from flowprov.core.registry.managers import RelatedDescriptor
-from flowprov.core.registry.versioning import lock_family, start_new_version
+from flowprov.core.registry.versioning import chunked
 from flowprov.core.uid import new_versioned_uid
 
 # Set by the tracking layer: returns the run of the current tracking context, or None.
@@ -77,10 +77,10 @@ class Artifact(Record):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
     space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
 
-    storage = relationship("Storage", foreign_keys=[storage_id])
-    run = relationship("Run", foreign_keys=[run_id])
-    created_by = relationship("User", foreign_keys=[created_by_id])
-    space = relationship("Space", foreign_keys=[space_id])
+    storage = relationship("Storage", foreign_keys=[storage_id], cascade="")
+    run = relationship("Run", foreign_keys=[run_id], cascade="")
+    created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
+    space = relationship("Space", foreign_keys=[space_id], cascade="")
     _input_of_runs = relationship("Run", secondary=run_input_artifact, viewonly=True)
     _collections = relationship("Collection", secondary=collection_artifact, viewonly=True)
 
@@ -119,19 +119,28 @@ class Artifact(Record):
         """The file or directory on this machine."""
         return uri_to_path(self.path)
 
-    def _family_condition(self):
-        cls = type(self)
-        if self.key is not None:
-            return cls.key == self.key
-        return (cls.key.is_(None)) & (cls.path == self.path)
+    def _family_key(self) -> str:
+        return f"key:{self.key}" if self.key is not None else f"path:{self.path}"
 
-    def _find_existing(self, session) -> Artifact | None:
-        cls = type(self)
-        lock_family(session, cls, f"hash:{self.hash}")
-        lock_family(session, cls, f"family:{self.key if self.key is not None else self.path}")
-        return session.scalars(select(cls).where(cls.hash == self.hash, cls._hash_type == self._hash_type).order_by(cls.id).limit(1)).first()
+    def _lock_keys(self) -> list[str]:
+        return [f"hash:{self.hash}", self._family_key()]
 
-    def _before_insert(self, session) -> None:
-        cls = type(self)
-        family = list(session.scalars(select(cls).where(self._family_condition()).order_by(cls.id)).all())
-        start_new_version(session, self, family)
+    @classmethod
+    def _load_candidates(cls, session, records: list) -> list:
+        found: dict[int, Artifact] = {}
+        for column, values in (
+            (cls.hash, {r.hash for r in records}),
+            (cls.key, {r.key for r in records if r.key is not None}),
+        ):
+            for chunk in chunked(values):
+                found.update((a.id, a) for a in session.scalars(select(cls).where(column.in_(chunk))))
+        for chunk in chunked({r.path for r in records if r.key is None}):
+            found.update((a.id, a) for a in session.scalars(select(cls).where(cls.key.is_(None), cls.path.in_(chunk))))
+        return sorted(found.values(), key=lambda a: a.id)
+
+    def _match(self, family: list, stored: list) -> Artifact | None:
+        """Identity is content: the first stored artifact with the same hash."""
+        for candidate in stored:
+            if candidate.hash == self.hash and candidate._hash_type == self._hash_type and candidate is not self:
+                return candidate
+        return None

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String, Text, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, object_session
-from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.query.queryset import QuerySet
+from flowprov.core.registry.versioning import VersionedBatch
+from flowprov.core.registry.writer import insert_records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +91,10 @@ class Record(DeclarativeBase):
             cls._fk_relation_cache = cached
         return cached
 
+    @classmethod
+    def _many_to_one_keys(cls) -> list[str]:
+        return list(dict.fromkeys(cls._relation_of_fk().values()))
+
     @property
     def pk(self) -> int | None:
         return self.id
@@ -122,19 +127,31 @@ class Record(DeclarativeBase):
         errors: dict[str, list[str]] = {}
         excluded = set(exclude or ())
         state = self.__dict__
-        for attr in self.__mapper__.column_attrs:
-            key = attr.key
+        fk_relations = self._relation_of_fk()
+        for key, label, column, auto in self._field_checks():
             if key in excluded or key not in state:
                 continue
-            column = attr.columns[0]
-            relation = self._relation_of_fk().get(key)
-            if state[key] is None and relation is not None and state.get(relation) is not None:
+            value = state[key]
+            if value is None and state.get(fk_relations.get(key, "")) is not None:
                 continue  # the foreign key is filled from the related record at insert
-            message = _field_error(column, state[key], key in AUTO_FIELDS or column.default is not None or column.primary_key)
+            message = _field_error(column, value, auto)
             if message:
-                errors.setdefault(key.lstrip("_") if key in self._query_aliases.values() else key, []).append(message)
+                errors.setdefault(label, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+    @classmethod
+    def _field_checks(cls) -> list[tuple[str, str, Any, bool]]:
+        cached = cls.__dict__.get("_field_checks_cache")
+        if cached is None:
+            aliases = {attr: name for name, attr in cls._query_aliases.items()}
+            cached = []
+            for attr in cls.__mapper__.column_attrs:
+                column = attr.columns[0]
+                auto = attr.key in AUTO_FIELDS or column.default is not None or column.primary_key
+                cached.append((attr.key, aliases.get(attr.key, attr.key), column, auto))
+            cls._field_checks_cache = cached
+        return cached
 
     def validate_unique(self, exclude: list[str] | None = None) -> None:
         """Check unique fields against the store (another record with the same uid, ...)."""
@@ -240,55 +257,61 @@ class Record(DeclarativeBase):
     def save_base(self, raw: bool = False, force_insert: bool = False, force_update: bool = False, using: str | Store | None = None, update_fields: list[str] | None = None) -> Self:
         """Write without running clean_fields() (Django's lower-level save)."""
         store = self._target_store(using)
+        self._fill_defaults()
         with raise_integrity_error(type(self)), store.transaction() as session:
             if force_update and self.id is None:
                 raise ValueError(f"{type(self).__name__}: cannot force an update of an unsaved record")
             canonical = self._prepare_write(session, store)
             if canonical is not None:
                 return canonical
-            session.add(self)
-            session.flush()
+            if inspect(self).transient:
+                insert_records(session, [self])
+            else:
+                session.add(self)
+                session.flush()
         return self
 
     def _fill_defaults(self) -> None:
         """Give an unsaved record a value for every column, so reading one after the insert
         never costs a query (SQLAlchemy would otherwise reload columns it did not write)."""
-        if self.__dict__.get("created_at") is None and "created_at" in self.__mapper__.column_attrs:
-            self.created_at = utcnow()
-        if self.id is not None:
-            return
         state = self.__dict__
+        if state.get("created_at") is None and "created_at" in self.__mapper__.column_attrs:
+            state["created_at"] = utcnow()
+        if state.get("id") is not None:
+            return
         fk_relations = self._relation_of_fk()
-        for attr in self.__mapper__.column_attrs:
-            if attr.key == "id" or attr.key in state or state.get(fk_relations.get(attr.key, "")) is not None:
-                continue
-            default = attr.columns[0].default
-            value = default.arg if default is not None and default.is_scalar else None
-            setattr(self, attr.key, value)
+        for key, default in self._column_defaults():
+            if key not in state and state.get(fk_relations.get(key, "")) is None:
+                state[key] = default
 
-    def _prepare_write(self, session, store: Store) -> Record | None:
+    @classmethod
+    def _column_defaults(cls) -> list[tuple[str, Any]]:
+        cached = cls.__dict__.get("_column_defaults_cache")
+        if cached is None:
+            cached = []
+            for attr in cls.__mapper__.column_attrs:
+                if attr.key != "id":
+                    default = attr.columns[0].default
+                    cached.append((attr.key, default.arg if default is not None and default.is_scalar else None))
+            cls._column_defaults_cache = cached
+        return cached
+
+    def _prepare_write(self, session, store: Store, resolve_duplicates: bool = True) -> Record | None:
         """Resolve relations and defaults; return an existing record this one duplicates."""
         from flowprov.core.registry.user import current_user_id
 
         self._resolve_relations(session, store)
-        if "created_by_id" in self.__mapper__.column_attrs and self.__dict__.get("created_by_id") is None and self.__dict__.get("created_by") is None:
+        state = self.__dict__
+        if "created_by_id" in state and state["created_by_id"] is None and state.get("created_by") is None:
             self.created_by_id = current_user_id(session, store)
-        if "space_id" in self.__mapper__.column_attrs and self.__dict__.get("space_id") is None and self.__dict__.get("space") is None:
+        if "space_id" in state and state["space_id"] is None and state.get("space") is None:
             self.space_id = 1
-        if self.id is None and not inspect(self).persistent:
-            existing = self._find_existing(session)
+        if resolve_duplicates and self._versioned and self.id is None and inspect(self).transient:
+            existing = VersionedBatch(session, type(self), [self]).resolve()[0]
             if existing is not None:
                 self._adopt(existing)
                 return existing
-            self._before_insert(session)
         return None
-
-    def _find_existing(self, session) -> Record | None:
-        """A stored record with the same content (content-addressed records override this)."""
-        return None
-
-    def _before_insert(self, session) -> None:
-        """Last chance to set version-family fields (uid suffix, is_latest)."""
 
     def _adopt(self, existing: Record) -> None:
         """Make this unsaved duplicate carry the stored record's identity and values."""
@@ -298,28 +321,25 @@ class Record(DeclarativeBase):
         self._canonical = existing
 
     def _resolve_relations(self, session, store: Store) -> None:
-        state = inspect(self)
-        for rel in self.__mapper__.relationships:
-            if rel.direction is not MANYTOONE:
-                continue
-            value = state.attrs[rel.key].loaded_value
-            if value is NO_VALUE or value is None:
+        for rel_key in self._many_to_one_keys():
+            value = self.__dict__.get(rel_key)
+            if value is None:
                 continue
             value_state = inspect(value)
             if value_state.session is session:
                 continue
             other = _store_of(value)
             if other is not None and other is not store:
-                raise ValidationError({rel.key: [f"{value!r} belongs to store {other.display_url}, this record is saved to {store.display_url}; relations across stores are not possible"]})
+                raise ValidationError({rel_key: [f"{value!r} belongs to store {other.display_url}, this record is saved to {store.display_url}; relations across stores are not possible"]})
             canonical = getattr(value, "_canonical", None)
             if canonical is not None and inspect(canonical).session is session:
-                setattr(self, rel.key, canonical)
+                setattr(self, rel_key, canonical)
             elif value.id is not None and value_state.transient:
-                setattr(self, rel.key, session.get(type(value), value.id))
+                setattr(self, rel_key, session.get(type(value), value.id))
             elif value_state.detached and value.id is not None:
-                setattr(self, rel.key, session.merge(value, load=False))
+                setattr(self, rel_key, session.merge(value, load=False))
             else:
-                raise ValidationError({rel.key: [f"{type(value).__name__} {value!r} is not saved; save it first"]})
+                raise ValidationError({rel_key: [f"{type(value).__name__} {value!r} is not saved; save it first"]})
 
     def delete(self, using: str | Store | None = None) -> None:
         """Delete the record (link rows go with it; records that depend on it block it)."""

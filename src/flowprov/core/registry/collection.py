@@ -20,7 +20,7 @@ from flowprov.core.registry import artifact as artifact_module
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_collection
 from flowprov.core.registry.managers import RelatedDescriptor, insert_ignore
-from flowprov.core.registry.versioning import lock_family, start_new_version
+from flowprov.core.registry.versioning import chunked
 from flowprov.core.uid import new_versioned_uid
 
 
@@ -43,9 +43,9 @@ class Collection(Record):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
     space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
 
-    run = relationship("Run", foreign_keys=[run_id])
-    created_by = relationship("User", foreign_keys=[created_by_id])
-    space = relationship("Space", foreign_keys=[space_id])
+    run = relationship("Run", foreign_keys=[run_id], cascade="")
+    created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
+    space = relationship("Space", foreign_keys=[space_id], cascade="")
     _artifacts = relationship("Artifact", secondary=collection_artifact, viewonly=True)
     _input_of_runs = relationship("Run", secondary=run_input_collection, viewonly=True)
 
@@ -74,25 +74,33 @@ class Collection(Record):
             self.run = run
         self._set_fields(fields)
 
-    def _find_existing(self, session) -> Collection | None:
-        cls = type(self)
-        lock_family(session, cls, self.key)
-        return session.scalars(select(cls).where(cls.hash == self.hash, cls.key == self.key).limit(1)).first()
+    def _family_key(self) -> str:
+        return self.key
 
-    def _before_insert(self, session) -> None:
-        cls = type(self)
-        family = list(session.scalars(select(cls).where(cls.key == self.key).order_by(cls.id)).all())
-        start_new_version(session, self, family)
+    def _lock_keys(self) -> list[str]:
+        return [self.key]
+
+    @classmethod
+    def _load_candidates(cls, session, records: list) -> list:
+        found = []
+        for chunk in chunked({r.key for r in records}):
+            found += session.scalars(select(cls).where(cls.key.in_(chunk))).all()
+        return sorted(found, key=lambda c: c.id)
+
+    def _match(self, family: list, stored: list) -> Collection | None:
+        return next((c for c in family if c.hash == self.hash and c is not self), None)
+
+    def _save_members(self, session) -> None:
+        rows = [{"collection_id": self.id, "artifact_id": m.id, "position": i} for i, m in enumerate(getattr(self, "_members", []))]
+        insert_ignore(session, collection_artifact, rows)
 
     def save_base(self, *args: Any, **kwargs: Any) -> Collection:
         store = self._target_store(kwargs.get("using"))
-        members = getattr(self, "_members", [])
-        unsaved = [m for m in members if m.id is None]
+        unsaved = [m for m in getattr(self, "_members", []) if m.id is None]
         if unsaved:
             raise ValidationError({"artifacts": [f"{len(unsaved)} member artifact(s) are not saved; save them first (e.g. ln.save(artifacts))"]})
         with store.transaction() as session:
             saved = super().save_base(*args, **kwargs)
-            if saved is self and members:
-                rows = [{"collection_id": self.id, "artifact_id": m.id, "position": i} for i, m in enumerate(members)]
-                insert_ignore(session, collection_artifact, rows)
+            if saved is self:
+                self._save_members(session)
         return saved

@@ -79,8 +79,10 @@ class ParamManager:
             normalized[key] = normalize_param(value, key, pattern)
         merged = dict(self.run._params or {})
         merged.update(normalized)
-        self.run._params = merged
-        if self.run.id is not None:
+        if self.run.id is None:
+            self.run.__dict__["_params"] = merged
+        else:
+            self.run._params = merged
             self.run.save()
 
     def get_values(self) -> dict[str, Any]:

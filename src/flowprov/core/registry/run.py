@@ -70,12 +70,12 @@ class Run(Record):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
     space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
 
-    transform = relationship("Transform")
-    environment = relationship("Artifact", foreign_keys=[environment_id])
-    report = relationship("Artifact", foreign_keys=[report_id])
-    initiated_by_run = relationship("Run", remote_side=[id], foreign_keys=[initiated_by_run_id])
-    created_by = relationship("User", foreign_keys=[created_by_id])
-    space = relationship("Space", foreign_keys=[space_id])
+    transform = relationship("Transform", cascade="")
+    environment = relationship("Artifact", foreign_keys=[environment_id], cascade="")
+    report = relationship("Artifact", foreign_keys=[report_id], cascade="")
+    initiated_by_run = relationship("Run", remote_side=[id], foreign_keys=[initiated_by_run_id], cascade="")
+    created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
+    space = relationship("Space", foreign_keys=[space_id], cascade="")
     _initiated_runs = relationship("Run", foreign_keys=[initiated_by_run_id], viewonly=True)
     _input_artifacts = relationship("Artifact", secondary=run_input_artifact, viewonly=True)
     _output_artifacts = relationship("Artifact", foreign_keys="Artifact.run_id", viewonly=True)
@@ -95,14 +95,13 @@ class Run(Record):
             raise TypeError("Run() needs a transform: Run(transform, reference=None, reference_type=None)")
         if not isinstance(transform, Transform):
             raise TypeError(f"Run(transform): expected a Transform, got {type(transform).__name__}")
-        self.uid = base62(16)
-        self.transform = transform
-        self.reference = reference
-        self.reference_type = reference_type
-        self.started_at = utcnow()
-        self.created_at = utcnow()
-        self._status_code = -1
-        self._params = None
+        now = utcnow()
+        # Unsaved records take their values straight into __dict__: the insert reads them from
+        # there, and skipping attribute instrumentation makes constructing many runs cheap.
+        self.__dict__.update(
+            uid=base62(16), transform=transform, reference=reference, reference_type=reference_type,
+            started_at=now, created_at=now, _status_code=-1, _params=None,
+        )
         status = fields.pop("status", None)
         params = fields.pop("params", None)
         self._set_fields(fields)

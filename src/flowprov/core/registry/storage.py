@@ -27,8 +27,8 @@ class Storage(Record):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
     space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
 
-    created_by = relationship("User", foreign_keys=[created_by_id])
-    space = relationship("Space", foreign_keys=[space_id])
+    created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
+    space = relationship("Space", foreign_keys=[space_id], cascade="")
 
     def __init__(self, root: str, description: str | None = None, type: str = "local", **fields):  # noqa: A002 (lamindb's field name)
         self.uid = base62(12)

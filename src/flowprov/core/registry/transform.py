@@ -13,7 +13,7 @@ from base64 import urlsafe_b64encode
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flowprov.core.exceptions import ValidationError
@@ -21,7 +21,7 @@ from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import transform_predecessor
 from flowprov.core.registry.managers import RelatedDescriptor
-from flowprov.core.registry.versioning import lock_family, start_new_version
+from flowprov.core.registry.versioning import chunked
 
 TRANSFORM_TYPES = ("pipeline", "step", "script", "notebook", "function")
 
@@ -56,8 +56,8 @@ class Transform(Record):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
     space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
 
-    created_by = relationship("User", foreign_keys=[created_by_id])
-    space = relationship("Space", foreign_keys=[space_id])
+    created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
+    space = relationship("Space", foreign_keys=[space_id], cascade="")
     _runs = relationship("Run", viewonly=True)
     _predecessors = relationship(
         "Transform",
@@ -92,48 +92,50 @@ class Transform(Record):
     ):
         if name is None and key is None:
             raise TypeError("Transform() needs a name or a key")
-        self.name = name if name is not None else key.rstrip("/").rsplit("/", 1)[-1]
-        self.key = key
-        self.version = version
-        self.type = type
-        self.reference = reference
-        self.reference_type = reference_type
-        self.description = description
-        self.source_code = source_code
-        self.hash = hash_source(source_code) if isinstance(source_code, str) else None
-        self.is_latest = True
-        self.created_at = utcnow()
+        self.__dict__.update(
+            name=name if name is not None else key.rstrip("/").rsplit("/", 1)[-1], key=key, version=version, type=type,
+            reference=reference, reference_type=reference_type, description=description, source_code=source_code,
+            hash=hash_source(source_code) if isinstance(source_code, str) else None, is_latest=True, created_at=utcnow(),
+        )
         self._set_fields(fields)
 
     def clean(self) -> None:
         if self.type not in TRANSFORM_TYPES:
             raise ValidationError({"type": [f"{self.type!r} is not one of {', '.join(TRANSFORM_TYPES)}"]})
 
-    def _family(self, session) -> list[Transform]:
-        cls = type(self)
-        cond = cls.key == self.key if self.key is not None else (cls.key.is_(None), cls.name == self.name)
-        cond = cond if isinstance(cond, tuple) else (cond,)
-        return list(session.scalars(select(cls).where(*cond).order_by(cls.id)).all())
+    def _family_key(self) -> str:
+        return f"key:{self.key}" if self.key is not None else f"name:{self.name}"
 
-    def _find_existing(self, session) -> Transform | None:
-        lock_family(session, type(self), f"{self.key}|{self.name if self.key is None else ''}")
-        family = self._family(session)
-        self._pending_family = family
-        for stored in reversed(family):
-            same_source = stored.hash == self.hash
-            if self.version is not None and stored.version == self.version:
+    def _lock_keys(self) -> list[str]:
+        return [self._family_key()]
+
+    @classmethod
+    def _load_candidates(cls, session, records: list) -> list:
+        keys = {r.key for r in records if r.key is not None}
+        names = {r.name for r in records if r.key is None}
+        found = []
+        for chunk in chunked(keys):
+            found += session.scalars(_BY_KEY, {"values": chunk}).all()
+        for chunk in chunked(names):
+            found += session.scalars(_BY_NAME_WITHOUT_KEY, {"values": chunk}).all()
+        return sorted(found, key=lambda t: t.id)
+
+    def _match(self, family: list, stored: list) -> Transform | None:
+        """The stored version this transform is, None for a new version; refuses a changed
+        source under an existing explicit version."""
+        for candidate in reversed(family):
+            same_source = candidate.hash == self.hash
+            if self.version is not None and candidate.version == self.version:
                 if same_source or self.hash is None:
-                    return stored
+                    return candidate
                 raise ValidationError({"version": [
                     f"Transform {self.key or self.name!r} version {self.version!r} is already stored with different source code "
-                    f"(hash {stored.hash}); give the changed source a new version"
+                    f"(hash {candidate.hash}); give the changed source a new version"
                 ]})
             if self.version is None and same_source:
-                return stored
+                return candidate
         return None
 
-    def _before_insert(self, session) -> None:
-        family = getattr(self, "_pending_family", None)
-        if family is None:
-            family = self._family(session)
-        start_new_version(session, self, family)
+
+_BY_KEY = select(Transform).where(Transform.key.in_(bindparam("values", expanding=True)))
+_BY_NAME_WITHOUT_KEY = select(Transform).where(Transform.key.is_(None), Transform.name.in_(bindparam("values", expanding=True)))

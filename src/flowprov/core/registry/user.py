@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from datetime import datetime
@@ -34,8 +35,11 @@ class User(Record):
 
 def current_handle() -> str:
     handle = os.environ.get("FLOWPROV_USER")
-    if handle:
-        return handle
+    return handle if handle else _os_login()
+
+
+@functools.cache
+def _os_login() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers

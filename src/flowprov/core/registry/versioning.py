@@ -2,40 +2,91 @@
 
 Records of one family share a uid stem; the newest has `is_latest=True`. A new version takes the
 next suffix after the family's highest, and the previous head loses `is_latest` in the same
-transaction.
+transaction. Families are always loaded whole, so the next suffix is computed without a query.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 
 from flowprov.core.uid import SUFFIX_LEN, new_versioned_uid
 
 
-def lock_family(session, cls: type, family_key: str) -> None:
-    """Serialise concurrent writers of one family until the transaction ends.
+def lock_families(session, cls: type, family_keys: list[str]) -> None:
+    """Serialise concurrent writers of the same families until the transaction ends.
 
     SQLite needs nothing (write transactions already run one at a time under BEGIN IMMEDIATE);
     PostgreSQL's READ COMMITTED would let two writers both see "no such record" and both insert.
+    Keys are locked in sorted order so two writers never wait on each other in a cycle.
     """
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{cls.__tablename__}:{family_key}"})
+    if session.bind.dialect.name != "postgresql" or not family_keys:
+        return
+    keys = sorted({f"{cls.__tablename__}:{k}" for k in family_keys})
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"), {"keys": keys})
 
 
-def start_new_version(session, record, family: list) -> None:
-    """Give `record` a uid in `family` (stored records of one family, possibly empty)."""
+def assign_new_version(record, family: list) -> list[str]:
+    """Give `record` the next uid of `family` (all stored versions, in any order) and make it
+    the head; returns the uids of the versions that lose `is_latest`."""
     cls = type(record)
     if not family:
         record.uid = new_versioned_uid(cls._uid_len)
+        demoted = []
     else:
         stem = family[0].uid[:-SUFFIX_LEN]
-        top = session.execute(select(cls.uid).where(cls.uid.startswith(stem, autoescape=True)).order_by(cls.uid.desc()).limit(1)).scalar()
-        record.uid = new_versioned_uid(cls._uid_len, stem, top[-SUFFIX_LEN:])
-        session.execute(
-            update(cls).where(cls.uid.startswith(stem, autoescape=True), cls.is_latest.is_(True)).values(is_latest=False),
-            execution_options={"synchronize_session": False},
-        )
-        for obj in session.identity_map.values():
-            if isinstance(obj, cls) and obj.uid and obj.uid.startswith(stem):
-                obj.__dict__["is_latest"] = False
+        top = max(f.uid[-SUFFIX_LEN:] for f in family)
+        record.uid = new_versioned_uid(cls._uid_len, stem, top)
+        demoted = [f.uid for f in family if f.is_latest]
+        for f in family:
+            f.__dict__["is_latest"] = False
     record.is_latest = True
+    family.append(record)
+    return demoted
+
+
+def demote(session, cls: type, uids: list[str]) -> None:
+    """Clear `is_latest` of the given versions in the store."""
+    for start in range(0, len(uids), 5000):
+        chunk = uids[start : start + 5000]
+        session.execute(update(cls).where(cls.uid.in_(chunk)).values(is_latest=False), execution_options={"synchronize_session": False})
+
+
+class VersionedBatch:
+    """Resolve many new records of one versioned class against the store in a few queries.
+
+    Subclasses of Record that are content-addressed implement `_family_key()`, `_identity_keys()`
+    and `_load_candidates(session, records)`; `resolve()` returns, per record, the stored record
+    it duplicates (or None, after giving it a new version uid).
+    """
+
+    def __init__(self, session, cls: type, records: list):
+        self.session = session
+        self.cls = cls
+        self.records = records
+
+    def resolve(self) -> list:
+        cls, session = self.cls, self.session
+        lock_families(session, cls, [k for r in self.records for k in r._lock_keys()])
+        stored = cls._load_candidates(session, self.records)
+        families: dict[str, list] = {}
+        for s in stored:
+            families.setdefault(s._family_key(), []).append(s)
+        result, demoted = [], []
+        for record in self.records:
+            family = families.setdefault(record._family_key(), [])
+            existing = record._match(family, stored)
+            if existing is not None:
+                result.append(existing)
+                continue
+            demoted += assign_new_version(record, family)
+            stored.append(record)
+            result.append(None)
+        batch_uids = {r.uid for r in self.records}
+        demote(session, cls, [u for u in demoted if u not in batch_uids])
+        return result
+
+
+def chunked(values: list, size: int = 5000):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
