@@ -256,6 +256,49 @@ def artifacts(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption
         _print_table("artifacts", rows, ["uid", "key", "path", "size", "hash"])
 
 
+@app.command()
+@cli_errors
+def lineage(
+    target: Annotated[str, typer.Argument(help="A file or directory path (matched by content hash, then by location), an artifact uid or a run uid.")],
+    downstream: Annotated[bool, typer.Option("--downstream/--upstream", help="Walk to what came from the target instead of what led to it (default: upstream).")] = False,
+    depth: Annotated[int | None, typer.Option(help="Stop after this many runs (default: no limit).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output format: tree, mermaid or dot.")] = "tree",
+    db: DbOption = None,
+) -> None:
+    """Show where a file or run came from (upstream) or what it led to (downstream)."""
+    from flowprov.core.query.lineage import walk
+
+    if fmt not in ("tree", "mermaid", "dot"):
+        raise ValueError(f"--format {fmt!r}: use tree, mermaid or dot")
+    _connect(db)
+    graph = walk(_find_lineage_root(target), "downstream" if downstream else "upstream", depth)
+    typer.echo({"tree": graph.to_tree, "mermaid": graph.to_mermaid, "dot": graph.to_dot}[fmt]())
+
+
+def _find_lineage_root(target: str):
+    import flowprov as ln
+    from flowprov.core.exceptions import DoesNotExist
+    from flowprov.core.registry.artifact import path_to_uri
+
+    path = Path(target)
+    if path.exists():
+        from flowprov.core.hashing import hash_path
+
+        content = hash_path(path)
+        found = ln.Artifact.filter(hash=content.hash).order_by("id").first()
+        if found is None:
+            found = ln.Artifact.filter(path=path_to_uri(path)).order_by("-id").first()
+        if found is None:
+            raise DoesNotExist(f"{target}: no artifact has this content or location; was it registered?")
+        return found
+    for model in (ln.Artifact, ln.Run):
+        try:
+            return model.get(target)
+        except DoesNotExist:
+            continue
+    raise DoesNotExist(f"{target!r} is neither an existing path nor an artifact or run uid")
+
+
 def main() -> None:
     app()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, String, select, type_coerce
+from sqlalchemy import DateTime, String, inspect, select, type_coerce
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.interfaces import MANYTOONE
 
@@ -83,6 +83,8 @@ def queryset_to_dataframe(qs: QuerySet, include: str | list[str] | None = None, 
         ids = [r[attrs.index(model.__mapper__.column_attrs["id"])] for r in rows]
         for path in includes:
             frame[path] = _include_values(store, model, path, ids)
+        for name, by_id in qs._annotations.items():
+            frame[name] = [by_id.get(i) for i in ids]
         if params_attr is not None:
             params = [json.loads(r[-1]) if isinstance(r[-1], str) else (r[-1] or {}) for r in rows]
             keys: list[str] = []
@@ -102,16 +104,12 @@ def _include_values(store, model, path: str, ids: list[int]) -> list:
     if len(parts) < 2:
         raise FieldError(f"include={path!r}: name a related field, e.g. 'transform__name'")
     root = aliased(model)
-    stmt_entity = root
     joins = []
     single_valued = True
     current = root
     for part in parts[:-1]:
-        attr_name = _attribute_name(current, part)
-        mapper = current.__mapper__ if hasattr(current, "__mapper__") else None
-        from sqlalchemy import inspect
-
         mapper = inspect(current).mapper
+        attr_name = _attribute_name(current, part)
         if attr_name is None or attr_name not in mapper.relationships:
             raise FieldError(f"include={path!r}: {mapper.class_.__name__} has no relation {part!r}")
         prop = mapper.relationships[attr_name]
@@ -119,8 +117,6 @@ def _include_values(store, model, path: str, ids: list[int]) -> list:
         target = aliased(prop.mapper.class_)
         joins.append((getattr(current, attr_name), target))
         current = target
-    from sqlalchemy import inspect
-
     last_mapper = inspect(current).mapper
     field = _attribute_name(current, parts[-1])
     if field is None or field not in last_mapper.column_attrs:
@@ -128,10 +124,10 @@ def _include_values(store, model, path: str, ids: list[int]) -> list:
     values: dict[int, list] = {i: [] for i in ids}
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start : start + ID_CHUNK]
-        stmt = select(stmt_entity.id, getattr(current, field)).select_from(stmt_entity)
+        stmt = select(root.id, getattr(current, field)).select_from(root)
         for rel_attr, target in joins:
             stmt = stmt.join(rel_attr.of_type(target))
-        stmt = stmt.where(stmt_entity.id.in_(chunk))
+        stmt = stmt.where(root.id.in_(chunk))
         for root_id, value in store.session.execute(stmt):
             values[root_id].append(value)
     if single_valued:

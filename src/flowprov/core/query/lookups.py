@@ -178,8 +178,8 @@ def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElemen
     path = tuple(_json_key(p) for p in rest)
     element = column[path]
     if lookup == "isnull":
-        present = JsonTypeIn(column, path, ("number", "string", "boolean", "object", "array"))
-        return not_(present) if value else present
+        missing = JsonTypeIn(column, path, ("null",))
+        return missing if value else not_(missing)
     sample = value[0] if lookup in ("in", "range") and value else value
     if sample is None:
         if lookup == "exact":

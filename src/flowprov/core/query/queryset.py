@@ -32,7 +32,7 @@ class QuerySet:
         self._offset: int | None = None
         self._distinct = False
         self._cache: list | None = None
-        self._extra_columns: dict[str, Any] = {}
+        self._annotations: dict[str, dict[int, Any]] = {}  # extra df() columns by record id (search scores)
 
     # -- building -------------------------------------------------------------------------
     def _clone(self) -> QuerySet:
@@ -40,7 +40,7 @@ class QuerySet:
         qs._where = list(self._where)
         qs._order = list(self._order)
         qs._limit, qs._offset, qs._distinct = self._limit, self._offset, self._distinct
-        qs._extra_columns = dict(self._extra_columns)
+        qs._annotations = dict(self._annotations)
         return qs
 
     @property
@@ -199,7 +199,7 @@ class QuerySet:
     def last(self):
         if self._order:
             qs = self._clone()
-            qs._order = [o._copy_reversed() if hasattr(o, "_copy_reversed") else _reverse(o) for o in self._order]
+            qs._order = [_reverse(o) for o in self._order]
         else:
             qs = self.order_by("-id")
         rows = qs[:1].list()

@@ -17,7 +17,8 @@ def _sqlite_json_path(path: tuple) -> str:
 class JsonTypeIn(ColumnElement):
     """True when the JSON value at `path` in `column` has one of the given JSON types.
 
-    Types are named the PostgreSQL way: "number", "string", "boolean", "object", "array", "null".
+    Types are named the PostgreSQL way: "number", "string", "boolean", "object", "array", "null";
+    a missing key (or a NULL column) counts as "null".
     Comparisons on JSON values are guarded with this, so `params__x__gt=1` skips runs whose `x`
     is a string instead of failing a cast on PostgreSQL or comparing text to numbers on SQLite.
     """
@@ -39,14 +40,14 @@ def _json_type_in_sqlite(element, compiler, **kw):
     col = compiler.process(element.column, **kw)
     path = _sqlite_json_path(element.path).replace("'", "''")
     names = [n for t in element.json_types for n in _SQLITE_TYPES[t]]
-    return f"json_type({col}, '{path}') IN ({', '.join(repr(n) for n in names)})"
+    return f"COALESCE(json_type({col}, '{path}'), 'null') IN ({', '.join(repr(n) for n in names)})"
 
 
 @compiles(JsonTypeIn, "postgresql")
 def _json_type_in_pg(element, compiler, **kw):
     col = compiler.process(element.column, **kw)
     parts = ",".join('"' + str(p).replace('"', '\\"') + '"' for p in element.path).replace("'", "''")
-    return f"jsonb_typeof({col} #> '{{{parts}}}') IN ({', '.join(repr(t) for t in element.json_types)})"
+    return f"COALESCE(jsonb_typeof({col} #> '{{{parts}}}'), 'null') IN ({', '.join(repr(t) for t in element.json_types)})"
 
 
 class CaseInsensitiveRegex(ColumnElement):

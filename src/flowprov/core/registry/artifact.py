@@ -144,3 +144,9 @@ class Artifact(Record):
             if candidate.hash == self.hash and candidate._hash_type == self._hash_type and candidate is not self:
                 return candidate
         return None
+
+    def view_lineage(self, direction: str = "upstream", depth: int | None = None):
+        """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
+        from flowprov.core.query.lineage import walk
+
+        return walk(self, direction, depth)

@@ -129,3 +129,9 @@ class Run(Record):
     def clean(self) -> None:
         if self.__dict__.get("transform") is None and self.__dict__.get("transform_id") is None:
             raise ValidationError({"transform": ["a run needs a transform"]})
+
+    def view_lineage(self, direction: str = "upstream", depth: int | None = None):
+        """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
+        from flowprov.core.query.lineage import walk
+
+        return walk(self, direction, depth)
