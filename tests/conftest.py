@@ -69,7 +69,14 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("FLOWPROV_LARGE_FILE_HASH", raising=False)
     yield home
     from flowprov.core.store.connection import disconnect_all
+    from flowprov.core.tracking.context import INITIATED_BY_ENV, context
+    from flowprov.core.tracking.targets import current_target
 
+    # an in-process track() leaves global state behind: clear it for the next test
+    context.run = context.transform = None
+    context._finished = True
+    current_target.set(None)
+    os.environ.pop(INITIATED_BY_ENV, None)
     disconnect_all()
 
 

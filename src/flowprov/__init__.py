@@ -11,6 +11,7 @@ from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFo
 from flowprov.core.query import Q, QuerySet
 from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
 from flowprov.core.store import connect, current_store
+from flowprov.core.tracking import context, finish, track, track_input, track_output
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,11 @@ __all__ = [
     "User",
     "ValidationError",
     "connect",
+    "context",
     "current_store",
+    "finish",
     "save",
+    "track",
+    "track_input",
+    "track_output",
 ]

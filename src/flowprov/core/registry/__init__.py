@@ -40,8 +40,9 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
     with raise_integrity_error(type(records[0])), store.transaction() as session:
         new, updated = [], []
         versioned: dict[type, list[int]] = {}
+        batch = {id(r) for r in records}
         for i, record in enumerate(records):
-            record._prepare_write(session, store, resolve_duplicates=False)
+            record._prepare_write(session, store, resolve_duplicates=False, batch=batch)
             if not inspect(record).transient:
                 updated.append(record)
                 result[i] = record
@@ -61,7 +62,7 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
                     result[i] = existing
         # Records that refer to a duplicate now point at the stored record instead.
         for record in new:
-            record._resolve_relations(session, store)
+            record._resolve_relations(session, store, batch)
         insert_records(session, new)
         if updated:
             session.add_all(updated)

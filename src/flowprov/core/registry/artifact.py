@@ -92,10 +92,12 @@ class Artifact(Record):
         local = Path(uri_to_path(text) if text.startswith("file://") else text)
         if "://" in text and not text.startswith("file://"):
             raise ValueError(f"{text}: only local files and directories can be registered so far")
-        try:
-            content = hash_path(local)
-        except HashingError as exc:
-            raise ValidationError({"path": [str(exc)]}) from None
+        content = fields.pop("_content", None)
+        if content is None:
+            try:
+                content = hash_path(local)
+            except HashingError as exc:
+                raise ValidationError({"path": [str(exc)]}) from None
         self.uid = new_versioned_uid(20)
         self.key = key
         self.description = description
@@ -108,10 +110,11 @@ class Artifact(Record):
         self.kind = None
         self.is_latest = True
         self.created_at = utcnow()
+        # run=None: the current tracking context's run, if any; run=False: no creating run.
         if run is None and default_run_provider is not None:
             run = default_run_provider()
-        if run is not None:
-            self.run = run
+        if run is not None and run is not False:
+            self.__dict__["run"] = run
         self._set_fields(fields)
 
     @property

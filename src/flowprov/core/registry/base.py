@@ -296,11 +296,15 @@ class Record(DeclarativeBase):
             cls._column_defaults_cache = cached
         return cached
 
-    def _prepare_write(self, session, store: Store, resolve_duplicates: bool = True) -> Record | None:
-        """Resolve relations and defaults; return an existing record this one duplicates."""
+    def _prepare_write(self, session, store: Store, resolve_duplicates: bool = True, batch: set[int] | None = None) -> Record | None:
+        """Resolve relations and defaults; return an existing record this one duplicates.
+
+        `batch` holds id() of the records saved together with this one: relations to them are
+        fine even though they are unsaved yet (the writer inserts them first).
+        """
         from flowprov.core.registry.user import current_user_id
 
-        self._resolve_relations(session, store)
+        self._resolve_relations(session, store, batch)
         state = self.__dict__
         if "created_by_id" in state and state["created_by_id"] is None and state.get("created_by") is None:
             self.created_by_id = current_user_id(session, store)
@@ -320,13 +324,13 @@ class Record(DeclarativeBase):
                 self.__dict__[attr.key] = existing.__dict__[attr.key]
         self._canonical = existing
 
-    def _resolve_relations(self, session, store: Store) -> None:
+    def _resolve_relations(self, session, store: Store, batch: set[int] | None = None) -> None:
         for rel_key in self._many_to_one_keys():
             value = self.__dict__.get(rel_key)
             if value is None:
                 continue
             value_state = inspect(value)
-            if value_state.session is session:
+            if value_state.session is session or (batch and id(value) in batch and value.id is None):
                 continue
             other = _store_of(value)
             if other is not None and other is not store:

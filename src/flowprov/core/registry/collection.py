@@ -70,8 +70,8 @@ class Collection(Record):
         self.created_at = utcnow()
         if run is None and artifact_module.default_run_provider is not None:
             run = artifact_module.default_run_provider()
-        if run is not None:
-            self.run = run
+        if run is not None and run is not False:
+            self.__dict__["run"] = run
         self._set_fields(fields)
 
     def _family_key(self) -> str:

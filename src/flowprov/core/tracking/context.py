@@ -1,0 +1,326 @@
+"""`track()` / `finish()`: one global run for a script or notebook, as on lamindb's Run page.
+
+What happens when (in a script or a notebook kernel that called `track()`):
+
+- `finish()` sets `finished_at` and the status you give (default "completed").
+- The interpreter exits without `finish()`: the run is finished as **completed** (atexit).
+- An uncaught exception: the run is **errored**; `aux["error"]` holds the exception type and
+  message, `aux["traceback"]` the last lines; then Python's own excepthook runs as before.
+- KeyboardInterrupt (SIGINT) that ends the program: **aborted**.
+- SIGTERM (e.g. a cluster job killed at its time limit): **aborted**, written before the process
+  dies; then the previous SIGTERM behaviour runs, so the exit status is what it would have been.
+- SIGKILL or a power cut: nothing can run; the run stays "started".
+
+`track()` never prompts. It records the calling file as the transform (key: path relative to the
+git root, else to the working directory; source code and hash; a changed file is a new version),
+the command line (secrets redacted), git commit/remote/dirty flag, the parent run
+(`initiated_by_run=` or env FLOWPROV_INITIATED_BY_RUN) and the environment. It sets
+FLOWPROV_INITIATED_BY_RUN for child processes, so a workflow started from a tracked script becomes
+its child run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flowprov.core.fieldtypes import utcnow
+from flowprov.core.registry.params import REDACTED, is_secret_key
+from flowprov.core.tracking.targets import as_path, current_target
+
+INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
+
+
+class Context:
+    """The global tracking context: `ln.context.run`, `ln.context.transform`."""
+
+    def __init__(self) -> None:
+        self.run: Any = None
+        self.transform: Any = None
+        self._finished = False
+        self._error: dict[str, Any] | None = None
+        self._hooks_installed = False
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Context(transform={self.transform!r}, run={self.run!r})"
+
+
+context = Context()
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """Command-line arguments with the values of secret-looking options replaced by "***"."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        if arg.startswith("-") and "=" in arg:
+            name, _ = arg.split("=", 1)
+            out.append(f"{name}={REDACTED}" if is_secret_key(name.lstrip("-")) else arg)
+            continue
+        if arg.startswith("-") and is_secret_key(arg.lstrip("-")):
+            hide_next = True
+        out.append(arg)
+    return out
+
+
+def _caller_file() -> Path | None:
+    """The first file on the stack outside flowprov (the script that called track())."""
+    here = Path(__file__).resolve().parents[2]
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and not Path(filename).resolve().is_relative_to(here):
+            return Path(filename).resolve()
+        frame = frame.f_back
+    return None
+
+
+def _in_notebook() -> bool:
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython() if hasattr(ipython, "get_ipython") else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _notebook_path() -> Path | None:
+    """The running notebook's file, from what Jupyter and VS Code tell the kernel."""
+    for var in ("JPY_SESSION_NAME", "FLOWPROV_NOTEBOOK"):
+        value = os.environ.get(var)
+        if value and value.endswith(".ipynb") and Path(value).exists():
+            return Path(value).resolve()
+    ipython = sys.modules["IPython"].get_ipython()
+    vsc = ipython.user_ns.get("__vsc_ipynb_file__") if ipython is not None else None
+    if vsc and Path(vsc).exists():
+        return Path(vsc).resolve()
+    return None
+
+
+def _notebook_source(path: Path) -> str:
+    try:
+        nb = json.loads(path.read_text())
+        cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+        return "\n\n".join("".join(c.get("source", "")) for c in cells)
+    except (OSError, ValueError):
+        return path.read_text(errors="replace")
+
+
+def _relative_key(path: Path, git_root: Path | None) -> str:
+    for base in (git_root, Path.cwd().resolve()):
+        if base is not None and path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return path.as_posix()
+
+
+def _parent_run(initiated_by_run: Any) -> Any:
+    from flowprov.core.exceptions import DoesNotExist
+    from flowprov.core.registry import Run
+
+    if initiated_by_run is not None:
+        return initiated_by_run if isinstance(initiated_by_run, Run) else Run.get(initiated_by_run)
+    uid = os.environ.get(INITIATED_BY_ENV)
+    if not uid:
+        return None
+    try:
+        return Run.get(uid)
+    except DoesNotExist:
+        print(f"flowprov: warning: {INITIATED_BY_ENV}={uid} names no run in this store; recording without a parent", file=sys.stderr)
+        return None
+
+
+def environment_artifact(project_root: Path | None) -> tuple[Any, list[Any]]:
+    """The environment listing as an artifact, plus lock files found at the project root."""
+    from flowprov.core.registry import Artifact
+    from flowprov.core.tracking.environment import environment_file, lock_files
+
+    env = Artifact(environment_file(), description="Python environment (name==version)", run=False).save()
+    locks = [Artifact(p, run=False).save() for p in (lock_files(project_root) if project_root else [])]
+    return env, locks
+
+
+def track(
+    transform: Any = None,
+    params: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    initiated_by_run: Any = None,
+    name: str | None = None,
+) -> Any:
+    """Start recording the calling script or notebook (or a given Transform) as a run.
+
+    Returns the run; `ln.context.run` and `ln.context.transform` hold it afterwards.
+    """
+    from flowprov.core.registry import Run, Transform
+    from flowprov.core.tracking.gitinfo import git_info
+
+    with context._lock:
+        aux: dict[str, Any] = {"cli_args": redact_argv(list(sys.argv)), "hostname": socket.gethostname(), "pid": os.getpid(), "python": sys.executable}
+        project_root: Path | None = None
+        if transform is None:
+            notebook = _in_notebook()
+            source_path = _notebook_path() if notebook else _caller_file()
+            if source_path is None and key is None:
+                raise ValueError("flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')")
+            source = (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace")) if source_path else None
+            git = git_info(source_path) if source_path else None
+            project_root = git.root if git else Path.cwd()
+            if git:
+                aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+            transform_key = key or _relative_key(source_path, git.root if git else None)
+            transform = Transform(key=transform_key, type="notebook" if notebook else "script", source_code=source)
+        elif not isinstance(transform, Transform):
+            raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
+        transform = transform.save()
+        env, locks = environment_artifact(project_root)
+        if locks:
+            aux["environment_files"] = [a.uid for a in locks]
+        run = Run(transform, name=name, params=params, initiated_by_run=_parent_run(initiated_by_run), aux=aux, environment=env)
+        run.save()
+        context.transform, context.run = transform, run
+        context._finished, context._error = False, None
+        os.environ[INITIATED_BY_ENV] = run.uid
+        current_target.set(_ImmediateTarget(run))
+        _install_exit_hooks()
+        return run
+
+
+def finish(status: str = "completed") -> None:
+    """Finish the global run: set `finished_at` and the status (completed unless said otherwise)."""
+    with context._lock:
+        run = context.run
+        if run is None:
+            raise RuntimeError("flowprov.finish(): no run is being tracked; call flowprov.track() first")
+        if context._finished:
+            return
+        run.finished_at = utcnow()
+        run.status = status
+        if context._error:
+            run.aux = {**(run.aux or {}), **context._error}
+        run.save()
+        context._finished = True
+
+
+class _ImmediateTarget:
+    """track_input/track_output for a script: register and link at once."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    def add_input(self, item: Any, key: str | None = None) -> Any:
+        artifact = _as_artifact(item, key, run=False)
+        self.run.input_artifacts.add(artifact)
+        return artifact
+
+    def add_output(self, item: Any, key: str | None = None) -> Any:
+        artifact = _as_artifact(item, key, run=self.run)
+        if artifact.run_id is None:
+            artifact.run = self.run
+            artifact.save()
+        elif artifact.run_id != self.run.id:
+            # Same bytes were registered before: the first creator keeps them, and this run notes
+            # that it wrote them again.
+            again = list((self.run.aux or {}).get("outputs_already_registered", []))
+            if artifact.uid not in again:
+                self.run.aux = {**(self.run.aux or {}), "outputs_already_registered": [*again, artifact.uid]}
+                self.run.save()
+        return artifact
+
+
+def _as_artifact(item: Any, key: str | None, run: Any) -> Any:
+    from flowprov.core.registry import Artifact
+
+    if isinstance(item, Artifact):
+        return item if item.id is not None else item.save()
+    path = as_path(item)
+    if path is None:
+        raise TypeError(f"expected a path or an Artifact, got {type(item).__name__}")
+    return Artifact(path, key=key, run=run).save()
+
+
+def track_input(item: Any, key: str | None = None) -> Any:
+    """Record a file, directory or Artifact as an input of the current run (script, flow or task)."""
+    target = current_target.get()
+    if target is None:
+        raise RuntimeError("flowprov.track_input(): no run is being recorded here; call flowprov.track() or run inside a tracked flow")
+    return target.add_input(item, key)
+
+
+def track_output(item: Any, key: str | None = None) -> Any:
+    """Record a file, directory or Artifact as an output of the current run (script, flow or task)."""
+    target = current_target.get()
+    if target is None:
+        raise RuntimeError("flowprov.track_output(): no run is being recorded here; call flowprov.track() or run inside a tracked flow")
+    return target.add_output(item, key)
+
+
+def _default_run() -> Any:
+    return context.run if context.run is not None and not context._finished else None
+
+
+# -- exit handling -------------------------------------------------------------------------------
+
+def _install_exit_hooks() -> None:
+    if context._hooks_installed:
+        return
+    context._hooks_installed = True
+    previous_excepthook = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        try:
+            status = "aborted" if issubclass(exc_type, KeyboardInterrupt) else "errored"
+            context._error = {"error": f"{exc_type.__name__}: {exc}", "traceback": "".join(traceback.format_exception(exc_type, exc, tb)[-3:])}
+            if context.run is not None and not context._finished:
+                finish(status)
+        except Exception as record_error:  # never hide the user's exception behind ours
+            print(f"flowprov: error: could not record the failed run: {record_error}", file=sys.stderr)
+        previous_excepthook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum, frame):
+            try:
+                if context.run is not None and not context._finished:
+                    context._error = {"error": "terminated by SIGTERM"}
+                    finish("aborted")
+            except Exception as record_error:
+                print(f"flowprov: error: could not record the aborted run: {record_error}", file=sys.stderr)
+            if callable(previous_term):
+                previous_term(signum, frame)
+            else:
+                signal.signal(signal.SIGTERM, previous_term if previous_term is not None else signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    atexit.register(_finish_at_exit)
+
+
+def _finish_at_exit() -> None:
+    try:
+        if context.run is not None and not context._finished:
+            finish("completed")
+    except Exception as record_error:
+        print(f"flowprov: error: could not finish the run at exit: {record_error}", file=sys.stderr)
+
+
+def _register_default_run() -> None:
+    from flowprov.core.registry import artifact
+
+    artifact.default_run_provider = _default_run
+
+
+_register_default_run()

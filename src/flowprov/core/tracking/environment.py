@@ -1,0 +1,61 @@
+"""The run environment: every installed distribution as `name==version`, as one artifact.
+
+The listing is read with importlib.metadata (no pip subprocess) and cached on disk under a
+fingerprint of the installed `*.dist-info` / `*.egg-info` directory names, so only the first run
+in a new environment pays for reading the metadata; runs in the same environment share one
+artifact (same bytes, same record). Lock files beside the project (uv.lock, pixi.lock,
+environment.yml, ...) are registered too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+LOCK_FILES = ("uv.lock", "pixi.lock", "environment.yml", "environment.yaml", "conda-lock.yml", "poetry.lock", "requirements.txt")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "flowprov" / "environments"
+
+
+def _fingerprint() -> str:
+    names = []
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                names += [e.name for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+        except OSError:
+            continue
+    digest = hashlib.md5(("\n".join(sorted(names)) + sys.version).encode()).hexdigest()
+    return digest
+
+
+def installed_distributions() -> list[str]:
+    from importlib import metadata
+
+    seen = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in seen:
+            seen[name.lower()] = f"{name}=={dist.version}"
+    return sorted(seen.values(), key=str.lower)
+
+
+def environment_file() -> Path:
+    """A file listing the current environment (written once per distinct environment)."""
+    path = cache_dir() / f"python-{_fingerprint()}.txt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = f"# python {sys.version.split()[0]}\n" + "\n".join(installed_distributions()) + "\n"
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def lock_files(project_root: Path) -> list[Path]:
+    return [project_root / name for name in LOCK_FILES if (project_root / name).is_file()]

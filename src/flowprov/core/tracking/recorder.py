@@ -1,0 +1,370 @@
+"""The Recorder: the one way adapters write runs.
+
+    rec = Recorder()                                   # the current store, or Recorder(store)
+    flow = rec.open_run(TransformSpec(key="etl.py:etl", name="etl"), reference=flow_run_id,
+                        reference_type="prefect_flow_run_id", name="crimson-fox", params={...})
+    task = rec.open_run(TransformSpec(key="etl.py:etl#load", type="step"), reference=task_run_id,
+                        reference_type="prefect_task_run_id", name="load-0", parent=flow)
+    task.add_input("data/raw.csv"); task.add_output("data/clean.parquet")
+    rec.close_run(task, "completed"); rec.close_run(flow, "completed")
+    rec.flush()                                        # one transaction for all of the above
+
+Semantics:
+- `open_run` is idempotent on (reference_type, reference, name): opening a run that is already
+  stored (a re-ingested trace, a resumed workflow, a hook that fires twice) updates that record
+  instead of adding another. Params and aux are merged; the status and times are overwritten by
+  what was recorded last.
+- Everything is buffered and written by `flush()` in **one transaction**: transforms (deduplicated
+  by key and source hash), runs (parents before children), artifacts (deduplicated by content),
+  input links and output ownership. A workflow with thousands of steps costs a few transactions.
+  `flush()` runs by itself every `flush_every` closed runs.
+- Files are hashed when they are added (the moment the adapter sees them), through the hash cache.
+  A file that cannot be hashed raises `RecorderError` at once, naming it.
+- A failed write is retried (`retries` times, with back-off, for "database is locked" and lost
+  connections), then `RecorderError` is raised with the reason; the buffer is kept, so a later
+  `flush()` can still write it, and `spool()` saves it as JSON for `flowprov spool replay`.
+  Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowprov.core.exceptions import FlowprovError
+from flowprov.core.fieldtypes import utcnow
+from flowprov.core.hashing import ContentHash, HashingError, hash_path
+from flowprov.core.registry.params import normalize_param, secret_key_pattern
+
+
+class RecorderError(FlowprovError, RuntimeError):
+    """The recorder could not hash an input or write its buffer to the store."""
+
+
+@dataclass
+class TransformSpec:
+    key: str
+    name: str | None = None
+    type: str = "pipeline"
+    version: str | None = None
+    source_code: str | None = None
+    description: str | None = None
+    reference: str | None = None
+    reference_type: str | None = None
+
+
+@dataclass
+class FileSpec:
+    path: str
+    content: dict[str, Any]
+    key: str | None = None
+    artifact_id: int | None = None  # when an existing record was given
+
+
+@dataclass
+class RunHandle:
+    """A run being recorded. `run` is the stored record once the recorder has flushed it."""
+
+    recorder: Recorder = field(repr=False)
+    transform: TransformSpec
+    reference: str | None
+    reference_type: str | None
+    name: str | None
+    parent: RunHandle | None = field(default=None, repr=False)
+    parent_run_id: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    aux: dict[str, Any] = field(default_factory=dict)
+    status: str = "started"
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    inputs: list[FileSpec] = field(default_factory=list)
+    outputs: list[FileSpec] = field(default_factory=list)
+    environment: FileSpec | None = None
+    report: FileSpec | None = None
+    run: Any = field(default=None, repr=False)
+    dirty: bool = True
+
+    def add_params(self, params: dict[str, Any]) -> None:
+        pattern = secret_key_pattern()
+        with self.recorder._lock:
+            self.params.update({k: normalize_param(v, k, pattern) for k, v in params.items()})
+            self.dirty = True
+
+    def update_aux(self, values: dict[str, Any]) -> None:
+        with self.recorder._lock:
+            self.aux.update(values)
+            self.dirty = True
+
+    def add_input(self, item: Any, key: str | None = None) -> FileSpec:
+        spec = self.recorder._file_spec(item, key)
+        with self.recorder._lock:
+            self.inputs.append(spec)
+            self.dirty = True
+        return spec
+
+    def add_output(self, item: Any, key: str | None = None) -> FileSpec:
+        spec = self.recorder._file_spec(item, key)
+        with self.recorder._lock:
+            self.outputs.append(spec)
+            self.dirty = True
+        return spec
+
+    def set_environment(self, item: Any) -> None:
+        self.environment = self.recorder._file_spec(item, None)
+        self.dirty = True
+
+    def set_report(self, item: Any) -> None:
+        self.report = self.recorder._file_spec(item, None)
+        self.dirty = True
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class Recorder:
+    """Buffers runs, params and files and writes them in few transactions (see module doc)."""
+
+    def __init__(self, store: Any = None, flush_every: int = 1000, retries: int = 5):
+        self._store = store
+        self.flush_every = flush_every
+        self.retries = retries
+        self.handles: list[RunHandle] = []
+        self._closed_since_flush = 0
+        self._lock = threading.RLock()
+
+    @property
+    def store(self):
+        if self._store is None:
+            from flowprov.core.store.connection import current_store
+
+            self._store = current_store()
+        return self._store
+
+    # -- building ------------------------------------------------------------------------
+    def _file_spec(self, item: Any, key: str | None) -> FileSpec:
+        from flowprov.core.registry.artifact import Artifact, path_to_uri
+
+        if isinstance(item, Artifact):
+            if item.id is None:
+                item = item.save()
+            return FileSpec(path=item.path or "", content={}, key=item.key, artifact_id=item.id)
+        try:
+            content = hash_path(Path(item))
+        except HashingError as exc:
+            raise RecorderError(f"cannot record {item}: {exc}") from None
+        return FileSpec(path=path_to_uri(item), content=asdict(content), key=key)
+
+    def open_run(
+        self,
+        transform: TransformSpec,
+        *,
+        reference: str | None,
+        reference_type: str | None,
+        name: str | None = None,
+        params: dict[str, Any] | None = None,
+        parent: RunHandle | Any = None,
+        started_at: dt.datetime | None = None,
+        status: str = "started",
+        aux: dict[str, Any] | None = None,
+    ) -> RunHandle:
+        """Start recording a run (or continue one with the same reference_type, reference, name)."""
+        with self._lock:
+            for handle in self.handles:
+                if (handle.reference_type, handle.reference, handle.name) == (reference_type, reference, name) and reference is not None:
+                    handle.dirty = True
+                    handle.status = status
+                    if params:
+                        handle.add_params(params)
+                    if aux:
+                        handle.update_aux(aux)
+                    return handle
+            handle = RunHandle(self, transform, reference, reference_type, name, started_at=started_at or utcnow(), status=status)
+            if isinstance(parent, RunHandle):
+                handle.parent = parent
+            elif parent is not None:
+                handle.parent_run_id = parent.id
+            if params:
+                handle.add_params(params)
+            if aux:
+                handle.aux.update(aux)
+            self.handles.append(handle)
+            return handle
+
+    def close_run(self, handle: RunHandle, status: str = "completed", finished_at: dt.datetime | None = None) -> None:
+        with self._lock:
+            handle.status = status
+            handle.finished_at = finished_at or utcnow()
+            handle.dirty = True
+            self._closed_since_flush += 1
+            due = self._closed_since_flush >= self.flush_every
+        if due:
+            self.flush()
+
+    # -- writing ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every change since the last flush in one transaction (retried; see module doc)."""
+        with self._lock:
+            pending = [h for h in self.handles if h.dirty]
+            if not pending:
+                return
+            delay = 0.2
+            for attempt in range(self.retries + 1):
+                try:
+                    self._write(pending)
+                    break
+                except Exception as exc:
+                    for h in pending:
+                        if h.run is not None and h.run.id is not None and getattr(h, "_new", False):
+                            h.run = None  # the insert was rolled back
+                    if attempt < self.retries and _is_retryable(exc):
+                        time.sleep(delay)
+                        delay = min(delay * 2, 5.0)
+                        continue
+                    raise RecorderError(f"could not write {len(pending)} run(s) to {self.store.display_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+            for h in pending:
+                h.dirty = False
+            self._closed_since_flush = 0
+
+    def _write(self, pending: list[RunHandle]) -> None:
+        import flowprov as ln
+        from sqlalchemy import select, update
+
+        from flowprov.core.registry import Artifact, Run, Transform
+        from flowprov.core.registry.links import run_input_artifact
+        from flowprov.core.registry.managers import insert_ignore
+        from flowprov.core.registry.run import status_code
+
+        store = self.store
+        with store.transaction() as session:
+            # transforms: one batch, deduplicated by key + source
+            specs = {id(h.transform): h.transform for h in pending}
+            transforms = {}
+            new_transforms = []
+            for key, spec in specs.items():
+                t = Transform(name=spec.name, key=spec.key, version=spec.version, type=spec.type, reference=spec.reference,
+                              reference_type=spec.reference_type, description=spec.description, source_code=spec.source_code)
+                new_transforms.append((key, t))
+            saved = ln.save([t for _, t in new_transforms])
+            for (key, _), t in zip(new_transforms, saved, strict=True):
+                transforms[key] = t
+            # runs: existing ones by (reference_type, reference, name)
+            lookup = [h for h in pending if h.run is None and h.reference is not None]
+            existing: dict[tuple, Any] = {}
+            refs = sorted({h.reference for h in lookup})
+            for start in range(0, len(refs), 5000):
+                chunk = refs[start : start + 5000]
+                for r in session.scalars(select(Run).where(Run.reference.in_(chunk))):
+                    existing.setdefault((r.reference_type, r.reference, r.name), r)
+            new_runs = []
+            for h in pending:
+                if h.run is None:
+                    h.run = existing.get((h.reference_type, h.reference, h.name))
+                    h._new = h.run is None
+                if h.run is None:
+                    h.run = Run(transforms[id(h.transform)], reference=h.reference, reference_type=h.reference_type, name=h.name, started_at=h.started_at)
+                    new_runs.append(h)
+                run = h.run
+                if h._new:
+                    run.__dict__["_params"] = dict(h.params) or None
+                    run.__dict__["aux"] = dict(h.aux) or None
+                    run.__dict__["_status_code"] = status_code(h.status)
+                    run.__dict__["finished_at"] = h.finished_at
+                else:
+                    merged_params = {**(run._params or {}), **h.params}
+                    merged_aux = {**(run.aux or {}), **h.aux}
+                    run._params = merged_params or None
+                    run.aux = merged_aux or None
+                    run._status_code = status_code(h.status)
+                    if h.finished_at is not None:
+                        run.finished_at = h.finished_at
+                    if run.transform_id != transforms[id(h.transform)].id:
+                        run.transform = transforms[id(h.transform)]
+            for h in pending:
+                parent_run = h.parent.run if h.parent is not None else None
+                if h._new:
+                    if parent_run is not None:
+                        h.run.__dict__["initiated_by_run"] = parent_run
+                    elif h.parent_run_id is not None:
+                        h.run.__dict__["initiated_by_run_id"] = h.parent_run_id
+            ln.save([h.run for h in new_runs])
+            # artifacts: build, deduplicate by content in one batch
+            files: list[tuple[RunHandle, str, FileSpec]] = []
+            for h in pending:
+                files += [(h, "in", f) for f in h.inputs] + [(h, "out", f) for f in h.outputs]
+                if h.environment is not None:
+                    files.append((h, "env", h.environment))
+                if h.report is not None:
+                    files.append((h, "report", h.report))
+            fresh = [f for _, _, f in files if f.artifact_id is None]
+            objs = []
+            for f in fresh:
+                content = ContentHash(**f.content)
+                objs.append(Artifact(f.path, key=f.key, _content=content))
+            for f, a in zip(fresh, ln.save(objs) if objs else [], strict=True):
+                f.artifact_id = a.id
+            link_rows, owner = [], {}
+            for h, role, f in files:
+                if role == "in":
+                    link_rows.append({"run_id": h.run.id, "artifact_id": f.artifact_id})
+                elif role == "out":
+                    owner.setdefault(f.artifact_id, h.run.id)
+                elif role == "env":
+                    h.run.environment_id = f.artifact_id
+                else:
+                    h.run.report_id = f.artifact_id
+            insert_ignore(session, run_input_artifact, link_rows)
+            creators = {}
+            for start in range(0, len(owner), 5000):
+                chunk = list(owner)[start : start + 5000]
+                creators.update(session.execute(select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(chunk))).all())
+            uid_of = {}
+            for artifact_id, run_id in owner.items():
+                if creators.get(artifact_id) is None:
+                    session.execute(update(Artifact).where(Artifact.id == artifact_id).values(run_id=run_id), execution_options={"synchronize_session": False})
+                elif creators[artifact_id] != run_id:
+                    uid_of.setdefault(run_id, []).append(artifact_id)
+            # the first run that wrote some bytes owns them; a later run that wrote the same bytes notes it in aux
+            for h in pending:
+                again = uid_of.get(h.run.id)
+                if again:
+                    uids = session.execute(select(Artifact.uid).where(Artifact.id.in_(again))).scalars().all()
+                    previous = (h.run.aux or {}).get("outputs_already_registered", [])
+                    h.run.aux = {**(h.run.aux or {}), "outputs_already_registered": sorted(set(previous) | set(uids))}
+            session.flush()
+        for h in pending:
+            h.inputs, h.outputs = [], []
+            h.environment = h.report = None
+        for obj in list(store.session.identity_map.values()):
+            if isinstance(obj, Artifact):
+                store.session.expire(obj, ["run_id"])
+
+    def spool(self, directory: Path | None = None) -> Path:
+        """Save what is buffered as JSON (when the store cannot be reached) and return the file."""
+        base = directory or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "flowprov" / "spool"
+        base.mkdir(parents=True, exist_ok=True)
+        path = base / f"spool-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
+        data = []
+        for h in self.handles:
+            if not h.dirty:
+                continue
+            data.append({
+                "transform": asdict(h.transform), "reference": h.reference, "reference_type": h.reference_type, "name": h.name,
+                "parent": [h.parent.reference_type, h.parent.reference, h.parent.name] if h.parent else None,
+                "parent_run_id": h.parent_run_id, "params": h.params, "aux": h.aux, "status": h.status,
+                "started_at": h.started_at.isoformat() if h.started_at else None,
+                "finished_at": h.finished_at.isoformat() if h.finished_at else None,
+                "inputs": [asdict(f) for f in h.inputs], "outputs": [asdict(f) for f in h.outputs],
+            })
+        path.write_text(json.dumps({"store": self.store.display_url, "runs": data}, indent=1, default=str))
+        return path

@@ -1,0 +1,115 @@
+"""The recorder adapters write through: idempotency, buffering, parents, files, failures."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+import flowprov as ln
+from flowprov.core.tracking.recorder import Recorder, RecorderError, TransformSpec
+
+
+def count_transactions(store):
+    """Count write transactions (BEGIN IMMEDIATE on SQLite, READ COMMITTED begins on PostgreSQL)."""
+    counter = {"n": 0}
+
+    def on_begin(conn):
+        if conn.get_execution_options().get("flowprov_write") or conn.get_execution_options().get("isolation_level") == "READ COMMITTED":
+            counter["n"] += 1
+
+    event.listen(store.engine, "begin", on_begin)
+    return counter
+
+
+def record_workflow(rec: Recorder, tmp_path, n_steps: int, status: str = "completed"):
+    pipeline = TransformSpec(key="workflows/Snakefile", name="Snakefile", source_code="rule all: ...")
+    step = TransformSpec(key="workflows/Snakefile#align", name="align", type="step", source_code="bwa mem {input} > {output}")
+    wf = rec.open_run(pipeline, reference="wf-uuid", reference_type="snakemake_workflow_id", params={"samples": n_steps})
+    for i in range(n_steps):
+        job = rec.open_run(step, reference=f"wf-uuid:{i}", reference_type="snakemake_job_id", name=f"align (sample={i})", parent=wf, params={"threads": 2})
+        src = tmp_path / f"in{i}.fq"
+        dst = tmp_path / f"out{i}.bam"
+        src.write_text(f"reads {i}")
+        dst.write_text(f"aligned {i}")
+        job.add_input(src)
+        job.add_output(dst)
+        rec.close_run(job, "completed")
+    rec.close_run(wf, status)
+    rec.flush()
+    return wf
+
+
+def test_buffered_workflow_is_few_transactions(store, tmp_path):
+    counter = count_transactions(store)
+    rec = Recorder(store)
+    wf = record_workflow(rec, tmp_path, 200)
+    assert counter["n"] <= 3
+    run = ln.Run.get(reference="wf-uuid")
+    assert run.id == wf.run.id and run.status == "completed" and run.params.get_values() == {"samples": 200}
+    assert run.initiated_runs.count() == 200
+    job = ln.Run.get(reference="wf-uuid:7")
+    assert job.name == "align (sample=7)" and job.transform.key == "workflows/Snakefile#align" and job.transform.type == "step"
+    assert [a.path.rsplit("/", 1)[-1] for a in job.input_artifacts] == ["in7.fq"]
+    assert [a.path.rsplit("/", 1)[-1] for a in job.output_artifacts] == ["out7.bam"]
+
+
+def test_recording_twice_changes_nothing(store, tmp_path):
+    record_workflow(Recorder(store), tmp_path, 5)
+    counts = (ln.Run.filter().count(), ln.Artifact.filter().count(), ln.Transform.filter().count())
+    record_workflow(Recorder(store), tmp_path, 5)
+    assert (ln.Run.filter().count(), ln.Artifact.filter().count(), ln.Transform.filter().count()) == counts
+    assert ln.Run.get(reference="wf-uuid:3").input_artifacts.count() == 1
+
+
+def test_reopening_updates_status_and_merges_params(store, tmp_path):
+    rec = Recorder(store)
+    spec = TransformSpec(key="flow", name="flow")
+    h = rec.open_run(spec, reference="r1", reference_type="prefect_flow_run_id", name="crimson-fox", params={"a": 1})
+    rec.flush()
+    assert ln.Run.get(reference="r1").status == "started"
+    rec2 = Recorder(store)
+    h2 = rec2.open_run(spec, reference="r1", reference_type="prefect_flow_run_id", name="crimson-fox", params={"b": 2}, status="restarted")
+    rec2.close_run(h2, "errored")
+    rec2.flush()
+    run = ln.Run.get(reference="r1")
+    assert run.id == h.run.id and run.status == "errored" and run.params.get_values() == {"a": 1, "b": 2}
+    assert ln.Run.filter(reference="r1").count() == 1
+
+
+def test_automatic_flush_every_n_closed_runs(store, tmp_path):
+    rec = Recorder(store, flush_every=10)
+    spec = TransformSpec(key="p#s", type="step")
+    for i in range(25):
+        rec.close_run(rec.open_run(spec, reference=f"t{i}", reference_type="test"))
+    assert ln.Run.filter(reference_type="test").count() == 20
+    rec.flush()
+    assert ln.Run.filter(reference_type="test").count() == 25
+
+
+def test_unhashable_file_is_refused_at_once(store, tmp_path):
+    rec = Recorder(store)
+    h = rec.open_run(TransformSpec(key="x"), reference="x", reference_type="test")
+    with pytest.raises(RecorderError, match="missing.txt"):
+        h.add_input(tmp_path / "missing.txt")
+
+
+def test_failed_write_keeps_the_buffer(store, tmp_path):
+    rec = Recorder(store, retries=0)
+    h = rec.open_run(TransformSpec(key="bad", type="not-a-type"), reference="b1", reference_type="test")
+    rec.close_run(h)
+    with pytest.raises(RecorderError, match="could not write 1 run"):
+        rec.flush()
+    assert ln.Run.filter(reference="b1").count() == 0 and ln.Transform.filter(key="bad").count() == 0
+    h.transform.type = "pipeline"  # fix the cause; the buffered run is still there
+    rec.flush()
+    assert ln.Run.get(reference="b1").status == "completed"
+    spooled = rec.spool(tmp_path / "spool")
+    assert spooled.exists()
+
+
+def test_secrets_in_params_are_redacted(store):
+    rec = Recorder(store)
+    h = rec.open_run(TransformSpec(key="s"), reference="s1", reference_type="test", params={"webin_password": "x", "n": 1})
+    rec.flush()
+    assert ln.Run.get(reference="s1").params.get_values() == {"webin_password": "***", "n": 1}
+    assert h.run is not None
