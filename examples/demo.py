@@ -1,4 +1,8 @@
-"""`make demo`: record a pipeline run on the embedded SQLite default and print it back.
+"""`make demo`: record runs on the embedded SQLite default and print what was recorded.
+
+1. the lamindb Run-page example: a pipeline transform and a run with a reference;
+2. a tracked script (examples/script/analysis.py) run as a real subprocess, reading an input file
+   and writing an output — printed back with its params, inputs, outputs and environment.
 
 Uses the normal store lookup (FLOWPROV_DB, else the nearest `.flowprov/`, else the per-user
 default), so what it records stays there for `flowprov runs` / `flowprov show` afterwards.
@@ -6,12 +10,19 @@ default), so what it records stays there for `flowprov runs` / `flowprov show` a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import flowprov as ln
 from flowprov.core.store.connection import current_store_source
 
+HERE = Path(__file__).resolve().parent
+
 
 def record_pipeline_run() -> ln.Run:
-    """The lamindb Run-page example, plus a reference to the workflow manager's own run id."""
     transform = ln.Transform(name="Cell Ranger", version="7.2.0", type="pipeline").save()
     run = ln.Run(
         transform,
@@ -24,17 +35,40 @@ def record_pipeline_run() -> ln.Run:
     return run.save()
 
 
+def run_tracked_script(store_url: str) -> ln.Run:
+    work = Path(tempfile.mkdtemp(prefix="flowprov-demo-"))
+    data = work / "measurements.csv"
+    data.write_text("sample,value\ns1,1.5\ns2,2.5\ns3,4.0\n")
+    env = {**os.environ, "FLOWPROV_DB": store_url}
+    env.pop("FLOWPROV_INITIATED_BY_RUN", None)
+    subprocess.run([sys.executable, str(HERE / "script" / "analysis.py"), str(data), str(work / "summary.txt"), "--min-value", "2"], env=env, check=True)
+    return ln.Run.filter(transform__key__endswith="analysis.py").order_by("-id").first()
+
+
+def show(run: ln.Run) -> None:
+    print(f"  run        {run.uid}  status={run.status}  started={run.started_at:%Y-%m-%d %H:%M:%S} UTC")
+    print(f"  transform  {run.transform.key or run.transform.name} (type={run.transform.type}, uid={run.transform.uid})")
+    if run.reference:
+        print(f"  reference  {run.reference_type} = {run.reference}  name={run.name}")
+    print(f"  params     {run.params.get_values()}")
+    for a in run.input_artifacts.all():
+        print(f"  input      {a.path}  ({a.size} bytes, {a._hash_type} {a.hash})")
+    for a in run.output_artifacts.all():
+        print(f"  output     {a.path}  ({a.size} bytes, {a._hash_type} {a.hash})")
+    if run.environment_id:
+        lines = run.environment.local_path.read_text().splitlines()
+        print(f"  environment {run.environment.uid}: {len(lines) - 1} packages, e.g. {', '.join(l for l in lines if l.startswith(('SQLAlchemy', 'pandas')))}")
+
+
 def main() -> None:
     store = ln.connect()
-    print(f"store: {store.display_url} (from {current_store_source()})")
-    run = record_pipeline_run()
-    again = ln.Run.get(run.uid)
-    print("\nrecorded:")
-    print(" ", again.transform)
-    print(" ", again)
-    print(f"  params: {again.params.get_values()}")
-    print(f"\nruns of this transform so far: {ln.Run.filter(transform=again.transform).count()}")
-    print(ln.Run.filter(reference_type="nextflow_session_id").df(include="transform__name", limit=5).to_string())
+    print(f"store: {store.display_url} (from {current_store_source()})\n")
+    print("1. a pipeline run (lamindb's Run page example, with a Nextflow session id as reference):")
+    show(record_pipeline_run())
+    print("\n2. a tracked script, run as a subprocess (examples/script/analysis.py):")
+    show(run_tracked_script(store.url))
+    print("\nlatest runs:")
+    print(ln.Run.df(include="transform__name", limit=5)[["uid", "name", "_status_code", "reference_type", "transform__name"]].to_string())
 
 
 if __name__ == "__main__":
