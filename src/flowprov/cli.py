@@ -167,7 +167,7 @@ def runs(
         qs = qs.filter(ln.Q(transform__key=transform) | ln.Q(transform__name=transform))
     if since:
         qs = qs.filter(started_at__gte=_parse_since(since))
-    rows = [describe_run_row(r) for r in qs.order_by("-started_at", "-id")[:limit]]
+    rows = [describe_run_row(r) for r in qs.select_related("transform").order_by("-started_at", "-id")[:limit]]
     if _want_json(as_json):
         _print_json(rows)
     else:

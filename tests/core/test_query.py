@@ -266,3 +266,21 @@ def test_using_another_store(store, tmp_path):
     assert ln.Run.using("team").filter(reference="team-run").count() == 1
     assert ln.Run.using(other_url).get(reference="team-run").transform.name == "team pipeline"
     assert ln.Run.using("team").df().shape[0] == 1
+
+
+def test_related_records_load_in_the_same_query(data):
+    """Listing runs with their transforms is one query, not one per run."""
+    from sqlalchemy import event
+
+    store = ln.current_store()
+    statements = []
+    listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
+    store.session.expunge_all()
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        names_and_transforms = [(r.name, r.transform.name) for r in ln.Run.filter().select_related("transform")]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    assert len(names_and_transforms) == 3 and len(statements) == 1
+    with pytest.raises(FieldError, match="not a many-to-one"):
+        ln.Run.filter().select_related("input_artifacts")

@@ -338,3 +338,32 @@ def test_exceptions_say_what_to_do(store):
 
     for name in ("DoesNotExist", "MultipleResultsFound", "ValidationError", "StoreNeedsMigration", "FieldError"):
         assert issubclass(getattr(exceptions, name), exceptions.FlowprovError)
+
+
+def test_params_normalisation_and_secrets(store, transform, tmp_path):
+    from pathlib import Path
+
+    from pydantic import BaseModel, SecretStr
+
+    class Settings(BaseModel):
+        threads: int = 4
+        registry_token: str = "tok"
+
+    run = ln.Run(transform).save()
+    run.params.add_values({
+        "learning_rate": 0.01, "preprocess_params": {"normalization_type": "cool", "subset_highlyvariable": True},
+        "when": dt.date(2026, 11, 27), "path": Path("/data/x.csv"), "aws_secret": "AKIA...", "model": Settings(),
+        "pw": SecretStr("hunter2"), "layers": (64, 32),
+    })
+    stored = ln.Run.get(run.uid).params.get_values()
+    assert stored == {
+        "learning_rate": 0.01, "preprocess_params": {"normalization_type": "cool", "subset_highlyvariable": True},
+        "when": "2026-11-27", "path": "/data/x.csv", "aws_secret": "***", "model": {"threads": 4, "registry_token": "***"},
+        "pw": "***", "layers": [64, 32],
+    }
+    assert ln.Run.filter(params__preprocess_params__subset_highlyvariable=True).count() == 1
+    with pytest.raises(ValidationError, match="weird: cannot store a object"):
+        run.params.add_values({"weird": object()})
+    with pytest.raises(ValidationError, match="NaN"):
+        run.params.add_values({"x": float("nan")})
+    assert "weird" not in ln.Run.get(run.uid).params

@@ -134,6 +134,7 @@ def test_git_facts(store_url, tmp_path):
     subprocess.run(["git", "remote", "add", "origin", "https://user:pw@example.org/lab/pipeline.git"], cwd=repo, check=True)
     (repo / "scripts").mkdir()
     (repo / "scripts" / "train.py").write_text("import flowprov as ln\nln.track()\n")
+    (repo / "uv.lock").write_text("version = 1\n")
     subprocess.run(["git", "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
@@ -143,6 +144,8 @@ def test_git_facts(store_url, tmp_path):
     ln.connect(store_url)
     run = ln.Run.get(transform__key="scripts/train.py")
     assert run.aux["git"] == {"commit": commit, "remote": "https://example.org/lab/pipeline.git", "dirty": False}
+    [lock_uid] = run.aux["environment_files"]
+    assert ln.Artifact.get(lock_uid).path.endswith("/repo/uv.lock")
 
 
 def test_track_with_a_transform_and_redaction():

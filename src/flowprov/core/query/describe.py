@@ -46,6 +46,6 @@ def describe_run(r: Any) -> dict[str, Any]:
         "outputs": [describe_artifact(a) for a in r.output_artifacts.all().order_by("id")],
         "input_collections": [c.key for c in r.input_collections.all()],
         "output_collections": [c.key for c in r.output_collections.all()],
-        "child_runs": [describe_run_row(c) for c in r.initiated_runs.all().order_by("id")],
+        "child_runs": [describe_run_row(c) for c in r.initiated_runs.all().select_related("transform").order_by("id")],
     })
     return out

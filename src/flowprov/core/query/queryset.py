@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import joinedload, object_session
 
 from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
 from flowprov.core.query.lookups import _attribute_name, _unknown_field, build_condition
@@ -33,6 +33,7 @@ class QuerySet:
         self._distinct = False
         self._cache: list | None = None
         self._annotations: dict[str, dict[int, Any]] = {}  # extra df() columns by record id (search scores)
+        self._related: tuple[str, ...] = ()
 
     # -- building -------------------------------------------------------------------------
     def _clone(self) -> QuerySet:
@@ -41,6 +42,7 @@ class QuerySet:
         qs._order = list(self._order)
         qs._limit, qs._offset, qs._distinct = self._limit, self._offset, self._distinct
         qs._annotations = dict(self._annotations)
+        qs._related = self._related
         return qs
 
     @property
@@ -96,6 +98,21 @@ class QuerySet:
             qs._order.append(column.desc() if descending else column.asc())
         return qs
 
+    def select_related(self, *fields: str) -> QuerySet:
+        """Load these many-to-one relations (`"transform"`, `"run__transform"`) in the same query."""
+        from sqlalchemy.orm.interfaces import MANYTOONE
+
+        for path in fields:
+            model = self.model
+            for part in path.split("__"):
+                rel = model.__mapper__.relationships.get(part)
+                if rel is None or rel.direction is not MANYTOONE:
+                    raise FieldError(f"select_related({path!r}): {model.__name__}.{part} is not a many-to-one relation")
+                model = rel.mapper.class_
+        qs = self._clone()
+        qs._related = (*self._related, *fields)
+        return qs
+
     def distinct(self) -> QuerySet:
         qs = self._clone()
         qs._distinct = True
@@ -134,6 +151,14 @@ class QuerySet:
         stmt = select(*columns) if columns else select(self.model)
         if columns:
             stmt = stmt.select_from(self.model)
+        else:
+            for path in self._related:
+                option, model = None, self.model
+                for part in path.split("__"):
+                    attr = getattr(model, part)
+                    option = joinedload(attr) if option is None else option.joinedload(attr)
+                    model = model.__mapper__.relationships[part].mapper.class_
+                stmt = stmt.options(option)
         if self._where:
             stmt = stmt.where(*self._where)
         if self._distinct:
