@@ -17,8 +17,10 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(help="Record and query the provenance of workflow runs.", no_args_is_help=True, add_completion=False)
+spool_app = typer.Typer(help="Runs an adapter saved to a file because the store could not be written.", no_args_is_help=True)
 instance_app = typer.Typer(help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True)
 app.add_typer(instance_app, name="instance")
+app.add_typer(spool_app, name="spool")
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store URL, file path or configured name (default: FLOWPROV_DB, nearest .flowprov/, per-user default).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")]
@@ -137,6 +139,20 @@ def instance_list(as_json: JsonOption = False) -> None:
         _print_json(instances)
     else:
         _print_table("instances", [{"name": k, "url": v} for k, v in sorted(instances.items())], ["name", "url"])
+
+
+@spool_app.command("replay")
+@cli_errors
+def spool_replay(
+    files: Annotated[list[Path], typer.Argument(help="Spool files (JSON) written by an adapter when the store was unreachable.")],
+    db: DbOption = None,
+) -> None:
+    """Write spooled runs to the store (each file in one transaction); the file is kept."""
+    from flowprov.core.tracking.recorder import replay_spool
+
+    store = _connect(db)
+    for path in files:
+        typer.echo(f"{path}: {replay_spool(path, store)} run(s) written to {store.display_url}")
 
 
 @app.command()

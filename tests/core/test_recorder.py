@@ -113,3 +113,23 @@ def test_secrets_in_params_are_redacted(store):
     rec.flush()
     assert ln.Run.get(reference="s1").params.get_values() == {"webin_password": "***", "n": 1}
     assert h.run is not None
+
+
+def test_spool_and_replay(store, tmp_path):
+    from flowprov.core.tracking.recorder import replay_spool
+
+    rec = Recorder(store)
+    wf = rec.open_run(TransformSpec(key="wf"), reference="sp1", reference_type="test", params={"a": 1})
+    job = rec.open_run(TransformSpec(key="wf#job", type="step"), reference="sp1:1", reference_type="test", parent=wf)
+    src = tmp_path / "spooled.txt"
+    src.write_text("spooled input")
+    job.add_input(src)
+    rec.close_run(job)
+    rec.close_run(wf, "errored")
+    spooled = rec.spool(tmp_path / "spool")
+    assert ln.Run.filter(reference_type="test").count() == 0
+    assert replay_spool(spooled, store) == 2
+    child = ln.Run.get(reference="sp1:1")
+    assert child.initiated_by_run.reference == "sp1" and child.initiated_by_run.status == "errored"
+    assert [a.path.rsplit("/", 1)[-1] for a in child.input_artifacts] == ["spooled.txt"]
+    assert replay_spool(spooled, store) == 2 and ln.Run.filter(reference_type="test").count() == 2  # idempotent

@@ -368,3 +368,27 @@ class Recorder:
             })
         path.write_text(json.dumps({"store": self.store.display_url, "runs": data}, indent=1, default=str))
         return path
+
+
+def replay_spool(path: Path, store: Any = None) -> int:
+    """Write a spool file saved by `Recorder.spool()` to a store; returns the number of runs.
+
+    Files are not hashed again: the spool keeps the hashes taken when the workflow ran.
+    """
+    data = json.loads(Path(path).read_text())
+    rec = Recorder(store)
+    handles: dict[tuple, RunHandle] = {}
+    for item in data["runs"]:
+        spec = TransformSpec(**item["transform"])
+        parent = handles.get(tuple(item["parent"])) if item["parent"] else None
+        h = rec.open_run(spec, reference=item["reference"], reference_type=item["reference_type"], name=item["name"],
+                         parent=parent, started_at=dt.datetime.fromisoformat(item["started_at"]) if item["started_at"] else None,
+                         status=item["status"], aux=item["aux"])
+        h.params.update(item["params"])
+        h.parent_run_id = item["parent_run_id"]
+        h.finished_at = dt.datetime.fromisoformat(item["finished_at"]) if item["finished_at"] else None
+        h.inputs = [FileSpec(**f) for f in item["inputs"]]
+        h.outputs = [FileSpec(**f) for f in item["outputs"]]
+        handles[(item["reference_type"], item["reference"], item["name"])] = h
+    rec.flush()
+    return len(handles)
