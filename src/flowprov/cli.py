@@ -21,6 +21,8 @@ spool_app = typer.Typer(help="Runs an adapter saved to a file because the store 
 instance_app = typer.Typer(help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True)
 app.add_typer(instance_app, name="instance")
 app.add_typer(spool_app, name="spool")
+nextflow_app = typer.Typer(help="Nextflow: ingest trace files, or run `nextflow run` and ingest what it wrote.", no_args_is_help=True)
+app.add_typer(nextflow_app, name="nextflow")
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Store URL, file path or configured name (default: FLOWPROV_DB, nearest .flowprov/, per-user default).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")]
@@ -313,6 +315,84 @@ def _find_lineage_root(target: str):
         except DoesNotExist:
             continue
     raise DoesNotExist(f"{target!r} is neither an existing path nor an artifact or run uid")
+
+
+def nextflow_ingest(
+    targets: Annotated[list[Path], typer.Argument(help="Trace files or launch directories (the trace and the metadata beside it are found there).")],
+    history: Annotated[Path | None, typer.Option(help="The .nextflow/history file (default: found beside the trace).")] = None,
+    log: Annotated[Path | None, typer.Option(help="The .nextflow.log file (default: found beside the trace).")] = None,
+    report: Annotated[Path | None, typer.Option(help="The execution report HTML (default: execution_report*.html beside the trace, if it describes the same tasks).")] = None,
+    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Nextflow's work directory (reserved: task work dirs are not read yet).")] = None,
+    outdir: Annotated[Path | None, typer.Option(help="The pipeline's --outdir (reserved: published files are not matched yet).")] = None,
+    params_file: Annotated[Path | None, typer.Option(help="The -params-file of the launch (JSON or YAML); default: pipeline_info/params_*.json beside the trace.")] = None,
+    run_name: Annotated[str | None, typer.Option(help="The launch's run name, e.g. loving_blackwell (overrides the metadata).")] = None,
+    session_id: Annotated[str | None, typer.Option(help="The launch's session UUID (overrides the metadata).")] = None,
+    pipeline: Annotated[str | None, typer.Option(help="The pipeline key, e.g. nf-core/rnaseq (default: from the command line in the history or report).")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Time zone of the host that wrote the trace, e.g. Europe/Berlin (default: inferred from the report, else local).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and report without writing anything.")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Ingest Nextflow trace files: one run per launch, one child run per task."""
+    from flowprov.integrations.nextflow.ingest import ingest, print_summary
+
+    store = None if dry_run else _connect(db)
+    if work_dir is not None or outdir is not None:
+        typer.echo("flowprov: note: --work-dir and --outdir are accepted but not used yet (task files are not recorded)", err=True)
+    results = []
+    for target in targets:
+        results += _with_progress(lambda progress, t=target: ingest(
+            t, history=history, log=log, report=report, params_file=params_file, run_name=run_name, session_id=session_id,
+            pipeline=pipeline, timezone=timezone, store=store, dry_run=dry_run, progress=progress), str(target))
+    if as_json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        print_summary(results)
+
+
+def _with_progress(job, label: str):
+    """Run `job(progress)`, showing a Rich progress bar on stderr for large traces."""
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"ingesting {label}", total=None)
+
+        def progress(tasks_done: int, total_bytes: int) -> None:
+            bar.update(task, description=f"ingesting {label}: {tasks_done:,} tasks")
+
+        return job(progress)
+
+
+nextflow_app.command("ingest")(cli_errors(nextflow_ingest))
+
+
+@nextflow_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def nextflow_run(
+    ctx: typer.Context,
+    pipeline: Annotated[str, typer.Argument(help="What `nextflow run` runs: a project (nf-core/rnaseq) or a script (main.nf).")],
+    db: DbOption = None,
+) -> None:
+    """Run `nextflow run PIPELINE [args...]`, then ingest its trace; exits with Nextflow's exit code.
+
+    Adds -with-trace, -with-report and -name unless you give them. Put --db before PIPELINE.
+    """
+    from flowprov.integrations.nextflow.wrapper import run_nextflow
+
+    store = None
+    try:
+        store = _connect(db)
+    except Exception as exc:  # the workflow still runs; recording is reported as failed
+        typer.echo(f"flowprov: error: cannot open the store ({exc}); Nextflow runs, but nothing will be recorded", err=True)
+    raise typer.Exit(run_nextflow(pipeline, list(ctx.args), store=store))
+
+
+ingest_app = typer.Typer(add_completion=False)
+ingest_app.command()(cli_errors(nextflow_ingest))
+
+
+def ingest_nextflow_trace_main() -> None:
+    """Entry point of the `ingest-nextflow-trace` command (same as `flowprov nextflow ingest`)."""
+    ingest_app()
 
 
 def main() -> None:

@@ -133,3 +133,16 @@ def test_spool_and_replay(store, tmp_path):
     assert child.initiated_by_run.reference == "sp1" and child.initiated_by_run.status == "errored"
     assert [a.path.rsplit("/", 1)[-1] for a in child.input_artifacts] == ["spooled.txt"]
     assert replay_spool(spooled, store) == 2 and ln.Run.filter(reference_type="test").count() == 2  # idempotent
+
+
+def test_changes_after_a_flush_are_written(store):
+    """A run flushed while running and closed later is stored closed (read back from the store)."""
+    rec = Recorder(store)
+    h = rec.open_run(TransformSpec(key="long"), reference="l1", reference_type="test")
+    rec.flush()
+    h.add_params({"late": True})
+    rec.close_run(h, "errored")
+    rec.flush()
+    store.session.expunge_all()
+    run = ln.Run.get(reference="l1")
+    assert run.status == "errored" and run.finished_at is not None and run.params.get_values() == {"late": True}

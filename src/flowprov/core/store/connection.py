@@ -64,6 +64,10 @@ class Store:
         if getattr(self._local, "depth", 0) == 0 and session.in_transaction() and not (session.new or session.dirty or session.deleted):
             session.commit()
 
+    def in_write_transaction(self) -> bool:
+        """True inside `transaction()` in this thread."""
+        return getattr(self._local, "depth", 0) > 0
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction; nested calls join the outermost one (all or nothing)."""

@@ -89,6 +89,7 @@ class RunHandle:
     report: FileSpec | None = None
     run: Any = field(default=None, repr=False)
     dirty: bool = True
+    opened_at: dt.datetime = field(default_factory=utcnow)  # start time of a new run when none is given
 
     def add_params(self, params: dict[str, Any]) -> None:
         pattern = secret_key_pattern()
@@ -184,12 +185,13 @@ class Recorder:
                 if (handle.reference_type, handle.reference, handle.name) == (reference_type, reference, name) and reference is not None:
                     handle.dirty = True
                     handle.status = status
+                    handle.started_at = started_at or handle.started_at
                     if params:
                         handle.add_params(params)
                     if aux:
                         handle.update_aux(aux)
                     return handle
-            handle = RunHandle(self, transform, reference, reference_type, name, started_at=started_at or utcnow(), status=status)
+            handle = RunHandle(self, transform, reference, reference_type, name, started_at=started_at, status=status)
             if isinstance(parent, RunHandle):
                 handle.parent = parent
             elif parent is not None:
@@ -211,6 +213,12 @@ class Recorder:
         if due:
             self.flush()
 
+    def forget(self, keep: list[RunHandle]) -> None:
+        """Drop written handles (except `keep`) so a long stream of runs uses flat memory."""
+        with self._lock:
+            kept = {id(h) for h in keep}
+            self.handles = [h for h in self.handles if h.dirty or id(h) in kept]
+
     # -- writing ---------------------------------------------------------------------------
     def flush(self) -> None:
         """Write every change since the last flush in one transaction (retried; see module doc)."""
@@ -218,8 +226,11 @@ class Recorder:
             pending = [h for h in self.handles if h.dirty]
             if not pending:
                 return
+            # Inside a caller's transaction (one transaction per ingest), a failed write cannot be
+            # retried here: the caller's transaction is lost, so the error goes straight up.
+            retries = 0 if self.store.in_write_transaction() else self.retries
             delay = 0.2
-            for attempt in range(self.retries + 1):
+            for attempt in range(retries + 1):
                 try:
                     self._write(pending)
                     break
@@ -227,13 +238,14 @@ class Recorder:
                     for h in pending:
                         if h.run is not None and h.run.id is not None and getattr(h, "_new", False):
                             h.run = None  # the insert was rolled back
-                    if attempt < self.retries and _is_retryable(exc):
+                    if attempt < retries and _is_retryable(exc):
                         time.sleep(delay)
                         delay = min(delay * 2, 5.0)
                         continue
                     raise RecorderError(f"could not write {len(pending)} run(s) to {self.store.display_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
             for h in pending:
                 h.dirty = False
+                h._new = False  # stored now: later changes are updates
             self._closed_since_flush = 0
 
     def _write(self, pending: list[RunHandle]) -> None:
@@ -272,7 +284,7 @@ class Recorder:
                     h.run = existing.get((h.reference_type, h.reference, h.name))
                     h._new = h.run is None
                 if h.run is None:
-                    h.run = Run(transforms[id(h.transform)], reference=h.reference, reference_type=h.reference_type, name=h.name, started_at=h.started_at)
+                    h.run = Run(transforms[id(h.transform)], reference=h.reference, reference_type=h.reference_type, name=h.name, started_at=h.started_at or h.opened_at)
                     new_runs.append(h)
                 run = h.run
                 if h._new:
@@ -286,6 +298,8 @@ class Recorder:
                     run._params = merged_params or None
                     run.aux = merged_aux or None
                     run._status_code = status_code(h.status)
+                    if h.started_at is not None:
+                        run.started_at = h.started_at
                     if h.finished_at is not None:
                         run.finished_at = h.finished_at
                     if run.transform_id != transforms[id(h.transform)].id:

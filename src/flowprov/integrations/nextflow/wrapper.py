@@ -1,0 +1,86 @@
+"""`flowprov nextflow run`: run `nextflow run` as a subprocess, then ingest what it wrote.
+
+The wrapper adds `-with-trace` and `-with-report` (unless given) and a `-name` when none is given,
+so it knows exactly which files and which launch to ingest. Nextflow's output streams through
+unchanged and the wrapper exits with Nextflow's exit code; if ingesting fails, the error is
+printed with the command that retries it, and the exit code is still Nextflow's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+RUN_OPTIONS_WITH_VALUE = {"-name", "-with-trace", "-with-report"}
+
+
+def _has_option(args: list[str], option: str) -> bool:
+    return any(a == option or a.startswith(option + "=") for a in args)
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    for i, a in enumerate(args):
+        if a.startswith(option + "="):
+            return a.split("=", 1)[1]
+        if a == option and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            return args[i + 1]
+    return None
+
+
+def new_run_name() -> str:
+    """A valid Nextflow run name (lower-case letters, digits, '_')."""
+    return "flowprov_" + secrets.token_hex(4)
+
+
+def build_command(nextflow: str, pipeline: str, args: list[str], workdir: Path) -> tuple[list[str], str, Path, Path]:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = _option_value(args, "-name") or new_run_name()
+    extra: list[str] = []
+    if not _has_option(args, "-name"):
+        extra += ["-name", name]
+    trace = _option_value(args, "-with-trace")
+    if not _has_option(args, "-with-trace") or trace is None:
+        trace = str(workdir / f"trace-{name}-{stamp}.txt")
+        args = [a for a in args if a != "-with-trace"]
+        extra += ["-with-trace", trace]
+    report = _option_value(args, "-with-report")
+    if not _has_option(args, "-with-report") or report is None:
+        report = str(workdir / f"report-{name}-{stamp}.html")
+        args = [a for a in args if a != "-with-report"]
+        extra += ["-with-report", report]
+    return [nextflow, "run", pipeline, *extra, *args], name, Path(trace), Path(report)
+
+
+def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: Path | None = None) -> int:
+    """Run Nextflow, ingest its trace, return Nextflow's exit code."""
+    from flowprov.integrations.nextflow.ingest import ingest, print_summary
+
+    nextflow = shutil.which("nextflow")
+    if nextflow is None:
+        print("flowprov: error: `nextflow` is not on PATH; install Nextflow or activate the environment that has it", file=sys.stderr)
+        return 127
+    workdir = workdir or Path.cwd()
+    command, name, trace, report = build_command(nextflow, pipeline, args, workdir)
+    print(f"flowprov: running {' '.join(shlex.quote(c) for c in command)}", file=sys.stderr, flush=True)
+    try:
+        code = subprocess.call(command, cwd=workdir)
+    except KeyboardInterrupt:
+        code = 130
+    if not trace.exists():
+        print(f"flowprov: error: Nextflow wrote no trace at {trace}; nothing recorded for run {name}", file=sys.stderr)
+        return code
+    try:
+        results = ingest(trace, run_name=name, report=report if report.exists() else None,
+                         history=workdir / ".nextflow" / "history" if (workdir / ".nextflow" / "history").exists() else None,
+                         log=workdir / ".nextflow.log" if (workdir / ".nextflow.log").exists() else None, store=store)
+        print_summary(results, stream=sys.stderr)
+    except Exception as exc:  # recording must not change Nextflow's exit code; say it loudly instead
+        print(f"flowprov: error: Nextflow finished (exit {code}) but ingesting its trace failed: {exc}\n"
+              f"flowprov: retry with: ingest-nextflow-trace {shlex.quote(str(trace))} --run-name {name}", file=sys.stderr)
+    return code
