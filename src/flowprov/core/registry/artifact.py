@@ -141,12 +141,12 @@ class Artifact(Record):
             found.update((a.id, a) for a in session.scalars(select(cls).where(cls.key.is_(None), cls.path.in_(chunk))))
         return sorted(found.values(), key=lambda a: a.id)
 
-    def _match(self, family: list, stored: list) -> Artifact | None:
+    def _content_key(self) -> tuple[str | None, str | None]:
+        return (self.hash, self._hash_type)
+
+    def _match(self, family: list, by_content: dict) -> Artifact | None:
         """Identity is content: the first stored artifact with the same hash."""
-        for candidate in stored:
-            if candidate.hash == self.hash and candidate._hash_type == self._hash_type and candidate is not self:
-                return candidate
-        return None
+        return by_content.get(self._content_key())
 
     def view_lineage(self, direction: str = "upstream", depth: int | None = None):
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""

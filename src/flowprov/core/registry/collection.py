@@ -87,8 +87,11 @@ class Collection(Record):
             found += session.scalars(select(cls).where(cls.key.in_(chunk))).all()
         return sorted(found, key=lambda c: c.id)
 
-    def _match(self, family: list, stored: list) -> Collection | None:
-        return next((c for c in family if c.hash == self.hash and c is not self), None)
+    def _content_key(self) -> tuple[str, str | None]:
+        return (self.key, self.hash)
+
+    def _match(self, family: list, by_content: dict) -> Collection | None:
+        return by_content.get(self._content_key())
 
     def _save_members(self, session) -> None:
         rows = [{"collection_id": self.id, "artifact_id": m.id, "position": i} for i, m in enumerate(getattr(self, "_members", []))]

@@ -120,7 +120,10 @@ class Transform(Record):
             found += session.scalars(_BY_NAME_WITHOUT_KEY, {"values": chunk}).all()
         return sorted(found, key=lambda t: t.id)
 
-    def _match(self, family: list, stored: list) -> Transform | None:
+    def _content_key(self) -> tuple[str | None, str | None, str | None]:
+        return (self._family_key(), self.hash, self.version)
+
+    def _match(self, family: list, by_content: dict) -> Transform | None:
         """The stored version this transform is, None for a new version; refuses a changed
         source under an existing explicit version."""
         for candidate in reversed(family):

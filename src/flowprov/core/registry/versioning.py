@@ -7,6 +7,8 @@ transaction. Families are always loaded whole, so the next suffix is computed wi
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text, update
 
 from flowprov.core.uid import SUFFIX_LEN, new_versioned_uid
@@ -54,9 +56,9 @@ def demote(session, cls: type, uids: list[str]) -> None:
 class VersionedBatch:
     """Resolve many new records of one versioned class against the store in a few queries.
 
-    Subclasses of Record that are content-addressed implement `_family_key()`, `_identity_keys()`
-    and `_load_candidates(session, records)`; `resolve()` returns, per record, the stored record
-    it duplicates (or None, after giving it a new version uid).
+    Versioned record classes implement `_family_key()`, `_content_key()`, `_lock_keys()`,
+    `_load_candidates(session, records)` and `_match(family, by_content)`; `resolve()` returns,
+    per record, the stored record it duplicates (or None, after giving it a new version uid).
     """
 
     def __init__(self, session, cls: type, records: list):
@@ -69,17 +71,19 @@ class VersionedBatch:
         lock_families(session, cls, [k for r in self.records for k in r._lock_keys()])
         stored = cls._load_candidates(session, self.records)
         families: dict[str, list] = {}
+        by_content: dict[Any, Any] = {}  # content key -> first stored record with it
         for s in stored:
             families.setdefault(s._family_key(), []).append(s)
+            by_content.setdefault(s._content_key(), s)
         result, demoted = [], []
         for record in self.records:
             family = families.setdefault(record._family_key(), [])
-            existing = record._match(family, stored)
+            existing = record._match(family, by_content)
             if existing is not None:
                 result.append(existing)
                 continue
             demoted += assign_new_version(record, family)
-            stored.append(record)
+            by_content.setdefault(record._content_key(), record)
             result.append(None)
         batch_uids = {r.uid for r in self.records}
         demote(session, cls, [u for u in demoted if u not in batch_uids])
