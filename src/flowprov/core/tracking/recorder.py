@@ -87,9 +87,23 @@ class RunHandle:
     outputs: list[FileSpec] = field(default_factory=list)
     environment: FileSpec | None = None
     report: FileSpec | None = None
-    run: Any = field(default=None, repr=False)
+    run_id: int | None = None  # set once the run is stored
     dirty: bool = True
     opened_at: dt.datetime = field(default_factory=utcnow)  # start time of a new run when none is given
+    stored: bool = False  # True once a flush wrote it; later changes are updates
+
+    @property
+    def run(self) -> Any:
+        """The stored Run record (loaded on first access), or None before the first flush."""
+        if self.run_id is None:
+            return None
+        from flowprov.core.registry import Run
+
+        session = self.recorder.store.session
+        try:
+            return session.get(Run, self.run_id)
+        finally:
+            self.recorder.store.release()
 
     def add_params(self, params: dict[str, Any]) -> None:
         pattern = secret_key_pattern()
@@ -141,6 +155,7 @@ class Recorder:
         self.flush_every = flush_every
         self.retries = retries
         self.handles: list[RunHandle] = []
+        self._index: dict[tuple, RunHandle] = {}  # (reference_type, reference, name) -> handle
         self._closed_since_flush = 0
         self._lock = threading.RLock()
 
@@ -181,16 +196,17 @@ class Recorder:
     ) -> RunHandle:
         """Start recording a run (or continue one with the same reference_type, reference, name)."""
         with self._lock:
-            for handle in self.handles:
-                if (handle.reference_type, handle.reference, handle.name) == (reference_type, reference, name) and reference is not None:
-                    handle.dirty = True
-                    handle.status = status
-                    handle.started_at = started_at or handle.started_at
-                    if params:
-                        handle.add_params(params)
-                    if aux:
-                        handle.update_aux(aux)
-                    return handle
+            key = (reference_type, reference, name)
+            handle = self._index.get(key) if reference is not None else None
+            if handle is not None:
+                handle.dirty = True
+                handle.status = status
+                handle.started_at = started_at or handle.started_at
+                if params:
+                    handle.add_params(params)
+                if aux:
+                    handle.update_aux(aux)
+                return handle
             handle = RunHandle(self, transform, reference, reference_type, name, started_at=started_at, status=status)
             if isinstance(parent, RunHandle):
                 handle.parent = parent
@@ -201,6 +217,8 @@ class Recorder:
             if aux:
                 handle.aux.update(aux)
             self.handles.append(handle)
+            if reference is not None:
+                self._index[key] = handle
             return handle
 
     def close_run(self, handle: RunHandle, status: str = "completed", finished_at: dt.datetime | None = None) -> None:
@@ -218,6 +236,7 @@ class Recorder:
         with self._lock:
             kept = {id(h) for h in keep}
             self.handles = [h for h in self.handles if h.dirty or id(h) in kept]
+            self._index = {k: h for k, h in self._index.items() if h.dirty or id(h) in kept}
 
     # -- writing ---------------------------------------------------------------------------
     def flush(self) -> None:
@@ -236,8 +255,8 @@ class Recorder:
                     break
                 except Exception as exc:
                     for h in pending:
-                        if h.run is not None and h.run.id is not None and getattr(h, "_new", False):
-                            h.run = None  # the insert was rolled back
+                        if not h.stored:
+                            h.run_id = None  # the insert was rolled back
                     if attempt < retries and _is_retryable(exc):
                         time.sleep(delay)
                         delay = min(delay * 2, 5.0)
@@ -245,74 +264,29 @@ class Recorder:
                     raise RecorderError(f"could not write {len(pending)} run(s) to {self.store.display_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
             for h in pending:
                 h.dirty = False
-                h._new = False  # stored now: later changes are updates
+                h.stored = True
             self._closed_since_flush = 0
 
     def _write(self, pending: list[RunHandle]) -> None:
         import flowprov as ln
-        from sqlalchemy import select, update
+        from sqlalchemy import bindparam, insert, select, update
 
         from flowprov.core.registry import Artifact, Run, Transform
         from flowprov.core.registry.links import run_input_artifact
         from flowprov.core.registry.managers import insert_ignore
         from flowprov.core.registry.run import status_code
+        from flowprov.core.registry.user import current_user_id
+        from flowprov.core.registry.writer import allocate_ids
+        from flowprov.core.uid import base62
 
         store = self.store
         with store.transaction() as session:
             # transforms: one batch, deduplicated by key + source
             specs = {id(h.transform): h.transform for h in pending}
-            transforms = {}
-            new_transforms = []
-            for key, spec in specs.items():
-                t = Transform(name=spec.name, key=spec.key, version=spec.version, type=spec.type, reference=spec.reference,
-                              reference_type=spec.reference_type, description=spec.description, source_code=spec.source_code)
-                new_transforms.append((key, t))
-            saved = ln.save([t for _, t in new_transforms])
-            for (key, _), t in zip(new_transforms, saved, strict=True):
-                transforms[key] = t
-            # runs: existing ones by (reference_type, reference, name)
-            lookup = [h for h in pending if h.run is None and h.reference is not None]
-            existing: dict[tuple, Any] = {}
-            refs = sorted({h.reference for h in lookup})
-            for start in range(0, len(refs), 5000):
-                chunk = refs[start : start + 5000]
-                for r in session.scalars(select(Run).where(Run.reference.in_(chunk))):
-                    existing.setdefault((r.reference_type, r.reference, r.name), r)
-            new_runs = []
-            for h in pending:
-                if h.run is None:
-                    h.run = existing.get((h.reference_type, h.reference, h.name))
-                    h._new = h.run is None
-                if h.run is None:
-                    h.run = Run(transforms[id(h.transform)], reference=h.reference, reference_type=h.reference_type, name=h.name, started_at=h.started_at or h.opened_at)
-                    new_runs.append(h)
-                run = h.run
-                if h._new:
-                    run.__dict__["_params"] = dict(h.params) or None
-                    run.__dict__["aux"] = dict(h.aux) or None
-                    run.__dict__["_status_code"] = status_code(h.status)
-                    run.__dict__["finished_at"] = h.finished_at
-                else:
-                    merged_params = {**(run._params or {}), **h.params}
-                    merged_aux = {**(run.aux or {}), **h.aux}
-                    run._params = merged_params or None
-                    run.aux = merged_aux or None
-                    run._status_code = status_code(h.status)
-                    if h.started_at is not None:
-                        run.started_at = h.started_at
-                    if h.finished_at is not None:
-                        run.finished_at = h.finished_at
-                    if run.transform_id != transforms[id(h.transform)].id:
-                        run.transform = transforms[id(h.transform)]
-            for h in pending:
-                parent_run = h.parent.run if h.parent is not None else None
-                if h._new:
-                    if parent_run is not None:
-                        h.run.__dict__["initiated_by_run"] = parent_run
-                    elif h.parent_run_id is not None:
-                        h.run.__dict__["initiated_by_run_id"] = h.parent_run_id
-            ln.save([h.run for h in new_runs])
-            # artifacts: build, deduplicate by content in one batch
+            built = [Transform(name=sp.name, key=sp.key, version=sp.version, type=sp.type, reference=sp.reference,
+                               reference_type=sp.reference_type, description=sp.description, source_code=sp.source_code) for sp in specs.values()]
+            transform_id = {k: t.id for k, t in zip(specs, ln.save(built), strict=True)}
+            # artifacts first: runs refer to their environment and report
             files: list[tuple[RunHandle, str, FileSpec]] = []
             for h in pending:
                 files += [(h, "in", f) for f in h.inputs] + [(h, "out", f) for f in h.outputs]
@@ -321,47 +295,97 @@ class Recorder:
                 if h.report is not None:
                     files.append((h, "report", h.report))
             fresh = [f for _, _, f in files if f.artifact_id is None]
-            objs = []
-            for f in fresh:
-                content = ContentHash(**f.content)
-                objs.append(Artifact(f.path, key=f.key, _content=content))
-            for f, a in zip(fresh, ln.save(objs) if objs else [], strict=True):
+            saved = ln.save([Artifact(f.path, key=f.key, _content=ContentHash(**f.content), run=False) for f in fresh]) if fresh else []
+            for f, a in zip(fresh, saved, strict=True):
                 f.artifact_id = a.id
-            link_rows, owner = [], {}
+            # runs already stored by an earlier recorder: (reference_type, reference, name)
+            unknown = [h for h in pending if h.run_id is None and h.reference is not None]
+            found: dict[tuple, int] = {}
+            refs = sorted({h.reference for h in unknown})
+            for start in range(0, len(refs), 5000):
+                rows = session.execute(select(Run.id, Run.reference_type, Run.reference, Run.name).where(Run.reference.in_(refs[start : start + 5000])))
+                for run_id, rtype, ref, name in rows:
+                    found.setdefault((rtype, ref, name), run_id)
+            for h in unknown:
+                h.run_id = found.get((h.reference_type, h.reference, h.name))
+                h.stored = h.run_id is not None
+            env_of = {id(h): f.artifact_id for h, role, f in files if role == "env"}
+            report_of = {id(h): f.artifact_id for h, role, f in files if role == "report"}
+            # new runs: plain rows in one executemany, parents first (handles are in opening order)
+            new = [h for h in pending if h.run_id is None]
+            if new:
+                ids = allocate_ids(session, Run.__table__, len(new))
+                for h, new_id in zip(new, ids, strict=True):
+                    h.run_id = new_id
+                user_id = current_user_id(session, store)
+                now = utcnow()
+                rows = [{
+                    "id": h.run_id, "uid": base62(16), "name": h.name, "started_at": h.started_at or h.opened_at, "finished_at": h.finished_at,
+                    "reference": h.reference, "reference_type": h.reference_type, "created_at": now, "aux": dict(h.aux) or None,
+                    "params": dict(h.params) or None, "_status_code": status_code(h.status), "transform_id": transform_id[id(h.transform)],
+                    "environment_id": env_of.get(id(h)), "report_id": report_of.get(id(h)),
+                    "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
+                    "created_by_id": user_id, "space_id": 1,
+                } for h in new]
+                session.execute(insert(Run.__table__), rows)
+            # runs stored before: update only what changed, in one executemany
+            stored = [h for h in pending if h.stored]
+            if stored:
+                table = Run.__table__
+                current: dict[int, Any] = {}
+                ids = [h.run_id for h in stored]
+                for start in range(0, len(ids), 5000):
+                    for row in session.execute(select(table).where(table.c.id.in_(ids[start : start + 5000]))).mappings():
+                        current[row["id"]] = row
+                changes = []
+                for h in stored:
+                    row = current[h.run_id]
+                    wanted = {
+                        "params": {**(row["params"] or {}), **h.params} or None,
+                        "aux": {**(row["aux"] or {}), **h.aux} or None,
+                        "_status_code": status_code(h.status),
+                        "started_at": h.started_at or row["started_at"],
+                        "finished_at": h.finished_at or row["finished_at"],
+                        "transform_id": transform_id[id(h.transform)],
+                        "environment_id": env_of.get(id(h), row["environment_id"]),
+                        "report_id": report_of.get(id(h), row["report_id"]),
+                    }
+                    if any(wanted[k] != row[k] for k in wanted):
+                        changes.append({"b_id": h.run_id, **{f"b_{k}": v for k, v in wanted.items()}})
+                if changes:
+                    columns = [k.removeprefix("b_") for k in changes[0] if k != "b_id"]
+                    stmt = table.update().where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in columns})
+                    session.execute(stmt, changes)
+            session.flush()
+            # inputs and output ownership
+            insert_ignore(session, run_input_artifact, [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"])
+            owner: dict[int, int] = {}
             for h, role, f in files:
-                if role == "in":
-                    link_rows.append({"run_id": h.run.id, "artifact_id": f.artifact_id})
-                elif role == "out":
-                    owner.setdefault(f.artifact_id, h.run.id)
-                elif role == "env":
-                    h.run.environment_id = f.artifact_id
-                else:
-                    h.run.report_id = f.artifact_id
-            insert_ignore(session, run_input_artifact, link_rows)
-            creators = {}
-            for start in range(0, len(owner), 5000):
-                chunk = list(owner)[start : start + 5000]
-                creators.update(session.execute(select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(chunk))).all())
-            uid_of = {}
+                if role == "out":
+                    owner.setdefault(f.artifact_id, h.run_id)
+            creators: dict[int, int | None] = {}
+            owned = list(owner)
+            for start in range(0, len(owned), 5000):
+                creators.update(session.execute(select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(owned[start : start + 5000]))).all())
+            again: dict[int, list[int]] = {}
             for artifact_id, run_id in owner.items():
                 if creators.get(artifact_id) is None:
                     session.execute(update(Artifact).where(Artifact.id == artifact_id).values(run_id=run_id), execution_options={"synchronize_session": False})
                 elif creators[artifact_id] != run_id:
-                    uid_of.setdefault(run_id, []).append(artifact_id)
+                    again.setdefault(run_id, []).append(artifact_id)
             # the first run that wrote some bytes owns them; a later run that wrote the same bytes notes it in aux
-            for h in pending:
-                again = uid_of.get(h.run.id)
-                if again:
-                    uids = session.execute(select(Artifact.uid).where(Artifact.id.in_(again))).scalars().all()
-                    previous = (h.run.aux or {}).get("outputs_already_registered", [])
-                    h.run.aux = {**(h.run.aux or {}), "outputs_already_registered": sorted(set(previous) | set(uids))}
+            for run_id, artifact_ids in again.items():
+                run = session.get(Run, run_id)
+                uids = session.execute(select(Artifact.uid).where(Artifact.id.in_(artifact_ids))).scalars().all()
+                previous = (run.aux or {}).get("outputs_already_registered", [])
+                run.aux = {**(run.aux or {}), "outputs_already_registered": sorted(set(previous) | set(uids))}
             session.flush()
         for h in pending:
             h.inputs, h.outputs = [], []
             h.environment = h.report = None
         for obj in list(store.session.identity_map.values()):
-            if isinstance(obj, Artifact):
-                store.session.expire(obj, ["run_id"])
+            if isinstance(obj, (Artifact, Run)):
+                store.session.expire(obj)
 
     def spool(self, directory: Path | None = None) -> Path:
         """Save what is buffered as JSON (when the store cannot be reached) and return the file."""

@@ -172,47 +172,69 @@ class TraceReader:
                 self.duplicates += 1
                 continue
             seen.add(key)
-            yield self.parse(number, dict(zip(self.fields, fields, strict=True)))
+            yield self.parse(number, fields)
 
-    def parse(self, number: int, row: dict[str, str]) -> TaskRecord:
+    def _plan(self) -> None:
+        """Per column, what to do with its value; computed once from the header."""
+        index = {name: i for i, name in enumerate(self.fields)}
+        self._idx = {name: index.get(name) for name in ("task_id", "hash", "name", "process", "status", "submit", "start", "complete")}
+        self._metric_plan = [(index[name], name, _PARSERS[kind], key) for name, (kind, key) in METRICS.items() if name in index]
+        self._text_plan = [(index[name], name) for name in TEXT_AUX if name in index]
+
+    def parse(self, number: int, values: list[str]) -> TaskRecord:
+        if not hasattr(self, "_idx"):
+            self._plan()
+        idx = self._idx
+
         def fail(name: str, exc: Exception) -> TraceError:
             return TraceError(f"{self.where}:{number}: field {name!r}: {exc}")
 
+        def get(name: str) -> str | None:
+            i = idx[name]
+            return None if i is None else values[i]
+
         try:
-            task_id = v.parse_int(row["task_id"]) if "task_id" in row else None
+            task_id = v.parse_int(get("task_id")) if idx["task_id"] is not None else None
         except ValueError as exc:
             raise fail("task_id", exc) from None
-        status = row.get("status")
+        status = get("status")
         if status is not None and status not in STATUSES and not v.missing(status):
             raise fail("status", ValueError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})"))
         record = TaskRecord(
-            line=number, task_id=task_id, hash=_text(row.get("hash")), name=_text(row.get("name")),
-            process=_text(row.get("process")), status=None if status is None or v.missing(status) else status,
+            line=number, task_id=task_id, hash=_text(get("hash")), name=_text(get("name")),
+            process=_text(get("process")), status=None if status is None or v.missing(status) else status,
         )
-        if record.hash is not None and not re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{6}", record.hash):
+        if record.hash is not None and not _HASH.match(record.hash):
             raise fail("hash", ValueError(f"cannot parse {record.hash!r} (expected like 'ab/cdef12')"))
         for name in ("submit", "start", "complete"):
-            if name in row:
+            raw = get(name)
+            if raw is not None:
                 try:
-                    setattr(record, name, v.parse_timestamp(row[name], self.tz))
+                    setattr(record, name, v.parse_timestamp(raw, self.tz))
                 except ValueError as exc:
                     raise fail(name, exc) from None
-        for name, (kind, key) in METRICS.items():
-            if name in row:
-                try:
-                    value = _PARSERS[kind](row[name])
-                except ValueError as exc:
-                    raise fail(name, exc) from None
-                if value is not None:
-                    record.metrics[key] = value
-        for name in TEXT_AUX:
-            value = _text(row.get(name))
+        metrics = record.metrics
+        for i, name, parser, key in self._metric_plan:
+            raw = values[i]
+            if raw == "-":
+                continue
+            try:
+                value = parser(raw)
+            except ValueError as exc:
+                raise fail(name, exc) from None
             if value is not None:
-                record.metrics[name] = value
-        action = record.metrics.get("error_action")
+                metrics[key] = value
+        for i, name in self._text_plan:
+            raw = values[i]
+            if raw and raw != "-":
+                metrics[name] = raw
+        action = metrics.get("error_action")
         if action is not None and action not in ERROR_ACTIONS:
             raise fail("error_action", ValueError(f"unknown error action {action!r}"))
         return record
+
+
+_HASH = re.compile(r"[0-9a-f]{2}/[0-9a-f]{6}$")
 
 
 def _text(value: str | None) -> str | None:

@@ -43,6 +43,8 @@ def parse_duration_ms(text: str) -> int | None:
 
 def parse_memory_bytes(text: str) -> int | None:
     """Bytes from `29.8 MB` / `912 B` / `0` or a raw byte count."""
+    if text.isdigit():
+        return int(text)
     text = text.strip()
     if missing(text):
         return None
@@ -79,11 +81,12 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> dt.datetime | None:
         return None
     if text.isdigit():
         return dt.datetime.fromtimestamp(int(text) / 1000, tz=dt.UTC)
+    if len(text) < 19 or text[10] != " " or text[4] != "-":
+        raise ValueError(f"cannot parse {text!r} as a date (yyyy-MM-dd HH:mm:ss.SSS or epoch ms)")
     try:
-        local = dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+        local = dt.datetime.fromisoformat(text)
     except ValueError:
-        try:
-            local = dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            raise ValueError(f"cannot parse {text!r} as a date (yyyy-MM-dd HH:mm:ss.SSS or epoch ms)") from None
+        raise ValueError(f"cannot parse {text!r} as a date (yyyy-MM-dd HH:mm:ss.SSS or epoch ms)") from None
+    if local.tzinfo is not None:
+        raise ValueError(f"cannot parse {text!r} as a date (a trace date has no offset)")
     return local.replace(tzinfo=tz).astimezone(dt.UTC)
