@@ -360,8 +360,10 @@ class Recorder:
             # inputs and output ownership
             insert_ignore(session, run_input_artifact, [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"])
             owner: dict[int, int] = {}
+            inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
             for h, role, f in files:
-                if role == "out":
+                # an output with the same bytes as one of the run's own inputs is a copy, not something it made
+                if role == "out" and (h.run_id, f.artifact_id) not in inputs_of:
                     owner.setdefault(f.artifact_id, h.run_id)
             creators: dict[int, int | None] = {}
             owned = list(owner)

@@ -1,0 +1,292 @@
+"""Snakemake: record every execution of a Snakefile with three lines of hooks.
+
+    from flowprov.integrations import snakemake as flowprov_snakemake
+
+    onstart:   flowprov_snakemake.onstart(workflow, log)
+    onsuccess: flowprov_snakemake.onsuccess(workflow, log)
+    onerror:   flowprov_snakemake.onerror(workflow, log)
+
+What is recorded (through the Recorder):
+- the execution: a Run of the pipeline transform (key = the Snakefile's path relative to the git
+  root or the working directory; source = the Snakefile plus every included file; version = the
+  git commit when the repository is clean), `reference` = the Workflow ID UUID Snakemake writes
+  to its log (`reference_type` `snakemake_workflow_id`), params = `config`, the environment, the
+  parent run (FLOWPROV_INITIATED_BY_RUN or an enclosing `track()`), the log file as its report,
+  status completed or errored; its inputs are the files read that no job of this execution made.
+- one child Run per job of this execution (`reference` `<workflow id>:<jobid>`, `reference_type`
+  `snakemake_job_id`, name `rule (wildcards)`), of a step transform `<pipeline>#<rule>` whose
+  source is the shell template, the `run:` code or the content of the `script:`/`notebook:` file;
+  named params and wildcards as params; threads, resources, attempt, shell command, conda env and
+  container in aux; inputs, outputs, logs and benchmark files as artifacts (hashed in place);
+  start and end times from Snakemake's metadata records. Failed jobs are errored; jobs that never
+  ran because the workflow stopped are not recorded (they are counted in the execution's aux).
+
+Hooks run only in the main Snakemake process (never in job subprocesses or cluster jobs), so on a
+cluster the recording happens where `snakemake` was started; when several workflows write one
+store at once, use PostgreSQL. A failure inside these hooks is printed to stderr and appended to
+the Snakemake log, and never changes the workflow's outcome or exit code. `--dry-run` and an
+up-to-date workflow run no hooks, so nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+_WORKFLOW_ID = re.compile(r"Workflow ID: ([0-9a-f-]{36})")
+REFERENCE_TYPE = "snakemake_workflow_id"
+JOB_REFERENCE_TYPE = "snakemake_job_id"
+_state: dict[str, Any] = {}
+
+
+def _log_paths(log: Any) -> list[Path]:
+    """`log` is a list of paths in Snakemake 9, a single path in 7."""
+    if log is None:
+        return []
+    items = [log] if isinstance(log, (str, os.PathLike)) else list(log)
+    return [Path(p) for p in items if p]
+
+
+def workflow_id_from_log(log: Any) -> str | None:
+    for path in _log_paths(log):
+        try:
+            with open(path, errors="replace") as fh:
+                for _, line in zip(range(50), fh, strict=False):
+                    if m := _WORKFLOW_ID.search(line):
+                        return m.group(1)
+        except OSError:
+            continue
+    return None
+
+
+def _report_failure(stage: str, exc: BaseException, log: Any) -> None:
+    """Loudly, on stderr and in the Snakemake log; never raised into Snakemake."""
+    text = f"flowprov: error: recording the Snakemake {stage} failed: {type(exc).__name__}: {exc}\n"
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-4:])
+    print(text + detail, file=sys.stderr, end="")
+    for path in _log_paths(log):
+        try:
+            with open(path, "a") as fh:
+                fh.write(text)
+        except OSError:
+            pass
+
+
+def _guarded(stage: str, func, workflow: Any, log: Any) -> None:
+    if not getattr(workflow, "is_main_process", True):
+        return
+    try:
+        func(workflow, log)
+    except Exception as exc:  # recording never breaks the workflow
+        _report_failure(stage, exc, log)
+
+
+def onstart(workflow: Any, log: Any) -> None:
+    """Open the execution's run (call from `onstart:`)."""
+    _guarded("start", _start, workflow, log)
+
+
+def onsuccess(workflow: Any, log: Any) -> None:
+    """Record the jobs and close the run as completed (call from `onsuccess:`)."""
+    _guarded("end", lambda w, l: _finish(w, l, "completed"), workflow, log)
+
+
+def onerror(workflow: Any, log: Any) -> None:
+    """Record the jobs and close the run as errored (call from `onerror:`)."""
+    _guarded("end", lambda w, l: _finish(w, l, "errored"), workflow, log)
+
+
+# -- the execution --------------------------------------------------------------------------------
+
+def _source_files(workflow: Any) -> list[Path]:
+    files = []
+    for source in workflow.included:
+        path = source.get_path_or_uri(secret_free=True) if hasattr(source, "get_path_or_uri") else str(source)
+        if path and "://" not in path and Path(path).is_file():
+            files.append(Path(path))
+    main = Path(str(workflow.main_snakefile))
+    if main not in files:
+        files.insert(0, main)
+    return files
+
+
+def pipeline_spec(workflow: Any):
+    from flowprov.core.tracking.context import _relative_key
+    from flowprov.core.tracking.gitinfo import git_info
+    from flowprov.core.tracking.recorder import TransformSpec
+
+    files = _source_files(workflow)
+    main = files[0].resolve()
+    git = git_info(main)
+    key = _relative_key(main, git.root if git else None)
+    parts = []
+    for f in files:
+        try:
+            parts.append(f"# ---- {f.name}\n{f.read_text(errors='replace')}")
+        except OSError:
+            continue
+    version = git.commit if git and git.commit and git.dirty is False else None
+    return TransformSpec(key=key, name=key, type="pipeline", source_code="\n".join(parts), version=version), git
+
+
+def _parent_run_id() -> int | None:
+    from flowprov.core.tracking.context import _default_run, _parent_run
+
+    run = _default_run() or _parent_run(None)
+    return run.id if run is not None else None
+
+
+def _start(workflow: Any, log: Any) -> None:
+    from flowprov.core.tracking.context import environment_artifact, redact_argv
+    from flowprov.core.tracking.recorder import Recorder
+
+    workflow_id = workflow_id_from_log(log)
+    if workflow_id is None:
+        raise RuntimeError(f"no 'Workflow ID:' line in the Snakemake log {[str(p) for p in _log_paths(log)]}")
+    spec, git = pipeline_spec(workflow)
+    rec = Recorder()
+    env, locks = environment_artifact(git.root if git else Path.cwd())
+    aux: dict[str, Any] = {"cli_args": redact_argv(list(sys.argv)), "workdir": str(Path.cwd())}
+    if git:
+        aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+    if locks:
+        aux["environment_files"] = [a.uid for a in locks]
+    parent = _parent_run_id()
+    handle = rec.open_run(spec, reference=workflow_id, reference_type=REFERENCE_TYPE, name=None, params=dict(workflow.config or {}),
+                          parent=_RunId(parent) if parent else None, status="started", aux=aux)
+    handle.set_environment(env)
+    rec.flush()  # the execution is in the store even if Snakemake dies
+    _state.update(recorder=rec, handle=handle, workflow_id=workflow_id)
+
+
+class _RunId:
+    """A stand-in with the `.id` the recorder needs for a parent given by id."""
+
+    def __init__(self, run_id: int):
+        self.id = run_id
+
+
+# -- the jobs ---------------------------------------------------------------------------------
+
+def _step_source(job: Any) -> str | None:
+    rule = job.rule
+    if getattr(rule, "is_script", False) or getattr(rule, "is_notebook", False):
+        target = getattr(rule, "script", None) or getattr(rule, "notebook", None)
+        if target:
+            path = Path(str(target))
+            if not path.is_absolute():
+                path = Path(str(rule.snakefile)).parent / path
+            try:
+                return path.read_text(errors="replace")
+            except OSError:
+                return f"# {target} (not readable when recorded)"
+    if getattr(rule, "shellcmd", None):
+        return rule.shellcmd
+    return getattr(rule, "run_func_src", None)
+
+
+def _job_name(job: Any) -> str:
+    wildcards = job.wildcards_dict or {}
+    if not wildcards:
+        return job.rule.name
+    return f"{job.rule.name} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})"
+
+
+def _job_times(workflow: Any, job: Any) -> tuple[dt.datetime | None, dt.datetime | None]:
+    for path in list(job.output) + list(job.log):
+        try:
+            meta = workflow.persistence.metadata(path)
+        except Exception:
+            meta = None
+        start = getattr(meta, "starttime", None) if meta is not None else None
+        end = getattr(meta, "endtime", None) if meta is not None else None
+        if isinstance(meta, dict):
+            start, end = meta.get("starttime"), meta.get("endtime")
+        if start:
+            return dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC) if end else None
+    return None, None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _files(paths: Any) -> list[Path]:
+    if paths is None:
+        return []
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return [Path(str(p)) for p in items if p and Path(str(p)).exists()]
+
+
+def _finish(workflow: Any, log: Any, status: str) -> None:
+    from flowprov.core.tracking.recorder import TransformSpec
+
+    if "handle" not in _state:  # onstart did not run (or failed): start now, late but complete
+        _start(workflow, log)
+    rec, wf, workflow_id = _state["recorder"], _state["handle"], _state["workflow_id"]
+    pipeline_key = wf.transform.key
+    dag = workflow.dag
+    failed = set(getattr(getattr(workflow, "scheduler", None), "failed", set()) or set())
+    jobs = [j for j in dag.jobs if dag.needrun(j)]
+    produced: set[str] = set()
+    read: list[Path] = []
+    not_run = 0
+    step_specs: dict[str, TransformSpec] = {}
+    for job in jobs:
+        finished = dag.finished(job)
+        if not finished and job not in failed:
+            not_run += 1
+            continue
+        rule = job.rule
+        source = _step_source(job)
+        spec_key = f"{rule.name}\0{source}"
+        spec = step_specs.get(spec_key)
+        if spec is None:
+            spec = step_specs[spec_key] = TransformSpec(key=f"{pipeline_key}#{rule.name}", name=rule.name, type="step", source_code=source, version=wf.transform.version)
+        started, ended = _job_times(workflow, job)
+        aux: dict[str, Any] = {"threads": job.threads, "resources": _plain(dict(job.resources.items())), "attempt": job.attempt,
+                               "rule_file": str(rule.snakefile), "jobid": job.jobid}
+        try:
+            shellcmd = job.shellcmd
+        except Exception:
+            shellcmd = None
+        if shellcmd:
+            from flowprov.core.tracking.context import redact_argv
+
+            aux["shellcmd"] = " ".join(redact_argv(shellcmd.split(" ")))
+        if getattr(job, "container_img_url", None):
+            aux["container"] = job.container_img_url
+        conda = getattr(job, "conda_env_spec", None)
+        if conda:
+            aux["conda_env"] = str(conda)
+        status_here = "completed" if finished else "errored"
+        params = {"wildcards": dict(job.wildcards_dict or {}), **{str(k): _plain(v) for k, v in job.params.items()}}
+        handle = rec.open_run(spec, reference=f"{workflow_id}:{job.jobid}", reference_type=JOB_REFERENCE_TYPE, name=_job_name(job),
+                              parent=wf, params=params, started_at=started, status=status_here, aux=aux)
+        for path in _files(job.input):
+            handle.add_input(path)
+            read.append(path)
+        for path in _files(job.output) + _files(job.log) + _files(job.benchmark):
+            handle.add_output(path)
+            produced.add(str(path.resolve()))
+        rec.close_run(handle, status_here, finished_at=ended)
+    for path in {str(p.resolve()): p for p in read if str(p.resolve()) not in produced}.values():
+        wf.add_input(path)
+    wf.update_aux({"jobs": {"recorded": len(jobs) - not_run, "not_run": not_run, "failed": len(failed)}})
+    logs = _log_paths(log)
+    if logs and logs[0].exists():
+        wf.set_report(logs[0])
+    rec.close_run(wf, status)
+    rec.flush()
+    _state.clear()

@@ -1,0 +1,179 @@
+"""Real Snakemake workflows run as subprocesses with the flowprov hooks, on both stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import flowprov as ln
+
+pytest.importorskip("snakemake")
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+HOOKS = """
+from flowprov.integrations import snakemake as flowprov_snakemake
+
+onstart:   flowprov_snakemake.onstart(workflow, log)
+onsuccess: flowprov_snakemake.onsuccess(workflow, log)
+onerror:   flowprov_snakemake.onerror(workflow, log)
+"""
+
+RULES = """
+configfile: "config.yaml"
+
+rule all:
+    input: expand("out/{s}.txt", s=config["samples"]), "out/summary.txt", "out/stamp.txt"
+
+rule copy:
+    input: "in/{s}.txt"
+    output: "out/{s}.txt"
+    params: n=3, label=lambda wc: wc.s.upper(), api_token="t0ps3cret"
+    log: "logs/{s}.log"
+    benchmark: "bench/{s}.tsv"
+    threads: 2
+    shell: "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo copied) > {output}; echo copied > {log}"
+
+rule summary:
+    input: expand("out/{s}.txt", s=config["samples"])
+    output: "out/summary.txt"
+    script: "scripts/summary.py"
+
+rule stamp:
+    output: "out/stamp.txt"
+    run:
+        with open(output[0], "w") as fh:
+            fh.write("stamped\\n")
+"""
+
+
+def make_workflow(root: Path, hooks: str = HOOKS, samples=("a", "b")) -> Path:
+    (root / "in").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    for s in samples:
+        (root / "in" / f"{s}.txt").write_text(f"sample {s}\n")
+    (root / "scripts" / "summary.py").write_text("with open(snakemake.output[0], 'w') as fh:\n    fh.write(str(len(snakemake.input)) + '\\n')\n")
+    (root / "config.yaml").write_text(f"samples: [{', '.join(samples)}]\nthreshold: 0.5\n")
+    (root / "Snakefile").write_text(hooks + RULES)
+    return root
+
+
+def snakemake(root: Path, store_url: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "FLOWPROV_DB": store_url, **(env or {})}
+    full_env.pop("FLOWPROV_INITIATED_BY_RUN", None)
+    return subprocess.run([SNAKEMAKE, "-c2", *args], cwd=root, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def executions():
+    return ln.Run.filter(reference_type="snakemake_workflow_id").order_by("id").list()
+
+
+def test_a_full_execution(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    result = snakemake(root, store_url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ln.connect(store_url)
+    [wf] = executions()
+    log_text = next((root / ".snakemake" / "log").glob("*.log")).read_text()
+    assert f"Workflow ID: {wf.reference}" in log_text
+    assert wf.status == "completed" and wf.transform.key == "Snakefile" and wf.transform.type == "pipeline"
+    assert "rule copy:" in wf.transform.source_code
+    assert wf.params.get_values() == {"samples": ["a", "b"], "threshold": 0.5}
+    assert wf.report.path.endswith(".snakemake.log") and wf.environment is not None
+    assert sorted(a.path.rsplit("/", 1)[-1] for a in wf.input_artifacts) == ["a.txt", "b.txt"]
+    jobs = {r.name: r for r in wf.initiated_runs.all()}
+    assert set(jobs) == {"copy (s=a)", "copy (s=b)", "summary", "stamp", "all"}
+    copy_a = jobs["copy (s=a)"]
+    assert copy_a.reference == f"{wf.reference}:{copy_a.aux['jobid']}" and copy_a.reference_type == "snakemake_job_id"
+    assert copy_a.params.get_values() == {"wildcards": {"s": "a"}, "n": 3, "label": "A", "api_token": "***"}
+    assert copy_a.aux["threads"] == 2 and copy_a.aux["attempt"] == 1 and "cat in/a.txt; echo copied) > out/a.txt" in copy_a.aux["shellcmd"]
+    assert copy_a.transform.key == "Snakefile#copy" and "(cat {input}; echo copied) > {output}" in copy_a.transform.source_code
+    assert sorted(a.path.rsplit("/", 1)[-1] for a in copy_a.output_artifacts) == ["a.log", "a.tsv", "a.txt"]
+    assert [a.path.rsplit("/", 1)[-1] for a in copy_a.input_artifacts] == ["a.txt"]
+    assert copy_a.started_at is not None and copy_a.finished_at is not None
+    assert "snakemake.output[0]" in jobs["summary"].transform.source_code  # the script's content, not the directive
+    assert "stamped" in jobs["stamp"].transform.source_code  # the run: block
+    assert sorted(a.path.rsplit("/", 1)[-1] for a in jobs["summary"].input_artifacts) == ["a.txt", "b.txt"]
+    # lineage runs through the jobs
+    up = ln.Artifact.get(path=(root / "out" / "summary.txt").resolve().as_uri()).view_lineage()
+    assert {r.name for r in up.runs} == {"summary", "copy (s=a)", "copy (s=b)"}
+
+
+def test_failing_rule(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    result = snakemake(root, store_url, env={"FAIL_SAMPLE": "b"})
+    assert result.returncode == 1
+    ln.connect(store_url)
+    [wf] = executions()
+    assert wf.status == "errored"
+    failed = ln.Run.get(name="copy (s=b)")
+    assert failed.status == "errored" and "exit 3" in failed.transform.source_code or failed.aux["shellcmd"]
+    assert wf.aux["jobs"]["failed"] == 1 and wf.aux["jobs"]["not_run"] >= 1
+
+
+def test_keep_going(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    result = snakemake(root, store_url, "--keep-going", env={"FAIL_SAMPLE": "b"})
+    assert result.returncode == 1
+    ln.connect(store_url)
+    [wf] = executions()
+    statuses = {r.name: r.status for r in wf.initiated_runs.all()}
+    assert statuses["copy (s=b)"] == "errored" and statuses["copy (s=a)"] == "completed" and statuses["stamp"] == "completed"
+    assert "summary" not in statuses  # never ran: its input is missing
+
+
+def test_retries(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    flaky = "rule flaky:\n    output: 'out/flaky.txt'\n    shell: 'if [ ! -e marker ]; then touch marker; exit 1; fi; echo ok > {output}'\n"
+    (root / "Snakefile").write_text((root / "Snakefile").read_text().replace('"out/summary.txt", "out/stamp.txt"', '"out/summary.txt", "out/stamp.txt", "out/flaky.txt"') + flaky)
+    result = snakemake(root, store_url, "--retries", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ln.connect(store_url)
+    flaky_run = ln.Run.get(name="flaky")
+    assert flaky_run.status == "completed" and flaky_run.aux["attempt"] == 2
+
+
+def test_rerun_records_only_what_ran_and_dry_and_up_to_date_record_nothing(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    assert snakemake(root, store_url).returncode == 0
+    assert snakemake(root, store_url).returncode == 0  # up to date: no hooks
+    assert snakemake(root, store_url, "-n", "--forceall").returncode == 0  # dry run: no hooks
+    ln.connect(store_url)
+    assert len(executions()) == 1
+    (root / "in" / "a.txt").write_text("sample a, edited\n")
+    assert snakemake(root, store_url).returncode == 0
+    first, second = executions()
+    assert {r.name for r in second.initiated_runs.all()} == {"copy (s=a)", "summary", "all"}
+    assert first.transform.id == second.transform.id  # same Snakefile, same transform
+    new_a = ln.Run.get(name="copy (s=a)", initiated_by_run=second).output_artifacts.filter(path__endswith="/out/a.txt").one()
+    old_a = ln.Run.get(name="copy (s=a)", initiated_by_run=first).output_artifacts.filter(path__endswith="/out/a.txt").one()
+    assert new_a.hash != old_a.hash and new_a.uid[:16] == old_a.uid[:16]  # a new version of the same file
+
+
+def test_users_own_hook_still_works(store_url, tmp_path):
+    own = HOOKS.replace(
+        "onsuccess: flowprov_snakemake.onsuccess(workflow, log)",
+        "onsuccess:\n    shell('echo mine > out/own_hook.txt')\n    flowprov_snakemake.onsuccess(workflow, log)",
+    )
+    root = make_workflow(tmp_path / "wf", hooks=own)
+    result = snakemake(root, store_url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (root / "out" / "own_hook.txt").read_text() == "mine\n"
+    ln.connect(store_url)
+    assert executions()[0].status == "completed"
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_adapter_failure_leaves_the_exit_code(store_url, tmp_path, fail):
+    root = make_workflow(tmp_path / "wf")
+    result = snakemake(root, "postgresql://nobody@127.0.0.1:1/nowhere", env={"FAIL_SAMPLE": "b" if fail else ""})
+    assert result.returncode == (1 if fail else 0)
+    assert "flowprov: error: recording the Snakemake start failed" in result.stderr
+    assert (root / "out" / "summary.txt").exists() != fail  # the workflow itself ran as it would have
+    log_text = next((root / ".snakemake" / "log").glob("*.log")).read_text()
+    assert "flowprov: error" in log_text
