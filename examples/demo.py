@@ -2,7 +2,9 @@
 
 1. the lamindb Run-page example: a pipeline transform and a run with a reference;
 2. a tracked script (examples/script/analysis.py) run as a real subprocess, reading an input file
-   and writing an output — printed back with its params, inputs, outputs and environment.
+   and writing an output — printed back with its params, inputs, outputs and environment;
+3. the Snakemake workflow in examples/snakemake, run with flowprov's hooks: the execution and
+   one child run per job.
 
 Uses the normal store lookup (FLOWPROV_DB, else the nearest `.flowprov/`, else the per-user
 default), so what it records stays there for `flowprov runs` / `flowprov show` afterwards.
@@ -11,6 +13,7 @@ default), so what it records stays there for `flowprov runs` / `flowprov show` a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,16 @@ def run_tracked_script(store_url: str) -> ln.Run:
     return ln.Run.filter(transform__key__endswith="analysis.py").order_by("-id").first()
 
 
+def run_snakemake_workflow(store_url: str) -> ln.Run:
+    work = Path(tempfile.mkdtemp(prefix="flowprov-demo-smk-")) / "workflow"
+    shutil.copytree(HERE / "snakemake", work, ignore=shutil.ignore_patterns("results", "logs", ".snakemake"))
+    env = {**os.environ, "FLOWPROV_DB": store_url}
+    env.pop("FLOWPROV_INITIATED_BY_RUN", None)
+    snakemake = Path(sys.executable).parent / "snakemake"
+    subprocess.run([str(snakemake), "-c2", "--quiet"], cwd=work, env=env, check=True)
+    return ln.Run.filter(reference_type="snakemake_workflow_id").order_by("-id").first()
+
+
 def show(run: ln.Run) -> None:
     print(f"  run        {run.uid}  status={run.status}  started={run.started_at:%Y-%m-%d %H:%M:%S} UTC")
     print(f"  transform  {run.transform.key or run.transform.name} (type={run.transform.type}, uid={run.transform.uid})")
@@ -67,6 +80,12 @@ def main() -> None:
     show(record_pipeline_run())
     print("\n2. a tracked script, run as a subprocess (examples/script/analysis.py):")
     show(run_tracked_script(store.url))
+    print("\n3. a Snakemake workflow with flowprov's hooks (examples/snakemake), run as a subprocess:")
+    workflow_run = run_snakemake_workflow(store.url)
+    show(workflow_run)
+    for job in workflow_run.initiated_runs.all().order_by("id"):
+        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in job.output_artifacts.all())
+        print(f"    job {job.reference_type}={job.reference}  {job.name}  [{job.status}]  params={job.params.get_values()}  outputs: {outputs}")
     print("\nlatest runs:")
     print(ln.Run.df(include="transform__name", limit=5)[["uid", "name", "_status_code", "reference_type", "transform__name"]].to_string())
 
