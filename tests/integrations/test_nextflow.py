@@ -21,9 +21,10 @@ from flowprov.integrations.nextflow.history import pipeline_from_command, read_h
 from flowprov.integrations.nextflow.values import parse_duration_ms, parse_memory_bytes, parse_percent, parse_timestamp
 from tests.conftest import REPO
 
-DATA = REPO.parent / "shared" / "data" / "nextflow"
-if not DATA.exists():  # CI clones main next to a copy of shared/
-    DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nextflow"
+# The real Nextflow files live in the project's shared/ folder, beside the repository (in CI too).
+DATA = Path(os.environ.get("FLOWPROV_TEST_DATA", REPO.parent / "shared" / "data")) / "nextflow"
+if not (DATA / "SOURCES.tsv").exists():
+    pytest.fail(f"the real Nextflow files are not at {DATA}: put shared/ beside the repository or set FLOWPROV_TEST_DATA", pytrace=False)
 HEADER = "task_id\thash\tnative_id\tname\tstatus\texit\tsubmit\tduration\trealtime\t%cpu\tpeak_rss\tpeak_vmem\trchar\twchar"
 
 
