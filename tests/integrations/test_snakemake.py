@@ -37,7 +37,7 @@ rule copy:
     log: "logs/{s}.log"
     benchmark: "bench/{s}.tsv"
     threads: 2
-    shell: "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo copied) > {output}; echo copied > {log}"
+    shell: "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo copied) > {output}; echo copied {wildcards.s} > {log}"
 
 rule summary:
     input: expand("out/{s}.txt", s=config["samples"])
@@ -177,3 +177,46 @@ def test_adapter_failure_leaves_the_exit_code(store_url, tmp_path, fail):
     assert (root / "out" / "summary.txt").exists() != fail  # the workflow itself ran as it would have
     log_text = next((root / ".snakemake" / "log").glob("*.log")).read_text()
     assert "flowprov: error" in log_text
+
+
+def test_logger_plugin_alone(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf", hooks="")
+    result = subprocess.run([SNAKEMAKE, "-c2", "--logger", "flowprov", "--logger-flowprov-db", store_url], cwd=root,
+                            env={k: v for k, v in os.environ.items() if k != "FLOWPROV_DB"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ln.connect(store_url)
+    [wf] = executions()
+    assert wf.status == "completed" and wf.params.get_values() == {"samples": ["a", "b"], "threshold": 0.5}
+    jobs = {r.name: r for r in wf.initiated_runs.all()}
+    assert set(jobs) == {"copy (s=a)", "copy (s=b)", "summary", "stamp", "all"}
+    assert sorted(a.path.rsplit("/", 1)[-1] for a in jobs["copy (s=b)"].output_artifacts) == ["b.log", "b.tsv", "b.txt"]
+    assert jobs["copy (s=b)"].finished_at >= jobs["copy (s=b)"].started_at
+
+
+def test_logger_plugin_quiet_and_failure(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf", hooks="")
+    result = snakemake(root, store_url, "--logger", "flowprov", "-q", "--keep-going", env={"FAIL_SAMPLE": "b"})
+    assert result.returncode == 1
+    ln.connect(store_url)
+    [wf] = executions()
+    statuses = {r.name: r.status for r in wf.initiated_runs.all()}
+    assert wf.status == "errored" and statuses["copy (s=b)"] == "errored" and statuses["copy (s=a)"] == "completed"
+
+
+def test_hooks_and_plugin_together_record_once(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    result = snakemake(root, store_url, "--logger", "flowprov")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ln.connect(store_url)
+    [wf] = executions()
+    assert wf.initiated_runs.count() == 5
+    copy_a = ln.Run.get(name="copy (s=a)")
+    assert copy_a.params.get_values()["n"] == 3  # the hooks' named params, merged into the plugin's record
+    assert copy_a.output_artifacts.count() == 3 and ln.Run.filter(reference_type="snakemake_job_id").count() == 5
+
+
+def test_logger_plugin_dry_run_records_nothing(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf", hooks="")
+    assert snakemake(root, store_url, "--logger", "flowprov", "-n").returncode == 0
+    ln.connect(store_url)
+    assert ln.Run.filter().count() == 0

@@ -290,3 +290,153 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
     rec.close_run(wf, status)
     rec.flush()
     _state.clear()
+
+
+# -- the logger plugin (snakemake --logger flowprov) -------------------------------------------
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [str(value)] if str(value) not in ("", "None") else []
+    return [str(v) for v in value]
+
+
+class EventRecorder:
+    """Records an execution from Snakemake's logger events (the plugin's whole job).
+
+    workflow_started opens the execution's run; job_info opens a job's run; job_finished and
+    job_error close it; close() (Snakemake has no "workflow finished" event) settles jobs that
+    got no end event (under `-q` no job_finished arrives: a job whose outputs exist and that had
+    no error succeeded), closes the execution and writes everything in one flush. Params are not
+    in the events; the hooks add them when both are active (recording is idempotent).
+    """
+
+    def __init__(self, db: str | None = None, dry_run: bool = False):
+        self.db = db
+        self.dry_run = dry_run
+        self.rec = None
+        self.workflow = None
+        self.workflow_id: str | None = None
+        self.jobs: dict[int, Any] = {}
+        self.job_info: dict[int, dict[str, Any]] = {}
+        self.ended: set[int] = set()
+        self.errors = 0
+        self.failed = False
+        self.closed = False
+
+    def handle(self, record: Any) -> None:
+        if self.dry_run or self.failed:
+            return
+        event = str(getattr(record, "event", "") or "")
+        try:
+            method = getattr(self, f"on_{event}", None)
+            if method is not None:
+                method(record, dt.datetime.fromtimestamp(record.created, dt.UTC))
+        except Exception as exc:  # reported once; Snakemake carries on untouched
+            self.failed = True
+            _report_failure(f"event {event!r} (logger plugin)", exc, None)
+
+    def on_workflow_started(self, record: Any, when: dt.datetime) -> None:
+        from flowprov.core.store.connection import connect, current_store
+        from flowprov.core.tracking.context import environment_artifact, redact_argv
+        from flowprov.core.tracking.gitinfo import git_info
+        from flowprov.core.tracking.recorder import Recorder, TransformSpec
+
+        from flowprov.core.tracking.context import _relative_key
+
+        store = connect(self.db) if self.db else current_store()
+        self.rec = Recorder(store)
+        self.workflow_id = str(record.workflow_id)
+        main = Path(str(record.snakefile_main)).resolve()
+        git = git_info(main)
+        key = _relative_key(main, git.root if git else None)
+        source = f"# ---- {main.name}\n{main.read_text(errors='replace')}" if main.exists() else None
+        version = git.commit if git and git.commit and git.dirty is False else None
+        spec = TransformSpec(key=key, name=key, type="pipeline", source_code=source, version=version)
+        config: dict[str, Any] = {}
+        for name in _as_list(getattr(record, "configfiles", None)):
+            path = Path(str(getattr(record, "cwd", ".") or ".")) / name
+            if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+                import yaml
+
+                loaded = yaml.safe_load(path.read_text())
+                if isinstance(loaded, dict):
+                    config.update(loaded)
+        aux = {"cli_args": redact_argv(str(getattr(record, "cmd", "")).split()), "workdir": str(getattr(record, "cwd", ""))}
+        if git:
+            aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+        parent = _parent_run_id()
+        self.workflow = self.rec.open_run(spec, reference=self.workflow_id, reference_type=REFERENCE_TYPE, name=None, params=config or None,
+                                          parent=_RunId(parent) if parent else None, started_at=when, status="started", aux=aux)
+        env, _locks = environment_artifact(git.root if git else None)
+        self.workflow.set_environment(env)
+        self.rec.flush()
+
+    def on_job_info(self, record: Any, when: dt.datetime) -> None:
+        from flowprov.core.tracking.recorder import TransformSpec
+
+        if self.rec is None:
+            return
+        jobid = int(record.jobid)
+        info = {k: getattr(record, k, None) for k in ("rule_name", "input", "output", "log", "benchmark", "wildcards", "threads", "shellcmd")}
+        wildcards = dict(info["wildcards"] or {})
+        name = f"{info['rule_name']} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})" if wildcards else str(info["rule_name"])
+        spec = TransformSpec(key=f"{self.workflow.transform.key}#{info['rule_name']}", name=str(info["rule_name"]), type="step",
+                             version=self.workflow.transform.version)
+        previous = self.jobs.get(jobid)
+        aux: dict[str, Any] = {"threads": info["threads"], "jobid": jobid}
+        if info["shellcmd"] and str(info["shellcmd"]) != "None":
+            aux["shellcmd"] = str(info["shellcmd"])
+        if previous is not None:  # a retry of a failed attempt
+            aux["attempt"] = int(previous.aux.get("attempt", 1)) + 1
+            self.ended.discard(jobid)
+        handle = self.rec.open_run(spec, reference=f"{self.workflow_id}:{jobid}", reference_type=JOB_REFERENCE_TYPE, name=name, parent=self.workflow,
+                                   params={"wildcards": wildcards}, started_at=when, status="restarted" if previous else "started", aux=aux)
+        self.jobs[jobid] = handle
+        self.job_info[jobid] = info
+
+    def _end_job(self, jobid: int, status: str, when: dt.datetime | None) -> None:
+        handle, info = self.jobs.get(jobid), self.job_info.get(jobid)
+        if handle is None or jobid in self.ended:
+            return
+        for path in _files(_as_list(info["input"])):
+            handle.add_input(path)
+        for path in _files(_as_list(info["output"]) + _as_list(info["log"]) + _as_list(info["benchmark"])):
+            handle.add_output(path)
+        self.rec.close_run(handle, status, finished_at=when)
+        self.ended.add(jobid)
+
+    def on_job_finished(self, record: Any, when: dt.datetime) -> None:
+        if self.rec is not None:
+            self._end_job(int(record.job_id), "completed", when)
+
+    def on_job_error(self, record: Any, when: dt.datetime) -> None:
+        if self.rec is None:
+            return
+        jobid = int(record.jobid)
+        self.errors += 1
+        handle = self.jobs.get(jobid)
+        if handle is not None:
+            handle.update_aux({"error": str(getattr(record, "message", "")), "attempt": int(handle.aux.get("attempt", 1))})
+        self._end_job(jobid, "errored", when)
+
+    def close(self) -> None:
+        if self.closed or self.rec is None or self.failed:
+            self.closed = True
+            return
+        self.closed = True
+        try:
+            for jobid in list(self.jobs):
+                if jobid not in self.ended:
+                    outputs = _as_list(self.job_info[jobid]["output"])
+                    done = all(Path(p).exists() for p in outputs)
+                    self._end_job(jobid, "completed" if done else "errored", None)
+                    if not done:
+                        self.errors += 1
+            final = [h for h in self.jobs.values()]
+            self.workflow.update_aux({"jobs": {"recorded": len(final), "failed": sum(1 for h in final if h.status == "errored")}})
+            self.rec.close_run(self.workflow, "errored" if any(h.status == "errored" for h in final) else "completed")
+            self.rec.flush()
+        except Exception as exc:
+            _report_failure("end (logger plugin)", exc, None)
