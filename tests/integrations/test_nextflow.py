@@ -6,10 +6,8 @@ import datetime as dt
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from flowprov.integrations.nextflow import IngestError, TraceError, ingest
 from flowprov.integrations.nextflow.history import pipeline_from_command, read_history
 from flowprov.integrations.nextflow.values import parse_duration_ms, parse_memory_bytes, parse_percent, parse_timestamp
 from tests.conftest import REPO
+from tests.integrations.nextflow_stand_in import install_stand_in
 
 # The real Nextflow files live in the project's shared/ folder, beside the repository (in CI too).
 DATA = Path(os.environ.get("FLOWPROV_TEST_DATA", REPO.parent / "shared" / "data")) / "nextflow"
@@ -278,35 +277,9 @@ def test_cli_ingest_and_errors(store, openproblems_launch, tmp_path):
     assert failed.exit_code == 2 and "bad.txt:2: field 'peak_rss': cannot parse '12.3 XB'" in failed.output
 
 
-STAND_IN = textwrap.dedent('''\
-    #!{python}
-    """A stand-in for `nextflow`: writes a real-format trace, history line and log, then exits."""
-    import sys, os, time
-    args = sys.argv[1:]
-    def value(opt):
-        return args[args.index(opt) + 1] if opt in args else None
-    name, trace = value("-name"), value("-with-trace")
-    session = "12345678-1234-1234-1234-123456789abc"
-    os.makedirs(".nextflow", exist_ok=True)
-    with open(trace, "w") as fh:
-        fh.write("task_id\\thash\\tnative_id\\tname\\tstatus\\texit\\tsubmit\\tduration\\trealtime\\t%cpu\\tpeak_rss\\tpeak_vmem\\trchar\\twchar\\n")
-        fh.write("1\\tab/cdef12\\t101\\tSAY_HELLO (1)\\tCOMPLETED\\t0\\t2026-11-27 10:00:00.000\\t1.2s\\t519ms\\t98.5%\\t29.8 MB\\t1 GB\\t912 B\\t0\\n")
-        status = "FAILED" if "--fail" in args else "COMPLETED"
-        fh.write(f"2\\tcd/ef1234\\t102\\tSAY_HELLO (2)\\t{{status}}\\t{{1 if status == 'FAILED' else 0}}\\t2026-11-27 10:00:01.000\\t1s\\t1s\\t100%\\t1 MB\\t1 MB\\t0\\t0\\n")
-    with open(".nextflow/history", "a") as fh:
-        fh.write(f"2026-11-27 10:00:00\\t3s\\t{{name}}\\t{{'ERR' if '--fail' in args else 'OK'}}\\t{{'a' * 40}}\\t{{session}}\\tnextflow {{' '.join(args)}}\\n")
-    print("N E X T F L O W  ~  stand-in", flush=True)
-    sys.exit(1 if "--fail" in args else 0)
-''')
-
-
 @pytest.mark.parametrize("fail", [False, True])
 def test_nextflow_run_wrapper_with_a_stand_in(store, tmp_path, fail):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    stand_in = bin_dir / "nextflow"
-    stand_in.write_text(STAND_IN.format(python=sys.executable))
-    stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
+    bin_dir = install_stand_in(tmp_path / "bin")
     work = tmp_path / "launch"
     work.mkdir()
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FLOWPROV_DB": store.url}

@@ -305,7 +305,8 @@ def _as_list(value: Any) -> list[str]:
 class EventRecorder:
     """Records an execution from Snakemake's logger events (the plugin's whole job).
 
-    workflow_started opens the execution's run; job_info opens a job's run; job_finished and
+    workflow_started prepares the execution's run (written with the first job, so an up-to-date
+    workflow records nothing); job_info opens a job's run; job_finished and
     job_error close it; close() (Snakemake has no "workflow finished" event) settles jobs that
     got no end event (under `-q` no job_finished arrives: a job whose outputs exist and that had
     no error succeeded), closes the execution and writes everything in one flush. Params are not
@@ -371,7 +372,7 @@ class EventRecorder:
                                           parent=_RunId(parent) if parent else None, started_at=when, status="started", aux=aux)
         env, _locks = environment_artifact(git.root if git else None)
         self.workflow.set_environment(env)
-        self.rec.flush()
+        # Written with the first job: an up-to-date workflow (no jobs) records nothing.
 
     def on_job_info(self, record: Any, when: dt.datetime) -> None:
         from flowprov.core.tracking.recorder import TransformSpec
@@ -395,6 +396,8 @@ class EventRecorder:
                                    params={"wildcards": wildcards}, started_at=when, status="restarted" if previous else "started", aux=aux)
         self.jobs[jobid] = handle
         self.job_info[jobid] = info
+        if len(self.jobs) == 1:
+            self.rec.flush()  # the execution is in the store even if Snakemake dies later
 
     def _end_job(self, jobid: int, status: str, when: dt.datetime | None) -> None:
         handle, info = self.jobs.get(jobid), self.job_info.get(jobid)
@@ -422,7 +425,7 @@ class EventRecorder:
         self._end_job(jobid, "errored", when)
 
     def close(self) -> None:
-        if self.closed or self.rec is None or self.failed:
+        if self.closed or self.rec is None or self.failed or not self.jobs:
             self.closed = True
             return
         self.closed = True
