@@ -4,7 +4,9 @@
 2. a tracked script (examples/script/analysis.py) run as a real subprocess, reading an input file
    and writing an output — printed back with its params, inputs, outputs and environment;
 3. the Snakemake workflow in examples/snakemake, run with flowprov's hooks: the execution and
-   one child run per job.
+   one child run per job;
+4. the Prefect flow in examples/prefect with @tracked, on a temporary local Prefect server: the
+   flow run and one child run per task run.
 
 Uses the normal store lookup (FLOWPROV_DB, else the nearest `.flowprov/`, else the per-user
 default), so what it records stays there for `flowprov runs` / `flowprov show` afterwards.
@@ -58,6 +60,31 @@ def run_snakemake_workflow(store_url: str) -> ln.Run:
     return ln.Run.filter(reference_type="snakemake_workflow_id").order_by("-id").first()
 
 
+PREFECT_RUNNER = """
+import sys
+from pathlib import Path
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+sys.path.insert(0, sys.argv[1])
+from etl import etl
+# a temporary local Prefect server, so the demo needs no Prefect setup of yours
+with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=60):
+    etl(Path(sys.argv[2]))
+"""
+
+
+def run_prefect_flow(store_url: str) -> ln.Run:
+    work = Path(tempfile.mkdtemp(prefix="flowprov-demo-prefect-"))
+    data = work / "measurements.csv"
+    data.write_text("sample,value\ns1,1.5\ns2,2.5\ns3,4.0\n")
+    env = {**os.environ, "FLOWPROV_DB": store_url, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_HOME": str(work / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("FLOWPROV_INITIATED_BY_RUN", None)
+    env.pop("PREFECT_API_URL", None)
+    subprocess.run([sys.executable, "-c", PREFECT_RUNNER, str(HERE / "prefect"), str(data)], env=env, check=True)
+    return ln.Run.filter(reference_type="prefect_flow_run_id").order_by("-id").first()
+
+
 def show(run: ln.Run) -> None:
     print(f"  run        {run.uid}  status={run.status}  started={run.started_at:%Y-%m-%d %H:%M:%S} UTC")
     print(f"  transform  {run.transform.key or run.transform.name} (type={run.transform.type}, uid={run.transform.uid})")
@@ -86,6 +113,12 @@ def main() -> None:
     for job in workflow_run.initiated_runs.all().order_by("id"):
         outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in job.output_artifacts.all())
         print(f"    job {job.reference_type}={job.reference}  {job.name}  [{job.status}]  params={job.params.get_values()}  outputs: {outputs}")
+    print("\n4. a Prefect flow with @tracked (examples/prefect/etl.py), on a temporary Prefect server:")
+    flow_run = run_prefect_flow(store.url)
+    show(flow_run)
+    for task_run in flow_run.initiated_runs.all().order_by("id"):
+        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in task_run.output_artifacts.all())
+        print(f"    task {task_run.reference_type}={task_run.reference}  {task_run.name}  [{task_run.status}]  {('outputs: ' + outputs) if outputs else ''}")
     print("\nlatest runs:")
     print(ln.Run.df(include="transform__name", limit=5)[["uid", "name", "_status_code", "reference_type", "transform__name"]].to_string())
 

@@ -386,6 +386,20 @@ def nextflow_run(
     raise typer.Exit(run_nextflow(pipeline, list(ctx.args), store=store))
 
 
+prefect_app = typer.Typer(help="Prefect: settle tracked flow runs whose end was never seen.", no_args_is_help=True)
+app.add_typer(prefect_app, name="prefect")
+
+
+@prefect_app.command("reconcile")
+@cli_errors
+def prefect_reconcile(db: DbOption = None) -> None:
+    """Ask Prefect's API for the final state of tracked flow runs still open in the store (cancelled, crashed)."""
+    from flowprov.integrations.prefect import reconcile_pending
+
+    store = _connect(db)
+    typer.echo(f"{reconcile_pending(store)} flow run(s) settled in {store.display_url}")
+
+
 ingest_app = typer.Typer(add_completion=False)
 ingest_app.command()(cli_errors(nextflow_ingest))
 

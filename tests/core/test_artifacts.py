@@ -118,6 +118,8 @@ def test_same_bytes_return_the_stored_record(store, tmp_path):
     a = ln.Artifact(one).save()
     b = ln.Artifact(two).save()
     assert b.id == a.id and ln.Artifact.filter().count() == 1
+    store.session.expunge_all()
+    assert ln.Artifact.get(a.uid).path == two.as_uri()  # the last known location
 
 
 def test_new_bytes_under_a_key_are_a_new_version(store, tmp_path):

@@ -19,6 +19,8 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Aware datetimes are converted to UTC; naive ones are taken to be UTC already."""
+    if type(value) is not datetime and value.tzinfo is not None:  # subclasses such as pendulum's
+        return datetime.fromtimestamp(value.timestamp(), UTC)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

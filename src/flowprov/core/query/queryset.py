@@ -298,7 +298,7 @@ class QuerySet:
     def get(self, idlike: int | str | None = None, **expressions: Any):
         """One record by id (int), uid or uid prefix (str), and/or field values."""
         qs = self.filter(**expressions) if expressions else self
-        desc = _describe(idlike, expressions)
+        desc = _describe(idlike, expressions) or "this query"
         uid_len = getattr(self.model, "_uid_len", None)
         if isinstance(idlike, bool) or (idlike is not None and not isinstance(idlike, (int, str))):
             raise TypeError(f"get() takes an int id or a uid string, not {type(idlike).__name__}")
@@ -308,8 +308,6 @@ class QuerySet:
             if not idlike:
                 raise ValueError("get() needs a non-empty uid or uid prefix")
             qs = qs.filter(uid=idlike) if uid_len and len(idlike) >= uid_len else qs.filter(uid__startswith=idlike)
-        elif not expressions:
-            raise TypeError(f"{self.model.__name__}.get() needs an id, a uid or field values")
         rows = qs[: MAX_LISTED_CANDIDATES + 1].list()
         if not rows:
             raise DoesNotExist(f"{self.model.__name__} matching {desc} does not exist")

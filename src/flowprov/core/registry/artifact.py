@@ -144,6 +144,11 @@ class Artifact(Record):
     def _content_key(self) -> tuple[str | None, str | None]:
         return (self.hash, self._hash_type)
 
+    def _seen_again(self, existing: Artifact) -> None:
+        """The same bytes registered at another place: `path` is the last known location."""
+        if self.path and existing.path != self.path and existing.id is not None:
+            existing.path = self.path
+
     def _match(self, family: list, by_content: dict) -> Artifact | None:
         """Identity is content: the first stored artifact with the same hash."""
         return by_content.get(self._content_key())

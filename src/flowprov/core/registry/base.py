@@ -317,6 +317,9 @@ class Record(DeclarativeBase):
                 return existing
         return None
 
+    def _seen_again(self, existing: Record) -> None:
+        """Called when this unsaved record turned out to be `existing` (content-addressed classes)."""
+
     def _adopt(self, existing: Record) -> None:
         """Make this unsaved duplicate carry the stored record's identity and values."""
         for attr in self.__mapper__.column_attrs:

@@ -69,6 +69,15 @@ class RelatedManager:
     def filter(self, *queries: Any, **expressions: Any) -> QuerySet:
         return self.all().filter(*queries, **expressions)
 
+    def get(self, idlike: Any = None, **expressions: Any) -> Any:
+        return self.all().get(idlike, **expressions)
+
+    def exclude(self, *queries: Any, **expressions: Any) -> QuerySet:
+        return self.all().exclude(*queries, **expressions)
+
+    def order_by(self, *fields: str) -> QuerySet:
+        return self.all().order_by(*fields)
+
     def list(self) -> list:
         return self.all().list()
 

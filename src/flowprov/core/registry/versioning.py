@@ -80,6 +80,7 @@ class VersionedBatch:
             family = families.setdefault(record._family_key(), [])
             existing = record._match(family, by_content)
             if existing is not None:
+                record._seen_again(existing)
                 result.append(existing)
                 continue
             demoted += assign_new_version(record, family)

@@ -34,7 +34,7 @@ from typing import Any
 
 from flowprov.core.fieldtypes import utcnow
 from flowprov.core.registry.params import REDACTED, is_secret_key
-from flowprov.core.tracking.targets import as_path, current_target
+from flowprov.core.tracking.targets import as_path, current_target, find_target
 
 INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
 
@@ -252,7 +252,7 @@ def _as_artifact(item: Any, key: str | None, run: Any) -> Any:
 
 def track_input(item: Any, key: str | None = None) -> Any:
     """Record a file, directory or Artifact as an input of the current run (script, flow or task)."""
-    target = current_target.get()
+    target = find_target()
     if target is None:
         raise RuntimeError("flowprov.track_input(): no run is being recorded here; call flowprov.track() or run inside a tracked flow")
     return target.add_input(item, key)
@@ -260,7 +260,7 @@ def track_input(item: Any, key: str | None = None) -> Any:
 
 def track_output(item: Any, key: str | None = None) -> Any:
     """Record a file, directory or Artifact as an output of the current run (script, flow or task)."""
-    target = current_target.get()
+    target = find_target()
     if target is None:
         raise RuntimeError("flowprov.track_output(): no run is being recorded here; call flowprov.track() or run inside a tracked flow")
     return target.add_output(item, key)

@@ -139,6 +139,13 @@ class RunHandle:
         self.dirty = True
 
 
+def _depth(handle: RunHandle) -> int:
+    depth, parent = 0, handle.parent
+    while parent is not None:
+        depth, parent = depth + 1, parent.parent
+    return depth + (1 if handle.parent_run_id is not None else 0)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -361,7 +368,8 @@ class Recorder:
             insert_ignore(session, run_input_artifact, [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"])
             owner: dict[int, int] = {}
             inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
-            for h, role, f in files:
+            # When a step and its workflow both report the same output, the step made it: deepest first.
+            for h, role, f in sorted(files, key=lambda item: -_depth(item[0])):
                 # an output with the same bytes as one of the run's own inputs is a copy, not something it made
                 if role == "out" and (h.run_id, f.artifact_id) not in inputs_of:
                     owner.setdefault(f.artifact_id, h.run_id)

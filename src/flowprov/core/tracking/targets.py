@@ -21,6 +21,18 @@ class RunTarget(Protocol):
 
 current_target: ContextVar[RunTarget | None] = ContextVar("flowprov_current_target", default=None)
 
+# Adapters whose runs live in the manager's own context (Prefect's flow and task run contexts)
+# register a function here that returns the target for the code running now, or None.
+target_resolvers: list = []
+
+
+def find_target() -> RunTarget | None:
+    for resolve in target_resolvers:
+        target = resolve()
+        if target is not None:
+            return target
+    return current_target.get()
+
 
 def as_path(item: Any) -> Path | None:
     if isinstance(item, (str, os.PathLike)):

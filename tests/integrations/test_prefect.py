@@ -1,0 +1,205 @@
+"""Real Prefect 3 flows with @tracked, against one temporary Prefect server per test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+os.environ.pop("PREFECT_API_URL", None)
+
+prefect = pytest.importorskip("prefect")
+
+from prefect import flow, task  # noqa: E402
+from prefect.states import Cancelled  # noqa: E402
+from pydantic import BaseModel, SecretStr  # noqa: E402
+
+import flowprov as ln  # noqa: E402
+from flowprov.integrations.prefect import reconcile_pending, tracked  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    """One temporary Prefect server for the whole session (starting one takes ~13 s)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+class Options(BaseModel):
+    threshold: float = 0.5
+    token: SecretStr = SecretStr("hunter2")
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@task
+def write_text(path: str, value: int) -> str:
+    Path(path).write_text(str(value))
+    ln.track_output(path)
+    return path
+
+
+@task
+def explode(x: int) -> int:
+    raise ValueError(f"bad value {x}")
+
+
+@tracked
+@flow
+def leaf(n: int) -> int:
+    return double(n)
+
+
+@tracked
+@flow
+def middle(n: int) -> int:
+    return leaf(n) + 1
+
+
+@tracked
+@flow
+def etl(src: Path, n: int = 3, options: Options = Options(), api_password: str = "p") -> Path:  # noqa: B008
+    ln.track_input(src)
+    mapped = double.map([1, 2, 3])
+    single = double.submit(n)
+    total = sum(f.result() for f in mapped) + single.result() + middle(n)
+    return Path(write_text(str(src.with_suffix(".out")), total))
+
+
+def flow_run(name_or_ref: str):
+    return ln.Run.get(reference=name_or_ref, reference_type="prefect_flow_run_id")
+
+
+def test_flow_tasks_subflows_params_and_files(store, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("data")
+    out = etl(src)
+    assert out == tmp_path / "in.out" and out.read_text() == str(2 + 4 + 6 + 6 + 7)
+    run = ln.Run.get(transform__key__endswith=":etl", reference_type="prefect_flow_run_id")
+    assert run.status == "completed" and run.transform.name == "etl" and run.transform.type == "pipeline"
+    assert "def etl(" in run.transform.source_code and run.transform.version is None
+    assert run.params.get_values() == {"src": str(src), "n": 3, "options": {"threshold": 0.5, "token": "***"}, "api_password": "***"}
+    assert [a.path for a in run.input_artifacts] == [src.as_uri()]
+    tasks = {r.name.rsplit("-", 1)[0]: r for r in run.initiated_runs.filter(reference_type="prefect_task_run_id")}
+    names = sorted(r.name.rsplit("-", 1)[0] for r in run.initiated_runs.filter(reference_type="prefect_task_run_id"))
+    assert names == ["double", "double", "double", "double", "middle", "write_text"]
+    assert tasks["double"].transform.key.endswith(":etl#double") and tasks["double"].transform.type == "step"
+    writer = tasks["write_text"]
+    assert [a.path for a in writer.output_artifacts] == [out.as_uri()]
+    # subflows nested two deep hang under their parents
+    mid = ln.Run.get(transform__key__endswith=":middle", reference_type="prefect_flow_run_id")
+    inner = ln.Run.get(transform__key__endswith=":leaf", reference_type="prefect_flow_run_id")
+    assert mid.initiated_by_run.id == run.id and inner.initiated_by_run.id == mid.id
+    assert inner.initiated_runs.count() == 1
+
+
+def test_async_flow(store):
+    @tracked
+    @flow
+    async def async_flow(x: int = 2) -> int:
+        return await asyncio.sleep(0, result=x * 10)
+
+    assert asyncio.run(async_flow(4)) == 40
+    run = ln.Run.get(transform__key__endswith="async_flow", reference_type="prefect_flow_run_id")
+    assert run.status == "completed" and run.params.get_values() == {"x": 4}
+
+
+def test_failing_task_and_flow_reraise_the_same_exception(store):
+    @tracked
+    @flow
+    def fails() -> int:
+        return explode(1)
+
+    with pytest.raises(ValueError, match="bad value 1"):
+        fails()
+    run = ln.Run.get(transform__key__endswith="fails", reference_type="prefect_flow_run_id")
+    assert run.status == "errored" and "bad value 1" in run.aux["error"]
+    assert run.initiated_runs.get().status == "errored"
+
+
+def test_retries_and_timeout(store):
+    attempts = {"n": 0}
+
+    @tracked
+    @flow(retries=1, retry_delay_seconds=0)
+    def flaky() -> str:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise RuntimeError("first attempt fails")
+        return "ok"
+
+    assert flaky() == "ok"
+    run = ln.Run.get(transform__key__endswith="flaky", reference_type="prefect_flow_run_id")
+    assert run.status == "completed" and run.aux["attempts"] == 2
+
+    @tracked
+    @flow(timeout_seconds=0.5)
+    def slow() -> None:
+        import time
+
+        time.sleep(3)
+
+    with pytest.raises(Exception, match="(?i)timed? ?out|exceeded timeout"):
+        slow()
+    assert ln.Run.get(transform__key__endswith="slow", reference_type="prefect_flow_run_id").status == "errored"
+
+
+def test_cancelled_run_is_reconciled(store):
+    @tracked
+    @flow
+    def gives_up():
+        return Cancelled(message="not today")
+
+    with pytest.raises(Exception):  # noqa: B017 (Prefect raises CancelledRun)
+        gives_up()
+    run = ln.Run.get(transform__key__endswith="gives_up", reference_type="prefect_flow_run_id")
+    assert run.status == "started"  # no hook fires for `return Cancelled()`
+    assert reconcile_pending(store) == 1
+    store.session.expunge_all()
+    run = ln.Run.get(transform__key__endswith="gives_up", reference_type="prefect_flow_run_id")
+    assert run.status == "aborted" and run.aux["reconciled"] is True and run.aux["prefect_state"] == "Cancelled"
+
+
+def test_with_options_keeps_tracking_and_the_flow_stays_a_flow(store):
+    @flow
+    def plain(x: int = 1) -> int:
+        return x + 1
+
+    t = tracked(plain)
+    renamed = t.with_options(name="renamed", on_completion=[lambda flow, run, state: None])
+    assert renamed(1) == 2
+    assert ln.Run.filter(reference_type="prefect_flow_run_id", transform__name="renamed").count() == 1
+    assert isinstance(t, prefect.Flow) and t.fn is plain.fn
+    assert callable(t.serve) and callable(t.to_deployment) and callable(t.deploy)
+    assert list(t.parameters.properties) == ["x"] and t.validate_parameters({"x": "3"}) == {"x": 3}
+    assert tracked(tasks=False)(plain)(5) == 6
+
+
+def test_tracked_below_flow_is_a_clear_error():
+    with pytest.raises(TypeError, match="above @flow"):
+        @flow
+        @tracked
+        def wrong() -> None:
+            return None
+
+
+def test_adapter_failure_leaves_the_result(store, capfd):
+    @tracked(db="postgresql://nobody@127.0.0.1:1/nowhere")
+    @flow
+    def still_works(x: int) -> int:
+        return x * 3
+
+    assert still_works(7) == 21
+    assert "flowprov: error: recording the Prefect" in capfd.readouterr().err
