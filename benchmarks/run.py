@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_nextflow  # noqa: E402
+import bench_prefect  # noqa: E402
 import bench_queries  # noqa: E402
 import bench_records  # noqa: E402
 import bench_snakemake  # noqa: E402
@@ -55,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("FLOWPROV_HASH_CACHE", str(HERE / ".work" / "hash-cache.db"))
     start = time.perf_counter()
-    sections = [records_table(args.quick), bench_queries.run(args.quick), bench_tracking.run(args.quick), bench_nextflow.run(args.quick), bench_snakemake.run(args.quick)]
+    sections = [records_table(args.quick), bench_queries.run(args.quick), bench_tracking.run(args.quick), bench_nextflow.run(args.quick), bench_snakemake.run(args.quick), bench_prefect.run(args.quick)]
     elapsed = time.perf_counter() - start
     command = "make bench QUICK=1" if args.quick else "make bench"
     header = (
