@@ -244,34 +244,30 @@ def show(
         console.print(f"environment: {data['environment']['path']} ({data['environment']['hash']})")
 
 
+def _list_newest(model_name: str, describe_name: str, columns: list[str], limit: int, as_json: bool, db: str | None) -> None:
+    import flowprov as ln
+    from flowprov.core.query import describe
+
+    _connect(db)
+    rows = [getattr(describe, describe_name)(r) for r in getattr(ln, model_name).filter().order_by("-id")[:limit]]
+    if _want_json(as_json):
+        _print_json(rows)
+    else:
+        _print_table(model_name.lower() + "s", rows, columns)
+
+
 @app.command()
 @cli_errors
 def transforms(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
     """List transforms (pipelines, steps, scripts), newest first."""
-    import flowprov as ln
-    from flowprov.core.query.describe import describe_transform
-
-    _connect(db)
-    rows = [describe_transform(t) for t in ln.Transform.filter().order_by("-id")[:limit]]
-    if _want_json(as_json):
-        _print_json(rows)
-    else:
-        _print_table("transforms", rows, ["uid", "key", "name", "version", "type", "is_latest"])
+    _list_newest("Transform", "describe_transform", ["uid", "key", "name", "version", "type", "is_latest"], limit, as_json, db)
 
 
 @app.command()
 @cli_errors
 def artifacts(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
     """List artifacts (registered files and directories), newest first."""
-    import flowprov as ln
-    from flowprov.core.query.describe import describe_artifact
-
-    _connect(db)
-    rows = [describe_artifact(a) for a in ln.Artifact.filter().order_by("-id")[:limit]]
-    if _want_json(as_json):
-        _print_json(rows)
-    else:
-        _print_table("artifacts", rows, ["uid", "key", "path", "size", "hash"])
+    _list_newest("Artifact", "describe_artifact", ["uid", "key", "path", "size", "hash"], limit, as_json, db)
 
 
 @app.command()

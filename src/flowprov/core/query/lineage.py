@@ -31,14 +31,18 @@ class Lineage:
     artifacts: list = field(default_factory=list)
     edges: list[tuple[str, str]] = field(default_factory=list)  # (from uid, to uid)
 
+    @staticmethod
+    def artifact_label(a: Any) -> str:
+        return (a.key or (a.path or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
+
+    @staticmethod
+    def run_label(r: Any) -> str:
+        return (r.name or r.transform.name or r.uid).replace('"', "'")
+
     def to_mermaid(self) -> str:
         lines = ["flowchart TD"]
-        for a in self.artifacts:
-            label = (a.key or (a.path or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
-            lines.append(f'    n{a.uid}["{label}"]')
-        for r in self.runs:
-            label = (r.name or r.transform.name or r.uid).replace('"', "'")
-            lines.append(f'    n{r.uid}(["{label}"])')
+        lines += [f'    n{a.uid}["{self.artifact_label(a)}"]' for a in self.artifacts]
+        lines += [f'    n{r.uid}(["{self.run_label(r)}"])' for r in self.runs]
         lines += [f"    n{src} --> n{dst}" for src, dst in self.edges]
         return "\n".join(lines)
 
@@ -67,12 +71,8 @@ class Lineage:
 
     def to_dot(self) -> str:
         lines = ["digraph lineage {", "  rankdir=TB;"]
-        for a in self.artifacts:
-            label = (a.key or (a.path or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
-            lines.append(f'  "{a.uid}" [shape=box, label="{label}"];')
-        for r in self.runs:
-            label = (r.name or r.transform.name or r.uid).replace('"', "'")
-            lines.append(f'  "{r.uid}" [shape=ellipse, label="{label}"];')
+        lines += [f'  "{a.uid}" [shape=box, label="{self.artifact_label(a)}"];' for a in self.artifacts]
+        lines += [f'  "{r.uid}" [shape=ellipse, label="{self.run_label(r)}"];' for r in self.runs]
         lines += [f'  "{src}" -> "{dst}";' for src, dst in self.edges]
         lines.append("}")
         return "\n".join(lines)

@@ -244,24 +244,22 @@ class QuerySet:
         except DoesNotExist:
             return None
 
-    def values(self, *fields: str) -> list[dict[str, Any]]:
+    def _select_rows(self, fields: tuple[str, ...]) -> tuple[list[str], list]:
         names, columns = self._columns(fields)
         store = self.store
         try:
-            rows = store.session.execute(self.statement(*columns)).all()
+            return names, store.session.execute(self.statement(*columns)).all()
         finally:
             store.release()
+
+    def values(self, *fields: str) -> list[dict[str, Any]]:
+        names, rows = self._select_rows(fields)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def values_list(self, *fields: str, flat: bool = False) -> list:
         if flat and len(fields) != 1:
             raise TypeError("values_list(flat=True) takes exactly one field")
-        names, columns = self._columns(fields)
-        store = self.store
-        try:
-            rows = store.session.execute(self.statement(*columns)).all()
-        finally:
-            store.release()
+        _, rows = self._select_rows(fields)
         return [row[0] for row in rows] if flat else [tuple(row) for row in rows]
 
     def _columns(self, fields: tuple[str, ...]) -> tuple[list[str], list[Any]]:
