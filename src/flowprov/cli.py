@@ -318,8 +318,8 @@ def nextflow_ingest(
     history: Annotated[Path | None, typer.Option(help="The .nextflow/history file (default: found beside the trace).")] = None,
     log: Annotated[Path | None, typer.Option(help="The .nextflow.log file (default: found beside the trace).")] = None,
     report: Annotated[Path | None, typer.Option(help="The execution report HTML (default: execution_report*.html beside the trace, if it describes the same tasks).")] = None,
-    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Nextflow's work directory (reserved: task work dirs are not read yet).")] = None,
-    outdir: Annotated[Path | None, typer.Option(help="The pipeline's --outdir (reserved: published files are not matched yet).")] = None,
+    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Nextflow's work directory, to read task scripts, staged inputs and outputs (default: the trace's workdir field, else ./work beside the launch).")] = None,
+    outdir: Annotated[Path | None, typer.Option(help="The pipeline's --outdir: published files are matched to the task that wrote them by content hash.")] = None,
     params_file: Annotated[Path | None, typer.Option(help="The -params-file of the launch (JSON or YAML); default: pipeline_info/params_*.json beside the trace.")] = None,
     run_name: Annotated[str | None, typer.Option(help="The launch's run name, e.g. loving_blackwell (overrides the metadata).")] = None,
     session_id: Annotated[str | None, typer.Option(help="The launch's session UUID (overrides the metadata).")] = None,
@@ -333,13 +333,11 @@ def nextflow_ingest(
     from flowprov.integrations.nextflow.ingest import ingest, print_summary
 
     store = None if dry_run else _connect(db)
-    if work_dir is not None or outdir is not None:
-        typer.echo("flowprov: note: --work-dir and --outdir are accepted but not used yet (task files are not recorded)", err=True)
     results = []
     for target in targets:
         results += _with_progress(lambda progress, t=target: ingest(
             t, history=history, log=log, report=report, params_file=params_file, run_name=run_name, session_id=session_id,
-            pipeline=pipeline, timezone=timezone, store=store, dry_run=dry_run, progress=progress), str(target))
+            pipeline=pipeline, timezone=timezone, work_dir=work_dir, outdir=outdir, store=store, dry_run=dry_run, progress=progress), str(target))
     if as_json:
         _print_json([r.as_dict() for r in results])
     else:

@@ -298,3 +298,80 @@ def test_nextflow_run_without_nextflow(store, tmp_path):
     env = {**os.environ, "PATH": str(tmp_path), "FLOWPROV_DB": store.url}
     result = subprocess.run([sys.executable, "-m", "flowprov.cli", "nextflow", "run", "main.nf"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 127 and "`nextflow` is not on PATH" in result.stderr
+
+
+def _work(root: Path, full: str) -> Path:
+    path = root / "work" / full[:2] / full[2:]
+    path.mkdir(parents=True)
+    return path
+
+
+def _command_run(staging: list[tuple[str, str]]) -> str:
+    lines = "\n".join(f"    ln -s {src} {name}" for src, name in staging)
+    return f"#!/bin/bash\nnxf_stage() {{\n    true\n    # stage input files\n{lines}\n}}\n\nnxf_unstage() {{\n    true\n}}\n"
+
+
+def test_work_dirs_outdir_and_cache_index(store, tmp_path):
+    """Task files from work dirs link two tasks; published files are matched by content."""
+    launch = tmp_path / "launch"
+    raw = launch / "data" / "raw.txt"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("raw reads\n")
+    h1, h2, h3 = "ab" + "1" * 30, "cd" + "2" * 30, "ef" + "3" * 30
+    w1, w2 = _work(launch, h1), _work(launch, h2)
+    (w1 / ".command.sh").write_text("#!/bin/bash\ntr a-z A-Z < raw.txt > upper.txt\n")
+    (w1 / ".command.run").write_text(_command_run([(str(raw), "raw.txt")]))
+    (w1 / "raw.txt").symlink_to(raw)
+    (w1 / "upper.txt").write_text("RAW READS\n")
+    (w1 / ".exitcode").write_text("0")
+    (w1 / ".command.trace").write_text("nextflow.trace/v2\nrealtime=1200\n%cpu=983\npeak_rss=2048\n")
+    (w2 / ".command.sh").write_text("#!/bin/bash\nrev upper.txt > final.txt\n")
+    (w2 / ".command.run").write_text(_command_run([(str(w1 / "upper.txt"), "upper.txt")]))
+    (w2 / "upper.txt").symlink_to(w1 / "upper.txt")
+    (w2 / "final.txt").write_text("SDAER WAR\n")
+    outdir = launch / "results"
+    outdir.mkdir()
+    (outdir / "final.txt").write_text("SDAER WAR\n")  # published copy
+    (outdir / "multiqc_report.html").write_text("<html/>")  # made by no task we know
+    session, name = "99999999-8888-7777-6666-555555555555", "eager_turing"
+    index = launch / ".nextflow" / "cache" / session / f"index.{name}"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"".join(bytes.fromhex(h) + b"\x00" for h in (h1, h2, h3)))
+    trace = launch / "trace.txt"
+    trace.write_text(
+        "task_id\thash\tname\tstatus\texit\tsubmit\tworkdir\n"
+        f"1\tab/111111\tUPPER (1)\tCOMPLETED\t0\t2026-01-01 10:00:00.000\t{w1}\n"
+        f"2\tcd/222222\tREVERSE (1)\tCOMPLETED\t0\t2026-01-01 10:00:05.000\t-\n"
+        f"3\tef/333333\tREPORT (1)\tCOMPLETED\t0\t2026-01-01 10:00:09.000\t-\n"
+    )
+    [result] = ingest(trace, session_id=session, run_name=name, timezone="UTC", outdir=outdir)
+    store.session.expunge_all()
+    upper = ln.Run.get(reference=h1)
+    reverse = ln.Run.get(reference=h2)  # found through --work-dir default (./work) and the full hash
+    assert ln.Run.get(name="REPORT (1)").reference == h3  # the cache index gave the full hash
+    assert upper.aux["command_sh"].endswith("> upper.txt\n") and upper.aux["cpu_percent"] == 98.3 and upper.aux["realtime_ms"] == 1200 and upper.aux["exit"] == 0
+    assert [a.path for a in upper.input_artifacts] == [raw.as_uri()]
+    assert [a.path.rsplit("/", 1)[-1] for a in upper.output_artifacts] == ["upper.txt"]
+    assert [a.id for a in reverse.input_artifacts] == [a.id for a in upper.output_artifacts]  # task-to-task
+    [final] = reverse.output_artifacts.all().list()
+    assert final.path == (outdir / "final.txt").as_uri()  # published: same bytes, last known location
+    launch_run = result.run
+    assert [a.path.rsplit("/", 1)[-1] for a in ln.Run.get(launch_run.uid).output_artifacts] == ["multiqc_report.html"]
+    lineage = final.view_lineage()
+    assert {r.name for r in lineage.runs} == {"UPPER (1)", "REVERSE (1)"} and raw.as_uri() in {a.path for a in lineage.artifacts}
+    before = store_counts()
+    ingest(trace, session_id=session, run_name=name, timezone="UTC", outdir=outdir)
+    assert store_counts() == before
+
+
+def test_a_real_work_dir_found_by_short_hash(store, tmp_path):
+    work = tmp_path / "work" / "00" / "02079f69661eaa3855105fdf24b5f7"
+    shutil.copytree(DATA / "wfcommons_workdir_00-02079f", work)
+    trace = tmp_path / "trace.txt"
+    trace.write_text(HEADER + "\n" + "1\t00/02079f\t7\tDEMUX_SUMMARY (1)\tCOMPLETED\t0\t2021-01-01 10:00:00.000\t12s\t12s\t-\t-\t-\t-\t-\n")
+    [result] = ingest_quietly(trace, session_id="11111111-1111-1111-1111-111111111111", timezone="UTC", work_dir=tmp_path / "work")
+    task = ln.Run.get(initiated_by_run=result.run)
+    assert task.reference == "0002079f69661eaa3855105fdf24b5f7"
+    assert "qiime demux summarize" in task.aux["command_sh"]
+    assert task.aux["cpu_percent"] == 98.3 and task.aux["peak_rss_bytes"] == 340036 * 1024 and task.aux["mem_percent"] == 16.6
+    assert task.input_artifacts.count() == 0  # the staged input was on the original machine

@@ -80,7 +80,7 @@ class RunHandle:
     parent_run_id: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     aux: dict[str, Any] = field(default_factory=dict)
-    status: str = "started"
+    status: str | None = "started"  # None: keep the stored status
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     inputs: list[FileSpec] = field(default_factory=list)
@@ -198,16 +198,19 @@ class Recorder:
         params: dict[str, Any] | None = None,
         parent: RunHandle | Any = None,
         started_at: dt.datetime | None = None,
-        status: str = "started",
+        status: str | None = "started",
         aux: dict[str, Any] | None = None,
     ) -> RunHandle:
-        """Start recording a run (or continue one with the same reference_type, reference, name)."""
+        """Start recording a run (or continue one with the same reference_type, reference, name).
+
+        `status=None` leaves the status of a run that is already recorded as it is.
+        """
         with self._lock:
             key = (reference_type, reference, name)
             handle = self._index.get(key) if reference is not None else None
             if handle is not None:
                 handle.dirty = True
-                handle.status = status
+                handle.status = status or handle.status
                 handle.started_at = started_at or handle.started_at
                 if params:
                     handle.add_params(params)
@@ -329,7 +332,7 @@ class Recorder:
                 rows = [{
                     "id": h.run_id, "uid": base62(16), "name": h.name, "started_at": h.started_at or h.opened_at, "finished_at": h.finished_at,
                     "reference": h.reference, "reference_type": h.reference_type, "created_at": now, "aux": dict(h.aux) or None,
-                    "params": dict(h.params) or None, "_status_code": status_code(h.status), "transform_id": transform_id[id(h.transform)],
+                    "params": dict(h.params) or None, "_status_code": status_code(h.status or "started"), "transform_id": transform_id[id(h.transform)],
                     "environment_id": env_of.get(id(h)), "report_id": report_of.get(id(h)),
                     "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
                     "created_by_id": user_id, "space_id": 1,
@@ -350,7 +353,7 @@ class Recorder:
                     wanted = {
                         "params": {**(row["params"] or {}), **h.params} or None,
                         "aux": {**(row["aux"] or {}), **h.aux} or None,
-                        "_status_code": status_code(h.status),
+                        "_status_code": status_code(h.status) if h.status else row["_status_code"],
                         "started_at": h.started_at or row["started_at"],
                         "finished_at": h.finished_at or row["finished_at"],
                         "transform_id": transform_id[id(h.transform)],

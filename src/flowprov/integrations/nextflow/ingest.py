@@ -35,6 +35,7 @@ from flowprov.integrations.nextflow.history import HistoryEntry, pipeline_from_c
 from flowprov.integrations.nextflow.logfile import LogInfo, read_log
 from flowprov.integrations.nextflow.report import Report, read_report
 from flowprov.integrations.nextflow.trace import TaskRecord, TraceError, TraceReader
+from flowprov.integrations.nextflow.workdir import find_work_dir, full_hash_of, read_cache_index, read_work_dir
 
 TASK_STATUS = {"COMPLETED": "completed", "FAILED": "errored", "ABORTED": "aborted", "CACHED": "completed", "NEW": "scheduled", "SUBMITTED": "scheduled", "RUNNING": "started"}
 CHUNK = 5000
@@ -52,6 +53,9 @@ class LaunchFiles:
     report: Path | None = None
     params_file: Path | None = None
     report_found: bool = False  # found by looking around, not given: check it matches the trace
+    work_dir: Path | None = None
+    outdir: Path | None = None
+    launch_dir: Path | None = None
 
 
 @dataclass
@@ -121,7 +125,7 @@ def find_launch_files(target: Path, history: Path | None = None, log: Path | Non
     if params_file is None:
         params = sorted(trace_dir.glob("params_*.json"))
         params_file = params[-1] if params else None
-    return LaunchFiles(traces, history, log, report, params_file, report_found=report_found and report is not None)
+    return LaunchFiles(traces, history, log, report, params_file, report_found=report_found and report is not None, launch_dir=launch_dir)
 
 
 # -- identity ----------------------------------------------------------------------------------
@@ -248,12 +252,16 @@ def ingest(
     session_id: str | None = None,
     pipeline: str | None = None,
     timezone: str | None = None,
+    work_dir: str | Path | None = None,
+    outdir: str | Path | None = None,
     store: Any = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[IngestResult]:
     """Ingest every launch found at `target` (a trace file or a launch directory)."""
     files = find_launch_files(Path(target), _opt(history), _opt(log), _opt(report), _opt(params_file))
+    files.work_dir = _opt(work_dir) or _default_work_dir(Path(target))
+    files.outdir = _opt(outdir)
     return [
         ingest_one(trace, files, run_name=run_name, session_id=session_id, pipeline=pipeline, timezone=timezone, store=store, dry_run=dry_run, progress=progress)
         for trace in files.traces
@@ -264,6 +272,11 @@ def ingest_trace(path: str | Path, **options: Any) -> Any:
     """Ingest one launch and return its Run (see `ingest` for the options)."""
     results = ingest(path, **options)
     return results[0].run
+
+
+def _default_work_dir(target: Path) -> Path | None:
+    candidate = (target if target.is_dir() else target.parent) / "work"
+    return candidate if candidate.is_dir() else None
 
 
 def _opt(value: str | Path | None) -> Path | None:
@@ -336,7 +349,7 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
 
 
 def _without_report(files: LaunchFiles) -> LaunchFiles:
-    return LaunchFiles(files.traces, files.history, files.log, None, files.params_file)
+    return LaunchFiles(files.traces, files.history, files.log, None, files.params_file, work_dir=files.work_dir, outdir=files.outdir, launch_dir=files.launch_dir)
 
 
 def _first_submit_local(trace: Path) -> dt.datetime | None:
@@ -393,6 +406,13 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
             return "errored"
         return "completed"
 
+    cache_index = _load_cache_index(files, result)
+    published_owner: dict[str, tuple[TransformSpec, str, str | None]] = {}  # output hash -> the task that wrote it
+
+    def task_reference(record: TaskRecord) -> str:
+        full = _full_hash(record) or (cache_index.get(record.hash, (None,))[0] if record.hash else None)
+        return full or record.hash or f"task:{record.task_id}"
+
     rec = Recorder(store, flush_every=10**12) if not dry_run else None
     ctx = store.transaction() if not dry_run else _NullContext()
     with ctx:
@@ -409,12 +429,15 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
                 return
             cached = [r for r in chunk if r.status == "CACHED"]
             existing: dict[str, Any] = {}
-            refs = [(_full_hash(r) or r.hash) for r in cached]
+            refs = [task_reference(r) for r in cached]
             if refs:
                 for run in Run.filter(reference_type="nextflow_task_hash", reference__in=[r for r in refs if r]).exclude(initiated_by_run__reference=result.session_id, initiated_by_run__name=result.run_name):
                     existing[run.reference] = run
             for record in chunk:
-                reference = _full_hash(record) or record.hash or f"task:{record.task_id}"
+                reference = task_reference(record)
+                work = find_work_dir(record.workdir, record.hash, reference if len(reference) == 32 else None, files.work_dir)
+                if work is not None and len(reference) != 32:
+                    reference = full_hash_of(work) or reference  # found by its short hash: the directory names the full one
                 if record.status == "CACHED" and reference in existing:
                     result.cached_linked += 1
                     cached_uids.append(existing[reference].uid)
@@ -440,6 +463,8 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
                                       started_at=record.start or record.submit, status=TASK_STATUS.get(record.status or "", "started"), aux=task_aux)
                 handle.finished_at = record.complete
                 handle.dirty = True
+                if work is not None and record.status != "CACHED":
+                    _record_work_dir(handle, work, spec, reference, record.name, published_owner, result)
             rec.flush()
             rec.forget(keep=[launch])
             chunk = []
@@ -491,15 +516,73 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
                        "failed": result.failed, "retried": result.retried, "duplicate_rows": result.duplicates}
             launch.update_aux({"task_counts": summary, **({"cached_task_runs": cached_uids} if cached_uids else {})})
             launch.started_at = started or first_submit or launch.started_at
+            if files.outdir is not None:
+                _record_published(rec, launch, files.outdir, published_owner, result)
             rec.close_run(launch, launch_status(), finished_at=_finished(entry, tz, last_complete))
             if files.report:
                 launch.set_report(files.report)
             rec.flush()
             result.run = launch.run
-            result.artifacts = 1 if files.report else 0
+            result.artifacts += 1 if files.report else 0
     if progress:
         progress(result.tasks, total)
     return result
+
+
+def _load_cache_index(files: LaunchFiles, result: IngestResult) -> dict[str, tuple[str, bool]]:
+    """The binary cache index of this launch, when it is beside the trace (short -> full hash)."""
+    if not files.launch_dir or not result.session_id or not result.run_name:
+        return {}
+    path = files.launch_dir / ".nextflow" / "cache" / result.session_id / f"index.{result.run_name}"
+    if not path.is_file():
+        return {}
+    try:
+        return read_cache_index(path)
+    except ValueError as exc:
+        raise IngestError(str(exc)) from None
+
+
+def _record_work_dir(handle: Any, work: Path, spec: Any, reference: str, name: str | None,
+                     published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
+    """Inputs staged into the task's work dir, the files it wrote, its script and metrics."""
+    info = read_work_dir(work)
+    if info.script:
+        handle.aux["command_sh"] = info.script
+    for key, value in info.metrics.items():
+        handle.aux.setdefault(key, value)
+    if info.exit_code is not None:
+        handle.aux.setdefault("exit", info.exit_code)
+    handle.aux["workdir"] = str(work)
+    for src, staged_name in info.staged:
+        source = Path(src)
+        if not source.is_absolute():
+            source = (work / staged_name).resolve()
+        if source.exists():
+            handle.add_input(source)
+            result.artifacts += 1
+    for path in info.outputs:
+        spec_file = handle.add_output(path)
+        published_owner.setdefault(spec_file.content["hash"], (spec, reference, name))
+        result.artifacts += 1
+
+
+def _record_published(rec: Any, launch: Any, outdir: Path, published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
+    """Files under --outdir: the task that wrote the same bytes owns them (their path moves to
+    the published location); files no task output matches become outputs of the launch."""
+    from flowprov.core.hashing import hash_path
+
+    if not outdir.is_dir():
+        raise IngestError(f"--outdir {outdir}: not a directory")
+    for path in sorted(p for p in outdir.rglob("*") if p.is_file() and not p.is_symlink()):
+        content = hash_path(path)
+        owner = published_owner.get(content.hash)
+        if owner is None:
+            launch.add_output(path)
+        else:
+            spec, reference, name = owner
+            task = rec.open_run(spec, reference=reference, reference_type="nextflow_task_hash", name=name, parent=launch, status=None)
+            task.add_output(path)
+        result.artifacts += 1
 
 
 def _finished(entry: HistoryEntry | None, tz: dt.tzinfo, last_complete: dt.datetime | None) -> dt.datetime | None:
