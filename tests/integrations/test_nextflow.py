@@ -375,3 +375,26 @@ def test_a_real_work_dir_found_by_short_hash(store, tmp_path):
     assert "qiime demux summarize" in task.aux["command_sh"]
     assert task.aux["cpu_percent"] == 98.3 and task.aux["peak_rss_bytes"] == 340036 * 1024 and task.aux["mem_percent"] == 16.6
     assert task.input_artifacts.count() == 0  # the staged input was on the original machine
+
+
+def test_lineage_store(store, tmp_path):
+    """The real lineage store of the Nextflow training (26.04): identity, params, script, files."""
+    launch = tmp_path / "launch"
+    shutil.copytree(DATA / "training_lineage_store", launch / ".lineage")
+    produced = tmp_path / "work" / "UPPER-Ciao-output.txt"
+    produced.parent.mkdir()
+    produced.write_text("CIAO\n")
+    record = launch / ".lineage" / "5f4fa3256b218126530cd02dc45dfd46" / "UPPER-Ciao-output.txt" / ".data.json"
+    data = json.loads(record.read_text())
+    data["spec"]["path"] = str(produced)  # the file as it lies on this machine
+    record.chmod(0o644)
+    record.write_text(json.dumps(data))
+    (launch / "trace.txt").write_text(HEADER + "\n" + "1\t5f/4fa325\t7\tCONVERTTOUPPER (1)\tCOMPLETED\t0\t2026-06-15 11:09:38.000\t1s\t1s\t-\t-\t-\t-\t-\n")
+    [result] = ingest_quietly(launch, timezone="Europe/Rome")
+    assert (result.run_name, result.session_id) == ("elegant_davinci", "3a535bd4-dda0-49d7-b77a-e8ade8f9fab9")
+    assert result.identity_source["run_name"] == "lineage store" and result.pipeline == "main.nf"
+    run = ln.Run.get(result.run.uid)
+    assert run.params.get_values() == {"input": "data/greetings.csv"}
+    task = ln.Run.get(reference="5f4fa3256b218126530cd02dc45dfd46")
+    assert "tr '[a-z]' '[A-Z]'" in task.aux["script"]
+    assert [a.path for a in task.output_artifacts] == [produced.as_uri()]

@@ -35,7 +35,8 @@ from flowprov.integrations.nextflow.history import HistoryEntry, pipeline_from_c
 from flowprov.integrations.nextflow.logfile import LogInfo, read_log
 from flowprov.integrations.nextflow.report import Report, read_report
 from flowprov.integrations.nextflow.trace import TaskRecord, TraceError, TraceReader
-from flowprov.integrations.nextflow.workdir import find_work_dir, full_hash_of, read_cache_index, read_work_dir
+from flowprov.integrations.nextflow.lineage_store import LineageStore, workflow_params
+from flowprov.integrations.nextflow.workdir import MAX_SCRIPT, find_work_dir, full_hash_of, read_cache_index, read_work_dir
 
 TASK_STATUS = {"COMPLETED": "completed", "FAILED": "errored", "ABORTED": "aborted", "CACHED": "completed", "NEW": "scheduled", "SUBMITTED": "scheduled", "RUNNING": "started"}
 CHUNK = 5000
@@ -286,6 +287,7 @@ def _opt(value: str | Path | None) -> Path | None:
 def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session_id: str | None, pipeline: str | None,
                timezone: str | None, store: Any, dry_run: bool, progress: Callable[[int, int], None] | None) -> IngestResult:
     result = IngestResult()
+    lineage = _open_lineage_store(files)
     rep = read_report(files.report) if files.report else None
     if rep is not None and files.report_found and not _report_matches(rep, trace):
         result.warnings.append(f"{files.report}: describes other tasks than {trace.name}; not used")
@@ -325,12 +327,17 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
     name = pick("run_name", ("command line", run_name), ("report", rep.run_name if rep else None))
     session = pick("session_id", ("command line", session_id), ("report", rep.session_id if rep else None))
     entry = _choose_history(entries, name, session, first_submit_local)
-    name = name or pick("run_name", ("history", entry.run_name if entry else None), ("log", log_info.run_name if log_info else None))
-    session = session or pick("session_id", ("history", entry.session_id if entry else None), ("log", log_info.session_id if log_info else None))
-    command = (entry.command if entry else None) or (rep.command if rep else None)
+    wf_spec = lineage.workflow(session, name) if lineage else None
+    name = name or pick("run_name", ("history", entry.run_name if entry else None), ("log", log_info.run_name if log_info else None),
+                        ("lineage store", wf_spec.get("name") if wf_spec else None))
+    session = session or pick("session_id", ("history", entry.session_id if entry else None), ("log", log_info.session_id if log_info else None),
+                              ("lineage store", wf_spec.get("sessionId") if wf_spec else None))
+    wf_meta = (wf_spec or {}).get("metadata") or {}
+    command = (entry.command if entry else None) or (rep.command if rep else None) or wf_meta.get("commandLine")
     pipeline_key = pick("pipeline", ("command line", pipeline), ("history", entry.pipeline if entry else None),
-                        ("report", pipeline_from_command(rep.command) if rep and rep.command else None), ("log", log_info.script if log_info else None))
-    revision = (entry.revision if entry else None) or (rep.commit if rep else None) or (log_info.revision if log_info else None)
+                        ("report", pipeline_from_command(rep.command) if rep and rep.command else None), ("log", log_info.script if log_info else None),
+                        ("lineage store", pipeline_from_command(wf_meta["commandLine"]) if wf_meta.get("commandLine") else None))
+    revision = (entry.revision if entry else None) or (rep.commit if rep else None) or (log_info.revision if log_info else None) or wf_meta.get("commitId")
     reference_type = "nextflow_session_id"
     if not session:
         session = _file_digest(trace)
@@ -343,9 +350,11 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
     sources.setdefault("pipeline", "trace location")
     result.run_name, result.session_id, result.pipeline, result.identity_source = name, session, pipeline_key, sources
     params = _read_params(files.params_file)
+    if not params and wf_spec:
+        params = workflow_params(wf_spec)
     report_tasks = {str(t.get("task_id")): t for t in (rep.tasks or []) if isinstance(t, dict)} if rep else {}
     return _write_launch(reader, result, files if rep or not files.report_found else _without_report(files), entry, tz, command, revision,
-                         reference_type, params, store, dry_run, progress, report_tasks)
+                         reference_type, params, store, dry_run, progress, report_tasks, lineage)
 
 
 def _without_report(files: LaunchFiles) -> LaunchFiles:
@@ -366,7 +375,8 @@ def _first_submit_local(trace: Path) -> dt.datetime | None:
 
 def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles, entry: HistoryEntry | None, tz: dt.tzinfo,
                   command: str | None, revision: str | None, reference_type: str, params: dict[str, Any], store: Any,
-                  dry_run: bool, progress: Callable[[int, int], None] | None, report_tasks: dict[str, dict[str, Any]]) -> IngestResult:
+                  dry_run: bool, progress: Callable[[int, int], None] | None, report_tasks: dict[str, dict[str, Any]],
+                  lineage: LineageStore | None = None) -> IngestResult:
     from flowprov.core.registry import Run
     from flowprov.core.tracking.context import redact_argv
     from flowprov.core.tracking.recorder import Recorder, TransformSpec
@@ -411,6 +421,8 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
 
     def task_reference(record: TaskRecord) -> str:
         full = _full_hash(record) or (cache_index.get(record.hash, (None,))[0] if record.hash else None)
+        if full is None and lineage is not None and record.hash:
+            full = lineage.full_hash(record.hash)
         return full or record.hash or f"task:{record.task_id}"
 
     rec = Recorder(store, flush_every=10**12) if not dry_run else None
@@ -465,6 +477,8 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
                 handle.dirty = True
                 if work is not None and record.status != "CACHED":
                     _record_work_dir(handle, work, spec, reference, record.name, published_owner, result)
+                if lineage is not None and len(reference) == 32 and record.status != "CACHED":
+                    _record_lineage_task(handle, lineage, reference, spec, record.name, published_owner, result)
             rec.flush()
             rec.forget(keep=[launch])
             chunk = []
@@ -564,6 +578,31 @@ def _record_work_dir(handle: Any, work: Path, spec: Any, reference: str, name: s
         spec_file = handle.add_output(path)
         published_owner.setdefault(spec_file.content["hash"], (spec, reference, name))
         result.artifacts += 1
+
+
+def _open_lineage_store(files: LaunchFiles) -> LineageStore | None:
+    if files.launch_dir is None:
+        return None
+    root = files.launch_dir / ".lineage"
+    return LineageStore(root) if root.is_dir() else None
+
+
+def _record_lineage_task(handle: Any, lineage: LineageStore, reference: str, spec: Any, name: str | None,
+                         published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
+    """What the lineage store knows about a task: its script, and its files when they are here."""
+    task = lineage.task(reference)
+    if task is None:
+        return
+    if task.get("script"):
+        handle.aux.setdefault("script", str(task["script"])[:MAX_SCRIPT])
+    for path in lineage.task_inputs(task):
+        if path.exists():
+            handle.add_input(path)
+            result.artifacts += 1
+    for path in lineage.task_outputs(reference):
+        if path.exists():
+            published_owner.setdefault(handle.add_output(path).content["hash"], (spec, reference, name))
+            result.artifacts += 1
 
 
 def _record_published(rec: Any, launch: Any, outdir: Path, published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
