@@ -9,7 +9,6 @@ retried), 1% ABORTED; human-readable units. Peak RSS is measured in a child proc
 from __future__ import annotations
 
 import random
-import resource
 import sqlite3
 import subprocess
 import sys

@@ -35,9 +35,12 @@ def write_summary(values: list[float], dst: Path) -> Path:
     return dst
 
 
+DEMO_TOKEN = SecretStr("never-stored")  # a secret parameter: recorded as "***"
+
+
 @tracked
 @flow(log_prints=True)
-def etl(input_path: Path, factor: float = 2.0, api_token: SecretStr = SecretStr("not-stored")) -> Path:
+def etl(input_path: Path, factor: float = 2.0, api_token: SecretStr = DEMO_TOKEN) -> Path:
     rows = parse_rows(input_path)
     scaled = scale.map(rows, factor)
     return write_summary([s.result() for s in scaled], input_path.with_suffix(".summary.txt"))

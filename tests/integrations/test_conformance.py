@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.integrations.conformance import AdapterConformance, Execution
 from tests.integrations.nextflow_stand_in import SESSION, install_stand_in

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -42,6 +40,7 @@ rule copy:
 rule summary:
     input: expand("out/{s}.txt", s=config["samples"])
     output: "out/summary.txt"
+    conda: "envs/summary.yaml"
     script: "scripts/summary.py"
 
 rule stamp:
@@ -59,6 +58,8 @@ def make_workflow(root: Path, hooks: str = HOOKS, samples=("a", "b")) -> Path:
         (root / "in" / f"{s}.txt").write_text(f"sample {s}\n")
     (root / "scripts" / "summary.py").write_text("with open(snakemake.output[0], 'w') as fh:\n    fh.write(str(len(snakemake.input)) + '\\n')\n")
     (root / "config.yaml").write_text(f"samples: [{', '.join(samples)}]\nthreshold: 0.5\n")
+    (root / "envs").mkdir()
+    (root / "envs" / "summary.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
     (root / "Snakefile").write_text(hooks + RULES)
     return root
 
@@ -98,6 +99,7 @@ def test_a_full_execution(store_url, tmp_path):
     assert copy_a.started_at is not None and copy_a.finished_at is not None
     assert "snakemake.output[0]" in jobs["summary"].transform.source_code  # the script's content, not the directive
     assert "stamped" in jobs["stamp"].transform.source_code  # the run: block
+    assert jobs["summary"].environment.path.endswith("/envs/summary.yaml")  # the rule's conda env file
     assert sorted(a.path.rsplit("/", 1)[-1] for a in jobs["summary"].input_artifacts) == ["a.txt", "b.txt"]
     # lineage runs through the jobs
     up = ln.Artifact.get(path=(root / "out" / "summary.txt").resolve().as_uri()).view_lineage()

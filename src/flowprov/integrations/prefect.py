@@ -294,7 +294,7 @@ def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
             final = all(tr.state is not None and tr.state.is_final() for tr in task_runs)
             stable = stable + 1 if (ids == previous and final) else 0
             previous = ids
-            if stable >= 2 or time.monotonic() > deadline:
+            if stable >= 1 or time.monotonic() > deadline:  # the same final set twice, 0.1 s apart
                 break
             time.sleep(0.1)
     specs: dict[str, TransformSpec] = {}

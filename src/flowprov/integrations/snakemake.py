@@ -222,6 +222,20 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _conda_env_file(job: Any) -> Path | None:
+    """The rule's `conda:` environment file, when it is a file (not a named env)."""
+    spec = getattr(job.rule, "conda_env", None)
+    if spec is None:
+        return None
+    text = str(getattr(spec, "file", None) or spec)
+    if not text.endswith((".yaml", ".yml")):
+        return None
+    path = Path(text)
+    if not path.is_absolute():
+        path = Path(str(job.rule.snakefile)).parent / path
+    return path if path.is_file() else None
+
+
 def _files(paths: Any) -> list[Path]:
     if paths is None:
         return []
@@ -267,6 +281,7 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
             aux["shellcmd"] = " ".join(redact_argv(shellcmd.split(" ")))
         if getattr(job, "container_img_url", None):
             aux["container"] = job.container_img_url
+        conda_file = _conda_env_file(job)
         conda = getattr(job, "conda_env_spec", None)
         if conda:
             aux["conda_env"] = str(conda)
@@ -274,6 +289,8 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
         params = {"wildcards": dict(job.wildcards_dict or {}), **{str(k): _plain(v) for k, v in job.params.items()}}
         handle = rec.open_run(spec, reference=f"{workflow_id}:{job.jobid}", reference_type=JOB_REFERENCE_TYPE, name=_job_name(job),
                               parent=wf, params=params, started_at=started, status=status_here, aux=aux)
+        if conda_file is not None:
+            handle.set_environment(conda_file)  # the rule's conda env file is the job's environment
         for path in _files(job.input):
             handle.add_input(path)
             read.append(path)

@@ -293,10 +293,7 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
         result.warnings.append(f"{files.report}: describes other tasks than {trace.name}; not used")
         rep = None
     log_info: LogInfo | None = read_log(files.log) if files.log else None
-    try:
-        entries = read_history(files.history) if files.history else []
-    except FlowprovError:
-        raise
+    entries = read_history(files.history) if files.history else []
     reader = TraceReader(trace, ZoneInfo("UTC"))
     # timezone of the trace's local times
     if timezone:
