@@ -277,25 +277,26 @@ def _parent_flow_run_id(task_run_id: Any) -> str | None:
 
 def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
     """Add a child run for every task run of a flow run (read from Prefect's API)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterState, TaskRunFilterStateType
+    from prefect.client.schemas.objects import StateType
 
     from flowprov.core.tracking.recorder import TransformSpec
 
     # Prefect 3 reports task runs through its events worker, and the server writes them a moment
-    # later: push what is queued, then read until the set is stable and every state is final.
+    # later: push what is queued, wait (cheaply) until none is pending, read them all once, and
+    # make sure no further one appeared in the meantime.
     _drain_events()
+    by_flow = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    pending_states = TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[
+        StateType.PENDING, StateType.SCHEDULED, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING])))
     deadline = time.monotonic() + TASK_STATE_WAIT_S
-    previous: set[str] | None = None
-    stable = 0
     with _client() as client:
         while True:
-            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            ids = {str(tr.id) for tr in task_runs}
-            final = all(tr.state is not None and tr.state.is_final() for tr in task_runs)
-            stable = stable + 1 if (ids == previous and final) else 0
-            previous = ids
-            if stable >= 1 or time.monotonic() > deadline:  # the same final set twice, 0.1 s apart
-                break
+            if not client.read_task_runs(flow_run_filter=by_flow, task_run_filter=pending_states, limit=1) or time.monotonic() > deadline:
+                task_runs = client.read_task_runs(flow_run_filter=by_flow)
+                time.sleep(0.1)
+                if not client.read_task_runs(flow_run_filter=by_flow, offset=len(task_runs), limit=1) or time.monotonic() > deadline:
+                    break
             time.sleep(0.1)
     specs: dict[str, TransformSpec] = {}
     for tr in sorted(task_runs, key=lambda t: (t.start_time or t.expected_start_time or dt.datetime.min.replace(tzinfo=dt.UTC), str(t.id))):
