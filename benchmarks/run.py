@@ -51,9 +51,12 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
+    parser.add_argument("--quick", action="store_true", help="small sizes (about two minutes); results go to .work/RESULTS-quick.md")
+    parser.add_argument("--output", type=Path, default=None, help="where to write the results (default: RESULTS.md; quick runs: .work/RESULTS-quick.md)")
     args = parser.parse_args()
+    if args.output is None:
+        args.output = HERE / ".work" / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md"
+        args.output.parent.mkdir(exist_ok=True)
     os.environ.setdefault("FLOWPROV_HASH_CACHE", str(HERE / ".work" / "hash-cache.db"))
     start = time.perf_counter()
     sections = [records_table(args.quick), bench_queries.run(args.quick), bench_tracking.run(args.quick), bench_nextflow.run(args.quick), bench_snakemake.run(args.quick), bench_prefect.run(args.quick)]
