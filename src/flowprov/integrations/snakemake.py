@@ -146,12 +146,17 @@ def _start(workflow: Any, log: Any) -> None:
     from flowprov.core.tracking.recorder import Recorder
 
     workflow_id = workflow_id_from_log(log)
+    id_source = "snakemake log"
     if workflow_id is None:
-        raise RuntimeError(f"no 'Workflow ID:' line in the Snakemake log {[str(p) for p in _log_paths(log)]}")
+        # Snakemake before 9.27 writes no Workflow ID: use our own, and say so
+        import uuid
+
+        workflow_id, id_source = str(uuid.uuid4()), "flowprov (this Snakemake wrote no 'Workflow ID:' line)"
+        print(f"flowprov: warning: no 'Workflow ID:' in the Snakemake log; recording this execution as {workflow_id}", file=sys.stderr)
     spec, git = pipeline_spec(workflow)
     rec = Recorder()
     env, locks = environment_artifact(git.root if git else Path.cwd())
-    aux: dict[str, Any] = {"cli_args": redact_argv(list(sys.argv)), "workdir": str(Path.cwd())}
+    aux: dict[str, Any] = {"cli_args": redact_argv(list(sys.argv)), "workdir": str(Path.cwd()), "workflow_id_source": id_source}
     if git:
         aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
     if locks:
