@@ -292,10 +292,13 @@ def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
     deadline = time.monotonic() + TASK_STATE_WAIT_S
     with _client() as client:
         while True:
-            if not client.read_task_runs(flow_run_filter=by_flow, task_run_filter=pending_states, limit=1) or time.monotonic() > deadline:
+            late = time.monotonic() > deadline
+            if late or not client.read_task_runs(flow_run_filter=by_flow, task_run_filter=pending_states, limit=1):
                 task_runs = client.read_task_runs(flow_run_filter=by_flow)
+                # a task run can exist before its first state does: it is not settled either
+                settled = all(tr.state is not None and tr.state.is_final() for tr in task_runs)
                 time.sleep(0.1)
-                if not client.read_task_runs(flow_run_filter=by_flow, offset=len(task_runs), limit=1) or time.monotonic() > deadline:
+                if late or (settled and not client.read_task_runs(flow_run_filter=by_flow, offset=len(task_runs), limit=1)):
                     break
             time.sleep(0.1)
     specs: dict[str, TransformSpec] = {}
