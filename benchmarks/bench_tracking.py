@@ -35,16 +35,19 @@ def bench_hash_large(tmp: Path, size_mib: int) -> list[str]:
             f"{speed:.0f} MiB/s = {base / ours * 100:.0f}% of `cat` speed"]
 
 
+def make_files(directory: Path, n: int, text: str) -> list[Path]:
+    """n small files with distinct contents."""
+    directory.mkdir()
+    paths = [directory / f"f{i}.txt" for i in range(n)]
+    for i, p in enumerate(paths):
+        p.write_text(f"{text} {i}")
+    return paths
+
+
 def bench_rehash(tmp: Path, n: int) -> list[str]:
     from flowprov.core.hashing import hash_path
 
-    d = tmp / "many"
-    d.mkdir()
-    paths = []
-    for i in range(n):
-        p = d / f"f{i}.txt"
-        p.write_text(f"file {i}")
-        paths.append(p)
+    paths = make_files(tmp / "many", n, "file")
     for p in paths:
         hash_path(p)
     ours = median_time(lambda: [hash_path(p) for p in paths], 3)
@@ -58,13 +61,7 @@ def bench_reregister(tmp: Path, n: int) -> list[str]:
     from flowprov.core.store.connection import disconnect_all
 
     ln.connect(tmp / "rereg.db")
-    d = tmp / "rereg"
-    d.mkdir()
-    paths = []
-    for i in range(n):
-        p = d / f"f{i}.txt"
-        p.write_text(f"register {i}")
-        paths.append(p)
+    paths = make_files(tmp / "rereg", n, "register")
     ln.save([ln.Artifact(p, run=False) for p in paths])
     start = time.perf_counter()
     again = ln.save([ln.Artifact(p, run=False) for p in paths])

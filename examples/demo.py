@@ -85,7 +85,7 @@ def run_prefect_flow(store_url: str) -> ln.Run:
     return ln.Run.filter(reference_type="prefect_flow_run_id").order_by("-id").first()
 
 
-def show(run: ln.Run) -> None:
+def show(run: ln.Run, children: str | None = None) -> None:
     print(f"  run        {run.uid}  status={run.status}  started={run.started_at:%Y-%m-%d %H:%M:%S} UTC")
     print(f"  transform  {run.transform.key or run.transform.name} (type={run.transform.type}, uid={run.transform.uid})")
     if run.reference:
@@ -98,6 +98,11 @@ def show(run: ln.Run) -> None:
     if run.environment_id:
         lines = run.environment.local_path.read_text().splitlines()
         print(f"  environment {run.environment.uid}: {len(lines) - 1} packages, e.g. {', '.join(l for l in lines if l.startswith(('SQLAlchemy', 'pandas')))}")
+    for child in run.initiated_runs.all().order_by("id") if children else []:
+        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in child.output_artifacts.all())
+        seen = len((child.aux or {}).get("outputs_already_registered", []))  # same bytes as an earlier run wrote
+        outputs += f"{', ' if outputs else ''}{seen} identical to earlier outputs" if seen else ""
+        print(f"    {children} {child.reference_type}={child.reference}  {child.name}  [{child.status}]  params={child.params.get_values()}  outputs: {outputs or '-'}")
 
 
 def main() -> None:
@@ -108,17 +113,9 @@ def main() -> None:
     print("\n2. a tracked script, run as a subprocess (examples/script/analysis.py):")
     show(run_tracked_script(store.url))
     print("\n3. a Snakemake workflow with flowprov's hooks (examples/snakemake), run as a subprocess:")
-    workflow_run = run_snakemake_workflow(store.url)
-    show(workflow_run)
-    for job in workflow_run.initiated_runs.all().order_by("id"):
-        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in job.output_artifacts.all())
-        print(f"    job {job.reference_type}={job.reference}  {job.name}  [{job.status}]  params={job.params.get_values()}  outputs: {outputs}")
+    show(run_snakemake_workflow(store.url), children="job")
     print("\n4. a Prefect flow with @tracked (examples/prefect/etl.py), on a temporary Prefect server:")
-    flow_run = run_prefect_flow(store.url)
-    show(flow_run)
-    for task_run in flow_run.initiated_runs.all().order_by("id"):
-        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in task_run.output_artifacts.all())
-        print(f"    task {task_run.reference_type}={task_run.reference}  {task_run.name}  [{task_run.status}]  {('outputs: ' + outputs) if outputs else ''}")
+    show(run_prefect_flow(store.url), children="task")
     print("\nlatest runs:")
     print(ln.Run.df(include="transform__name", limit=5)[["uid", "name", "_status_code", "reference_type", "transform__name"]].to_string())
 
