@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 
 from tests.integrations.conformance import AdapterConformance, Execution
@@ -68,9 +67,3 @@ class TestNextflowWrapper(AdapterConformance):
             cmd = [sys.executable, "-m", "flowprov.cli", "nextflow", "run", "nf-core/hello", *(["--fail"] if fail else [])]
         result = subprocess.run(cmd, cwd=launch, env=env, capture_output=True, text=True, timeout=120)
         return Execution(result.returncode, SESSION, 2, result.stderr)
-
-
-def test_every_adapter_has_a_conformance_class():
-    assert {c.__name__ for c in (TestSnakemakeHooks, TestSnakemakeLoggerPlugin, TestNextflowWrapper)} == {
-        "TestSnakemakeHooks", "TestSnakemakeLoggerPlugin", "TestNextflowWrapper"}
-    assert Path(__file__).with_name("conformance.py").exists()

@@ -198,7 +198,7 @@ class FlowTracker:
         params = {k: _redact_block(v) for k, v in dict(flow_run.parameters or {}).items()}
         params = {k: normalize_param(v, k, pattern) for k, v in params.items()}
         handle = rec.open_run(flow_transform(flow), reference=run_id, reference_type=REFERENCE_TYPE, name=flow_run.name, params=params,
-                              parent=_ParentRef(parent_id) if parent_id else None, started_at=dt.datetime.now(dt.UTC), status="started",
+                              parent=parent_id, started_at=dt.datetime.now(dt.UTC), status="started",
                               aux={"flow_name": flow.name, "deployment_id": str(flow_run.deployment_id) if flow_run.deployment_id else None})
         env, _locks = environment_artifact(None)
         handle.set_environment(env)
@@ -229,11 +229,6 @@ class FlowTracker:
             handle.update_aux({"error": str(message)[:2000]})
         rec.close_run(handle, _status_of(state), finished_at=dt.datetime.now(dt.UTC))
         rec.flush()
-
-
-class _ParentRef:
-    def __init__(self, run_id: int):
-        self.id = run_id
 
 
 def _redact_block(value: Any) -> Any:

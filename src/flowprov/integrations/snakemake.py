@@ -163,17 +163,10 @@ def _start(workflow: Any, log: Any) -> None:
         aux["environment_files"] = [a.uid for a in locks]
     parent = _parent_run_id()
     handle = rec.open_run(spec, reference=workflow_id, reference_type=REFERENCE_TYPE, name=None, params=dict(workflow.config or {}),
-                          parent=_RunId(parent) if parent else None, status="started", aux=aux)
+                          parent=parent, status="started", aux=aux)
     handle.set_environment(env)
     rec.flush()  # the execution is in the store even if Snakemake dies
     _state.update(recorder=rec, handle=handle, workflow_id=workflow_id)
-
-
-class _RunId:
-    """A stand-in with the `.id` the recorder needs for a parent given by id."""
-
-    def __init__(self, run_id: int):
-        self.id = run_id
 
 
 # -- the jobs ---------------------------------------------------------------------------------
@@ -391,7 +384,7 @@ class EventRecorder:
             aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
         parent = _parent_run_id()
         self.workflow = self.rec.open_run(spec, reference=self.workflow_id, reference_type=REFERENCE_TYPE, name=None, params=config or None,
-                                          parent=_RunId(parent) if parent else None, started_at=when, status="started", aux=aux)
+                                          parent=parent, started_at=when, status="started", aux=aux)
         env, _locks = environment_artifact(git.root if git else None)
         self.workflow.set_environment(env)
         # Written with the first job: an up-to-date workflow (no jobs) records nothing.

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Text
 
-from flowprov.core.exceptions import FieldError
 from flowprov.core.query.lookups import _attribute_name, _unknown_field
 
 if TYPE_CHECKING:
@@ -100,6 +99,4 @@ def make_lookup(qs: QuerySet, field: str | None = None, return_field: str | None
             n += 1
             name = f"{base}_{n}"
         mapping[name] = raw[value]
-    if not isinstance(field, str):
-        raise FieldError("lookup(field) takes a field name")
     return Lookup(field, mapping, raw)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, and_, not_, or_, select
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, and_, not_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.interfaces import MANYTOMANY, MANYTOONE, ONETOMANY
 from sqlalchemy.orm.util import AliasedClass
@@ -105,19 +105,13 @@ def _resolve(entity, parts: list[str], value: Any, key: str) -> ColumnElement:
         return _resolve_relation(entity, prop, rest, value, key)
     column = getattr(entity, attr_name)
     column_type = prop.columns[0].type
-    if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON) or _is_json_variant(column_type):
+    if isinstance(column_type, JSON):  # JSONType is JSON with a JSONB variant, still a JSON
         return _resolve_json(column, rest, value, key)
     if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
         bad = rest[0] if rest[0] not in LOOKUPS else rest[1]
         raise FieldError(f"{key}: {name!r} is not a relation or JSON field, so {bad!r} cannot follow it; lookups: {', '.join(LOOKUPS)}")
     lookup = rest[0] if rest else "exact"
     return apply_lookup(column, lookup, _check_value(column_type, lookup, value, key), key)
-
-
-def _is_json_variant(column_type) -> bool:
-    return isinstance(getattr(column_type, "impl", column_type), JSON) or any(
-        isinstance(t, JSON) for t in getattr(column_type, "_variant_mapping", {}).values()
-    ) or type(column_type).__name__ == "JSON"
 
 
 def _resolve_relation(entity, prop, rest: list[str], value: Any, key: str) -> ColumnElement:
@@ -295,9 +289,3 @@ def apply_lookup(column, lookup: str, value: Any, key: str) -> ColumnElement:
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def combine(conditions: list[ColumnElement], connector: str = "AND") -> ColumnElement:
-    if not conditions:
-        return and_(True)
-    return and_(*conditions) if connector == "AND" else or_(*conditions)

@@ -196,7 +196,7 @@ class Recorder:
         reference_type: str | None,
         name: str | None = None,
         params: dict[str, Any] | None = None,
-        parent: RunHandle | Any = None,
+        parent: RunHandle | Any | int | None = None,
         started_at: dt.datetime | None = None,
         status: str | None = "started",
         aux: dict[str, Any] | None = None,
@@ -220,8 +220,8 @@ class Recorder:
             handle = RunHandle(self, transform, reference, reference_type, name, started_at=started_at, status=status)
             if isinstance(parent, RunHandle):
                 handle.parent = parent
-            elif parent is not None:
-                handle.parent_run_id = parent.id
+            elif parent is not None:  # a stored Run, or its id
+                handle.parent_run_id = parent if isinstance(parent, int) else parent.id
             if params:
                 handle.add_params(params)
             if aux:

@@ -18,7 +18,6 @@ tasks as epoch milliseconds), else this machine's local zone; `aux["trace_timezo
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shlex
 import sys
@@ -232,14 +231,6 @@ def _full_hash(record: TaskRecord) -> str | None:
     return None
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # -- ingest ------------------------------------------------------------------------------------
 
 def ingest(
@@ -337,7 +328,9 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
     revision = (entry.revision if entry else None) or (rep.commit if rep else None) or (log_info.revision if log_info else None) or wf_meta.get("commitId")
     reference_type = "nextflow_session_id"
     if not session:
-        session = _file_digest(trace)
+        from flowprov.core.hashing import hash_path
+
+        session = hash_path(trace).hash
         reference_type = "nextflow_trace"
         sources["session_id"] = "trace content hash"
         message = f"{trace}: no session id found (no report, history or log beside it, none given): using the trace's content hash as reference"
