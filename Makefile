@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.flowprov-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench bench-adapters venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+# lamindb and MLflow are installed into benchmarks/.venvs/ on first use
 bench: $(STAMP)
-	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)
+	$(PY) benchmarks/run.py --suite main $(if $(QUICK),--quick,)
+
+bench-adapters: $(STAMP)
+	$(PY) benchmarks/run.py --suite adapters $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

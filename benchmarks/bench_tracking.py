@@ -2,8 +2,9 @@
 
 - hashing a large file vs `cat FILE > /dev/null` of the same file (raw read speed; the page cache
   is warmed first so both read from memory);
-- re-registering unchanged files through the hash cache vs one `os.stat` per file;
-- `track()` + `finish()` in a warm process (lamindb 2.12: ~1.15 s for track(), mostly pip freeze).
+- re-registering unchanged files through the hash cache vs one `os.stat` per file.
+
+`track()` + `finish()` is measured beside lamindb and MLflow in bench_peers.
 """
 
 from __future__ import annotations
@@ -73,26 +74,6 @@ def bench_reregister(tmp: Path, n: int) -> list[str]:
             f"{ours / n * 1e6:.0f} µs per file, nothing new written"]
 
 
-def bench_track(tmp: Path) -> list[str]:
-    import flowprov as ln
-    from flowprov.core.store.connection import disconnect_all
-    from flowprov.core.tracking.context import context as tracking_context
-
-    ln.connect(tmp / "track.db")
-    t = ln.Transform(name="bench-track", source_code="x = 1")
-
-    def once():
-        ln.track(t)
-        ln.finish()
-
-    once()
-    ours = median_time(once, 10)
-    tracking_context.run = None
-    os.environ.pop("FLOWPROV_INITIATED_BY_RUN", None)
-    disconnect_all()
-    return ["`track()` + `finish()` in a warm process", fmt_seconds(ours), "1.15 s (lamindb 2.12, measured elsewhere)", f"{ours / 1.15:.3f}", "reference value, not measured in this run"]
-
-
 def run(quick: bool = False) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +81,6 @@ def run(quick: bool = False) -> str:
         rows.append(bench_hash_large(tmp, 256 if quick else 1024))
         rows.append(bench_rehash(tmp, 1_000 if quick else 10_000))
         rows.append(bench_reregister(tmp, 1_000 if quick else 10_000))
-        rows.append(bench_track(tmp))
     return table("Tracking and hashing", ["workload", "flowprov", "baseline", "ratio", "note"], rows)
 
 

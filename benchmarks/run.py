@@ -1,7 +1,14 @@
-"""`make bench` (`make bench QUICK=1` for small sizes): run every benchmark and write RESULTS.md.
+"""`make bench` / `make bench-adapters` (add QUICK=1 for small sizes): run a suite, update RESULTS.md.
 
-Each workload prints its time next to a baseline measured in the same run on the same machine, and
-the ratio between them; absolute times are context only (machines here are noisy).
+Suites:
+- `main` (`make bench`): flowprov side by side with lamindb and MLflow (bench_peers), then
+  flowprov's own queries at scale and tracking/hashing costs against raw baselines.
+- `adapters` (`make bench-adapters`): what recording adds to Nextflow ingest, Snakemake workflows
+  and Prefect flows, against the same work without flowprov.
+
+Each workload prints its time next to a baseline or peer measured in the same run on the same
+machine, and the ratio between them; absolute times are context only (machines here are noisy).
+RESULTS.md holds one block per suite; running a suite rewrites its own block and keeps the other.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,24 +25,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import bench_nextflow  # noqa: E402
-import bench_prefect  # noqa: E402
-import bench_queries  # noqa: E402
-import bench_records  # noqa: E402
-import bench_snakemake  # noqa: E402
-import bench_tracking  # noqa: E402
-from common import fmt_seconds, table  # noqa: E402
-
-
-def records_table(quick: bool) -> str:
-    n = 1_000 if quick else 10_000
-    rows = []
-    for r in bench_records.run(n):
-        rows.append([
-            r["workload"], fmt_seconds(r["flowprov_s"]), fmt_seconds(r["baseline_s"]), f"{r['ratio_vs_raw_sqlite3']:.0f}",
-            f"{r['pairs_per_s']:,.0f} pairs/s = {r['x_lamindb_reference_rate']:.1f}x lamindb 2.12's rate (measured elsewhere)",
-        ])
-    return table("Creating records (SQLite)", ["workload", "flowprov", "baseline (raw sqlite3)", "ratio", "note"], rows)
+SUITES = {
+    "main": ("make bench", "flowprov beside lamindb and MLflow; queries, lineage and hashing at scale"),
+    "adapters": ("make bench-adapters", "what recording adds to Nextflow, Snakemake and Prefect"),
+}
 
 
 def machine() -> str:
@@ -49,26 +43,59 @@ def machine() -> str:
     return f"{os.cpu_count()} cores{mem}, {platform.platform()}, Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}"
 
 
+def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
+    if suite == "main":
+        import bench_peers
+        import bench_queries
+        import bench_tracking
+
+        side_by_side, _ = bench_peers.run(quick, install=install)
+        return [side_by_side, "**flowprov at scale, against raw baselines in the same run**\n", bench_queries.run(quick), bench_tracking.run(quick)]
+    import bench_nextflow
+    import bench_prefect
+    import bench_snakemake
+
+    return [bench_nextflow.run(quick), bench_snakemake.run(quick), bench_prefect.run(quick)]
+
+
+def replace_block(text: str, suite: str, block: str) -> str:
+    """Put `block` between this suite's markers in RESULTS.md, keeping the other suites' blocks."""
+    begin, end = f"<!-- begin {suite} -->", f"<!-- end {suite} -->"
+    new = f"{begin}\n{block.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: new, text)
+    blocks = {name: re.search(re.escape(f"<!-- begin {name} -->") + ".*?" + re.escape(f"<!-- end {name} -->"), text, re.S) for name in SUITES}
+    kept = {name: m.group(0) for name, m in blocks.items() if m}
+    kept[suite] = new
+    return "# Benchmark results\n\n" + "\n\n".join(kept[name] for name in SUITES if name in kept) + "\n"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (about two minutes); results go to .work/RESULTS-quick.md")
-    parser.add_argument("--output", type=Path, default=None, help="where to write the results (default: RESULTS.md; quick runs: .work/RESULTS-quick.md)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="main", help="which suite to run (default: main)")
+    parser.add_argument("--quick", action="store_true", help="small sizes; results go to benchmarks/.work/RESULTS-quick.md")
+    parser.add_argument("--no-install", action="store_true", help="skip lamindb/MLflow when their environments are not installed yet")
+    parser.add_argument("--output", type=Path, default=None, help="the results file (default: RESULTS.md; quick runs: .work/RESULTS-quick.md)")
     args = parser.parse_args()
     if args.output is None:
         args.output = HERE / ".work" / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md"
-        args.output.parent.mkdir(exist_ok=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLOWPROV_HASH_CACHE", str(HERE / ".work" / "hash-cache.db"))
     start = time.perf_counter()
-    sections = [records_table(args.quick), bench_queries.run(args.quick), bench_tracking.run(args.quick), bench_nextflow.run(args.quick), bench_snakemake.run(args.quick), bench_prefect.run(args.quick)]
+    sections = run_suite(args.suite, args.quick, install=not args.no_install)
     elapsed = time.perf_counter() - start
-    command = "make bench QUICK=1" if args.quick else "make bench"
+    command, what = SUITES[args.suite]
+    if args.quick:
+        command += " QUICK=1"
     header = (
-        f"# Benchmark results\n\nDate: {dt.date.today().isoformat()}. Machine: {machine()}.\n"
-        f"Command: `{command}` (took {elapsed:.0f} s). Ratio = flowprov / baseline; lower is better.\n\n"
+        f"## Suite `{args.suite}`: {what}\n\nDate: {dt.date.today().isoformat()}. Machine: {machine()}.\n"
+        f"Command: `{command}` (took {elapsed:.0f} s). Ratio = flowprov / baseline or peer; lower is better.\n"
     )
-    text = header + "\n".join(sections)
-    print(text)
-    args.output.write_text(text)
+    block = header + "\n" + "\n".join(sections)
+    print(block)
+    previous = args.output.read_text() if args.output.exists() else ""
+    args.output.write_text(replace_block(previous, args.suite, block))
 
 
 if __name__ == "__main__":

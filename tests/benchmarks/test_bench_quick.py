@@ -1,0 +1,63 @@
+"""The side-by-side benchmark's quick mode, so it cannot rot: flowprov's side always, lamindb and
+MLflow only where `make bench` already installed their environments (never installed here)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_peers  # noqa: E402
+import run as bench_run  # noqa: E402
+from peer_envs import TOOLS, python_for  # noqa: E402
+
+
+def _row(text: str, title_start: str, first_cell: str) -> list[str]:
+    section = text[text.index(f"### {title_start}"):]
+    section = section[: section.find("\n### ", 4) if "\n### " in section[4:] else len(section)]
+    line = next(line for line in section.splitlines() if line.startswith(f"| {first_cell}"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+@pytest.mark.xdist_group("benchmarks")
+def test_quick_side_by_side_runs_every_workload_for_flowprov(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWPROV_HASH_CACHE", str(tmp_path / "hash-cache.db"))
+    tools = [t for t in TOOLS if python_for(t) is not None]
+    text, versions = bench_peers.run(quick=True, tools=tools, install=False)
+    assert list(versions) == tools and versions["flowprov"]
+    assert "**Problems:**" not in text
+
+    sizes = bench_peers.QUICK
+    time_cell = re.compile(r"^\d+(\.\d+)? (µs|ms|s)$")
+    for title, first in [
+        ("Import + connect", "import"),
+        ("Creating runs one by one", f"{sizes.runs[0]:,} runs"),
+        ("Creating runs one by one", f"{sizes.runs[-1]:,} runs"),
+        ("Creating runs in bulk", f"{sizes.runs[-1]:,} runs, bulk"),
+        ("A script's track()", "`track()`"),
+        ("Registering a file", f"register a {sizes.file_mib[-1]:,} MiB"),
+        ("Queries into DataFrames", "the run with a given reference"),
+        ("Queries into DataFrames", "runs with a given param value"),
+        ("Lineage walk", f"upstream walk from the last output, {sizes.depths[-1]} runs"),
+    ]:
+        cells = _row(text, title, first)
+        # the flowprov cell is a bare time: no failures, wrong row counts or short lineage noted
+        assert time_cell.match(cells[1]), (title, cells)
+
+    expected = sizes.writers * sizes.runs_per_writer
+    cells = _row(text, f"{sizes.writers} processes writing", "flowprov")
+    assert cells[2] == f"{expected:,} of {expected:,}" and cells[3] == "0" and cells[4] == "0", cells
+    assert "### Goals (flowprov / best peer)" in text
+
+
+def test_results_file_keeps_the_other_suites_block():
+    first = bench_run.replace_block("", "adapters", "adapters v1")
+    both = bench_run.replace_block(first, "main", "main v1")
+    assert both.index("main v1") < both.index("adapters v1")
+    again = bench_run.replace_block(both, "main", "main v2")
+    assert "main v1" not in again and "main v2" in again and "adapters v1" in again
