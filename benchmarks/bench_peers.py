@@ -206,8 +206,40 @@ class SideBySide:
                 variant["lamindb"] = self.timing("lamindb", self.measure("lamindb", "bulk", "create-runs", "--n", str(n), "--bulk", "--option", "search_names=off"))
                 bulk_rows.append(self.rows_for(f"{n:,} runs, bulk (lamindb: `search_names = False`)", variant))
         one = table("Creating runs one by one (one transform/experiment; each run: a reference + 5 params, saved on its own)", self.headers("workload"), one_rows)
+        if "flowprov" in self.tools:
+            floor = self.sqlite_floor(sizes)
+            one += "\nThe floor under any SQLite tool: plain `sqlite3` inserting the same run rows into a flowprov store, one transaction each (WAL, synchronous=NORMAL): "
+            one += ", ".join(f"{fmt_seconds(floor[n])} for {n:,}" for n in sizes) + ".\n"
         bulk = table("Creating runs in bulk (flowprov and lamindb: `save(list)`; MLflow has no bulk run creation)", self.headers("workload"), bulk_rows)
         return one, bulk
+
+    def sqlite_floor(self, sizes: tuple[int, ...]) -> dict[int, float]:
+        """Median time to the k-th run for raw sqlite3 INSERT + COMMIT per run (no Python layer)."""
+        import sqlite3
+
+        sys.path.insert(0, str(HERE / "peers"))
+        from peer_base import REFERENCE_TYPE, run_params, run_reference
+
+        largest, repeats = max(sizes), []
+        for _ in range(self.sizes.repeats):
+            store = self.fresh_store("flowprov", "floor")
+            self.call("flowprov", "create-runs", store, "--n", "0")  # the transform and user rows
+            conn = sqlite3.connect(store / "flowprov.db", isolation_level=None)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            sql = ("INSERT INTO flowprov_run (uid, reference, reference_type, params, _status_code, transform_id, created_by_id, space_id, created_at, started_at)"
+                   " VALUES (?, ?, ?, ?, -1, 1, 1, 1, ?, ?)")
+            marks, start = {}, time.perf_counter()
+            for i in range(largest):
+                now = time.strftime("%Y-%m-%d %H:%M:%S")
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(sql, (f"{i:016d}", run_reference(i), REFERENCE_TYPE, json.dumps(run_params(i)), now, now))
+                conn.execute("COMMIT")
+                if i + 1 in sizes:
+                    marks[i + 1] = time.perf_counter() - start
+            conn.close()
+            repeats.append(marks)
+            shutil.rmtree(store, ignore_errors=True)
+        return {n: statistics.median(m[n] for m in repeats) for n in sizes}
 
     def track_finish(self) -> str:
         results = {tool: self.timing(tool, self.measure(tool, "track", "track-finish", fresh_each=False)) for tool in self.tools}

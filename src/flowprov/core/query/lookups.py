@@ -189,10 +189,17 @@ def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElemen
         return and_(JsonTypeIn(column, path, ("number",)), apply_lookup(element.as_float(), lookup, value, key))
     if isinstance(sample, (dt.date, dt.datetime)):
         value = [v.isoformat() for v in value] if lookup in ("in", "range") else value.isoformat()
-        return and_(JsonTypeIn(column, path, ("string",)), apply_lookup(element.as_string(), lookup, value, key))
+        return _type_guarded(apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",)))
     if isinstance(sample, str):
-        return and_(JsonTypeIn(column, path, ("string",)), apply_lookup(element.as_string(), lookup, value, key))
+        return _type_guarded(apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",)))
     raise FieldError(f"{key}: cannot compare a JSON value with {type(sample).__name__} {sample!r}")
+
+
+def _type_guarded(comparison, guard):
+    # For string comparisons only, the comparison goes first: SQLite evaluates AND left to right, so
+    # the type check (a second JSON parse) runs only on rows that matched. Numbers and booleans keep
+    # the guard first: PostgreSQL's CAST of a non-number would fail before the guard could say no.
+    return and_(comparison, guard)
 
 
 def _check_value(column_type, lookup: str, value: Any, key: str) -> Any:

@@ -1,10 +1,11 @@
 """Insert new records with plain batched INSERT statements, one executemany per class.
 
 The ORM unit of work costs far more per object than the insert itself; a provenance store mostly
-appends, so new records bypass it. Their ids are allocated up front inside the write transaction
-(SQLite: above MAX(id), safe because BEGIN IMMEDIATE makes this the only writer; PostgreSQL: from
-the table's sequence), the rows go out in one executemany per class, and the objects join the
-session as persistent records (no reload, no extra query). Updates still go through the ORM.
+appends, so new records bypass it. For several rows their ids are allocated up front inside the write
+transaction (SQLite: above MAX(id), safe because BEGIN IMMEDIATE makes this the only writer;
+PostgreSQL: from the table's sequence) and the rows go out in one executemany per class; a single
+row takes the id the database gives it. The objects then join the session as persistent records
+(no reload, no extra query). Updates still go through the ORM.
 """
 
 from __future__ import annotations
@@ -80,21 +81,34 @@ def allocate_ids(session, table, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
+def _columns(cls: type) -> list[tuple[str, str]]:
+    cached = cls.__dict__.get("_writer_columns_cache")
+    if cached is None:
+        cached = cls._writer_columns_cache = [(a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"]
+    return cached
+
+
 def _insert_group(session, cls: type, group: list) -> None:
     table = cls.__table__
-    columns = [(a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"]
-    ids = allocate_ids(session, table, len(group))
-    rows = []
-    for record, new_id in zip(group, ids, strict=True):
-        state = record.__dict__
-        row = {name: state.get(key) for key, name in columns}
-        row["id"] = new_id
-        state["id"] = new_id
-        rows.append(row)
+    columns = _columns(cls)
     stmt = _INSERTS.get(table.name)
     if stmt is None:
         stmt = _INSERTS[table.name] = insert(table)
-    session.execute(stmt, rows)
+    if len(group) == 1:
+        # one row: the database hands back its id (lastrowid / RETURNING), no allocation query
+        state = group[0].__dict__
+        result = session.execute(stmt, {name: state.get(key) for key, name in columns})
+        state["id"] = result.inserted_primary_key[0]
+    else:
+        ids = allocate_ids(session, table, len(group))
+        rows = []
+        for record, new_id in zip(group, ids, strict=True):
+            state = record.__dict__
+            row = {name: state.get(key) for key, name in columns}
+            row["id"] = new_id
+            state["id"] = new_id
+            rows.append(row)
+        session.execute(stmt, rows)
     for record in group:
         make_transient_to_detached(record)
         session.add(record)
