@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, String, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 def _sqlite_json_path(path: tuple) -> str:
@@ -24,7 +25,9 @@ class JsonTypeIn(ColumnElement):
     """
 
     type = Boolean()
-    inherit_cache = False
+    # path and types are written into the SQL text, so they are part of the statement cache key
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("path", InternalTraversal.dp_plain_obj), ("json_types", InternalTraversal.dp_plain_obj)]
+    inherit_cache = True
 
     def __init__(self, column, path: tuple, json_types: tuple[str, ...]):
         self.column = column
@@ -57,7 +60,8 @@ class CaseInsensitiveRegex(ColumnElement):
     """
 
     type = Boolean()
-    inherit_cache = False
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("pattern", InternalTraversal.dp_clauseelement)]
+    inherit_cache = True
 
     def __init__(self, column, pattern: str):
         self.column = column
