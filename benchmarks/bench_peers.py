@@ -77,6 +77,8 @@ class Measurement:
 
 
 class SideBySide:
+    """Runs each workload for every tool and renders the tables; `tools` maps a tool to its interpreter."""
+
     def __init__(self, tools: dict[str, Path], workdir: Path, sizes: Sizes) -> None:
         self.tools = tools
         self.workdir = workdir
@@ -125,7 +127,9 @@ class SideBySide:
         shutil.rmtree(store, ignore_errors=True)
         return results
 
-    def timing(self, tool: str, results: list[dict[str, Any]], pick=lambda r: r["seconds"]) -> Measurement:
+    @staticmethod
+    def timing(results: list[dict[str, Any]], pick=lambda r: r["seconds"]) -> Measurement:
+        """The times of a workload's processes, with any failures they reported as notes."""
         m = Measurement()
         for result in results:
             if result.get("failed"):
@@ -174,7 +178,7 @@ class SideBySide:
 
     # -- workloads -------------------------------------------------------------------------
     def import_connect(self) -> str:
-        results = {tool: self.timing(tool, self.measure(tool, "connect", "import-connect", fresh_each=False)) for tool in self.tools}
+        results = {tool: self.timing(self.measure(tool, "connect", "import-connect", fresh_each=False)) for tool in self.tools}
         rows = [self.rows_for("import, open an existing store, one query (fresh process)", results)]
         return table("Import + connect", self.headers("workload"), rows)
 
@@ -192,7 +196,7 @@ class SideBySide:
                 store = self.query_stores[tool] = self.fresh_store(tool, "runs")  # the last one is what the queries read
                 runs.append(self.call(tool, "create-runs", store, "--n", str(largest), "--checkpoints", ",".join(map(str, sizes))))
             for n in sizes:
-                by_size[n][tool] = self.timing(tool, runs, lambda r, n=n: r["checkpoints"][str(n)])
+                by_size[n][tool] = self.timing(runs, lambda r, n=n: r["checkpoints"][str(n)])
         one_rows = []
         for n in sizes:
             label = f"{n:,} runs, one by one"
@@ -202,11 +206,11 @@ class SideBySide:
         for n in sizes:
             results = {}
             for tool in self.tools:
-                results[tool] = self.timing(tool, self.measure(tool, "bulk", "create-runs", "--n", str(n), "--bulk")) if self.supports(tool, "bulk") else Measurement(notes=["no bulk path"])
+                results[tool] = self.timing(self.measure(tool, "bulk", "create-runs", "--n", str(n), "--bulk")) if self.supports(tool, "bulk") else Measurement(notes=["no bulk path"])
             bulk_rows.append(self.rows_for(f"{n:,} runs, bulk", results))
             if "lamindb" in self.tools:
                 variant = dict(results)
-                variant["lamindb"] = self.timing("lamindb", self.measure("lamindb", "bulk", "create-runs", "--n", str(n), "--bulk", "--option", "search_names=off"))
+                variant["lamindb"] = self.timing(self.measure("lamindb", "bulk", "create-runs", "--n", str(n), "--bulk", "--option", "search_names=off"))
                 bulk_rows.append(self.rows_for(f"{n:,} runs, bulk (lamindb: `search_names = False`)", variant))
         one = table("Creating runs one by one (one transform/experiment; each run: a reference + 5 params, saved on its own)", self.headers("workload"), one_rows)
         if "flowprov" in self.tools:
@@ -245,7 +249,7 @@ class SideBySide:
         return {n: statistics.median(m[n] for m in repeats) for n in sizes}
 
     def track_finish(self) -> str:
-        results = {tool: self.timing(tool, self.measure(tool, "track", "track-finish", fresh_each=False)) for tool in self.tools}
+        results = {tool: self.timing(self.measure(tool, "track", "track-finish", fresh_each=False)) for tool in self.tools}
         label = "`track()` + `finish()` in a fresh script process (MLflow: `set_experiment` + `start_run` + `end_run`)"
         self.note_goal("track_finish", "track() + finish()", results)
         return table("A script's track() and finish()", self.headers("workload"), [self.rows_for(label, results)])
@@ -266,7 +270,7 @@ class SideBySide:
                     fh.write(os.urandom(8))
                 subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # every tool reads from the page cache
 
-            results = {tool: self.timing(tool, self.measure(tool, "files", "register-file", "--file", str(path), fresh_each=False, between=new_content)) for tool in self.tools}
+            results = {tool: self.timing(self.measure(tool, "files", "register-file", "--file", str(path), fresh_each=False, between=new_content)) for tool in self.tools}
             rows.append(self.rows_for(f"register a {mib:,} MiB file", results))
             path.unlink()
         title = "Registering a file (flowprov: hashed in place; lamindb: hashed and copied into its storage; MLflow: `log_artifact` copies it, no hash)"
