@@ -146,3 +146,28 @@ def test_changes_after_a_flush_are_written(store):
     store.session.expunge_all()
     run = ln.Run.get(reference="l1")
     assert run.status == "errored" and run.finished_at is not None and run.params.get_values() == {"late": True}
+
+
+def test_same_bytes_from_two_runs_of_one_batch_are_noted_for_both(store, tmp_path):
+    # The first run owns the artifact; the other notes it in aux. The workflow that also reports
+    # the file as its output is the writer's parent, not a second writer, and notes nothing.
+    rec = Recorder(store)
+    pipeline = TransformSpec(key="Snakefile", name="Snakefile", source_code="rule all: ...")
+    step = TransformSpec(key="Snakefile#bench", name="bench", type="step", source_code="echo 0.01 > {output}")
+    wf = rec.open_run(pipeline, reference="wf", reference_type="snakemake_workflow_id")
+    jobs = []
+    for sample in ("a", "b"):
+        out = tmp_path / f"{sample}.tsv"
+        out.write_text("s\n0.0100\n")  # identical bytes, as Snakemake benchmark files of tiny jobs can be
+        job = rec.open_run(step, reference=f"wf:{sample}", reference_type="snakemake_job_id", name=f"bench (s={sample})", parent=wf)
+        job.add_output(out)
+        wf.add_output(out)
+        rec.close_run(job, "completed")
+        jobs.append(job)
+    rec.close_run(wf, "completed")
+    rec.flush()
+    first, second = (ln.Run.get(reference=f"wf:{s}") for s in ("a", "b"))
+    [artifact] = ln.Artifact.filter()
+    assert artifact.run == first and list(first.output_artifacts) == [artifact]
+    assert second.output_artifacts.count() == 0 and second.aux["outputs_already_registered"] == [artifact.uid]
+    assert "outputs_already_registered" not in (ln.Run.get(reference="wf").aux or {})

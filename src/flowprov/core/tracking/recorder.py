@@ -139,6 +139,19 @@ class RunHandle:
         self.dirty = True
 
 
+def _ancestor_ids(handle: RunHandle) -> set[int | None]:
+    """Run ids of the handle's parents, up to and including a stored parent given by id."""
+    ids: set[int | None] = set()
+    current: RunHandle | None = handle
+    while current is not None:
+        if current.parent_run_id is not None:
+            ids.add(current.parent_run_id)
+        current = current.parent
+        if current is not None:
+            ids.add(current.run_id)
+    return ids
+
+
 def _depth(handle: RunHandle) -> int:
     depth, parent = 0, handle.parent
     while parent is not None:
@@ -370,17 +383,21 @@ class Recorder:
             # inputs and output ownership
             insert_ignore(session, run_input_artifact, [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"])
             owner: dict[int, int] = {}
+            again: dict[int, list[int]] = {}
+            handle_of = {h.run_id: h for h, _, _ in files}
             inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
             # When a step and its workflow both report the same output, the step made it: deepest first.
             for h, role, f in sorted(files, key=lambda item: -_depth(item[0])):
                 # an output with the same bytes as one of the run's own inputs is a copy, not something it made
                 if role == "out" and (h.run_id, f.artifact_id) not in inputs_of:
-                    owner.setdefault(f.artifact_id, h.run_id)
+                    first = owner.setdefault(f.artifact_id, h.run_id)
+                    # two runs of this batch wrote the same bytes (not a workflow and its own step)
+                    if first != h.run_id and h.run_id not in _ancestor_ids(handle_of[first]):
+                        again.setdefault(h.run_id, []).append(f.artifact_id)
             creators: dict[int, int | None] = {}
             owned = list(owner)
             for start in range(0, len(owned), 5000):
                 creators.update(session.execute(select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(owned[start : start + 5000]))).all())
-            again: dict[int, list[int]] = {}
             for artifact_id, run_id in owner.items():
                 if creators.get(artifact_id) is None:
                     session.execute(update(Artifact).where(Artifact.id == artifact_id).values(run_id=run_id), execution_options={"synchronize_session": False})
