@@ -87,15 +87,17 @@ class SideBySide:
         self.problems: list[str] = []
         self._stores = 0
         self.versions: dict[str, str] = {}
-        self.unsupported: dict[str, list[str]] = {}
+        self.has_bulk: dict[str, bool] = {}
         for tool in tools:
             info = self.call(tool, "version", workdir / "version")
-            self.versions[tool], self.unsupported[tool] = info["version"], info["unsupported"]
+            self.versions[tool], self.has_bulk[tool] = info["version"], info["bulk"]
 
     # -- running peers ---------------------------------------------------------------------
+    def command(self, tool: str, workload: str, store: Path, *extra: str) -> list[str]:
+        return [str(self.tools[tool]), str(peer_script(tool)), workload, "--store", str(store), *extra]
+
     def call(self, tool: str, workload: str, store: Path, *extra: str) -> dict[str, Any]:
-        cmd = [str(self.tools[tool]), str(peer_script(tool)), workload, "--store", str(store), *extra]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PEER_TIMEOUT_S, cwd=self.workdir)
+        proc = subprocess.run(self.command(tool, workload, store, *extra), capture_output=True, text=True, timeout=PEER_TIMEOUT_S, cwd=self.workdir)
         return self._parse(tool, workload, proc)
 
     @staticmethod
@@ -136,9 +138,6 @@ class SideBySide:
                 m.notes.append(f"{result['failed']} failed: {result['first_error']}")
             m.seconds.append(pick(result))
         return m
-
-    def supports(self, tool: str, workload: str) -> bool:
-        return workload not in self.unsupported[tool]
 
     # -- reporting helpers -----------------------------------------------------------------
     def ratio_cells(self, results: dict[str, Measurement]) -> list[str]:
@@ -206,7 +205,7 @@ class SideBySide:
         for n in sizes:
             results = {}
             for tool in self.tools:
-                results[tool] = self.timing(self.measure(tool, "bulk", "create-runs", "--n", str(n), "--bulk")) if self.supports(tool, "bulk") else Measurement(notes=["no bulk path"])
+                results[tool] = self.timing(self.measure(tool, "bulk", "create-runs", "--n", str(n), "--bulk")) if self.has_bulk[tool] else Measurement(notes=["no bulk path"])
             bulk_rows.append(self.rows_for(f"{n:,} runs, bulk", results))
             if "lamindb" in self.tools:
                 variant = dict(results)
@@ -285,13 +284,13 @@ class SideBySide:
             by_ref[tool], by_param[tool] = Measurement(), Measurement()
             if store is None:
                 continue
-            for result in [self.call(tool, "query", store, "--n", str(n))]:  # the process takes the median of 5 itself
-                by_ref[tool].seconds.append(result["by_reference"])
-                by_param[tool].seconds.append(result["by_param"])
-                if result["by_reference_rows"] != 1:
-                    by_ref[tool].notes.append(f"{result['by_reference_rows']} rows, expected 1")
-                if result["by_param_rows"] != n // 10:
-                    by_param[tool].notes.append(f"{result['by_param_rows']} rows, expected {n // 10}")
+            result = self.call(tool, "query", store, "--n", str(n))  # the process takes the median of 5 itself
+            by_ref[tool].seconds.append(result["by_reference"])
+            by_param[tool].seconds.append(result["by_param"])
+            if result["by_reference_rows"] != 1:
+                by_ref[tool].notes.append(f"{result['by_reference_rows']} rows, expected 1")
+            if result["by_param_rows"] != n // 10:
+                by_param[tool].notes.append(f"{result['by_param_rows']} rows, expected {n // 10}")
             shutil.rmtree(store, ignore_errors=True)
         label_ref = f"the run with a given reference -> DataFrame ({n:,} runs stored)"
         label_param = f"runs with a given param value -> DataFrame ({n // 10:,} of {n:,} runs)"
@@ -346,8 +345,7 @@ class SideBySide:
         self.call(tool, "create-runs", store, "--n", "0")  # the transform/experiment exists before the race
         barrier = store / "barrier"
         barrier.mkdir()
-        cmd = [str(self.tools[tool]), str(peer_script(tool)), "concurrent-writer", "--store", str(store), "--n", str(per), "--file", str(barrier)]
-        procs = [subprocess.Popen([*cmd, "--start", str(k * per)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.workdir) for k in range(writers)]
+        procs = [subprocess.Popen(self.command(tool, "concurrent-writer", store, "--n", str(per), "--file", str(barrier), "--start", str(k * per)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.workdir) for k in range(writers)]
         deadline = time.monotonic() + 300
         while len(list(barrier.glob("ready-*"))) < writers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):

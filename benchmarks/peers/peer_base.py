@@ -35,7 +35,7 @@ QUERY_REPEATS = 5
 
 
 class Peer:
-    """One tool's way of doing each workload; `NotImplementedError` means the tool has no such path."""
+    """One tool's way of doing each workload."""
 
     name = "?"
 
@@ -87,13 +87,9 @@ class Peer:
         return failed
 
     @classmethod
-    def unsupported(cls) -> list[str]:
-        """The workloads this tool has no path for (its class leaves the base method in place)."""
-        missing = []
-        for workload, method in (("bulk", "create_runs_bulk"), ("lineage", "walk_lineage"), ("track-finish", "track_finish")):
-            if getattr(cls, method) is getattr(Peer, method):
-                missing.append(workload)
-        return missing
+    def has_bulk_path(cls) -> bool:
+        """Whether the tool saves many runs in one call (its class overrides create_runs_bulk)."""
+        return cls.create_runs_bulk is not Peer.create_runs_bulk
 
     def track_finish(self) -> None:
         """What a script calls at its start and end."""
@@ -150,7 +146,7 @@ def _rows(frame: Any) -> int:
 def run_workload(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     workload = args.workload
     if workload == "version":
-        return {"version": peer.version(), "unsupported": peer.unsupported()}
+        return {"version": peer.version(), "bulk": peer.has_bulk_path()}
     if workload == "init":
         peer.init_store()
         return {}
@@ -205,10 +201,7 @@ def main(peer_class: type[Peer]) -> None:
     args = parser.parse_args()
     args.store.mkdir(parents=True, exist_ok=True)
     peer = peer_class(args.store.resolve())
-    try:
-        result = run_workload(peer, args)
-    except NotImplementedError:
-        result = {"unsupported": True}
+    result = run_workload(peer, args)
     sys.stdout.flush()
     # the tools print freely; the orchestrator reads only this last line
     os.write(1, ("\n" + json.dumps(result) + "\n").encode())
