@@ -18,9 +18,37 @@ from pathlib import Path
 
 from common import fmt_seconds, table
 
-FIELDS = ["task_id", "hash", "native_id", "process", "tag", "name", "status", "exit", "submit", "duration", "realtime", "%cpu",
-          "peak_rss", "peak_vmem", "rchar", "wchar", "attempt", "workdir", "error_action"]
-PROCESSES = ["FASTQC", "TRIMGALORE", "STAR_ALIGN", "SAMTOOLS_SORT", "SALMON_QUANT", "MULTIQC", "PICARD_MARKDUPLICATES", "BEDTOOLS_GENOMECOV"]
+FIELDS = [
+    "task_id",
+    "hash",
+    "native_id",
+    "process",
+    "tag",
+    "name",
+    "status",
+    "exit",
+    "submit",
+    "duration",
+    "realtime",
+    "%cpu",
+    "peak_rss",
+    "peak_vmem",
+    "rchar",
+    "wchar",
+    "attempt",
+    "workdir",
+    "error_action",
+]
+PROCESSES = [
+    "FASTQC",
+    "TRIMGALORE",
+    "STAR_ALIGN",
+    "SAMTOOLS_SORT",
+    "SALMON_QUANT",
+    "MULTIQC",
+    "PICARD_MARKDUPLICATES",
+    "BEDTOOLS_GENOMECOV",
+]
 
 
 def generate_trace(path: Path, n: int, seed: int = 7) -> None:
@@ -41,13 +69,35 @@ def generate_trace(path: Path, n: int, seed: int = 7) -> None:
                 status = "CACHED"
             elif roll > 0.88:
                 attempt = "2"
-            submit = f"2026-11-{1 + i // 100000:02d} {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}"
-            fh.write("\t".join([
-                str(i), f"{full[:2]}/{full[2:8]}", str(100000 + i), process, tag, f"{process} ({tag})", status, exit_code, submit,
-                f"{rng.randint(1, 59)}m {rng.randint(0, 59)}s", f"{rng.randint(1, 59)}m {rng.randint(0, 59)}s", f"{rng.uniform(1, 800):.1f}%",
-                f"{rng.uniform(1, 900):.1f} MB", f"{rng.uniform(1, 9):.1f} GB", f"{rng.uniform(1, 900):.1f} MB", f"{rng.randint(1, 900)} KB",
-                attempt, f"/scratch/work/{full[:2]}/{full[2:]}", action,
-            ]) + "\n")
+            submit = (
+                f"2026-11-{1 + i // 100000:02d} {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}"
+            )
+            fh.write(
+                "\t".join(
+                    [
+                        str(i),
+                        f"{full[:2]}/{full[2:8]}",
+                        str(100000 + i),
+                        process,
+                        tag,
+                        f"{process} ({tag})",
+                        status,
+                        exit_code,
+                        submit,
+                        f"{rng.randint(1, 59)}m {rng.randint(0, 59)}s",
+                        f"{rng.randint(1, 59)}m {rng.randint(0, 59)}s",
+                        f"{rng.uniform(1, 800):.1f}%",
+                        f"{rng.uniform(1, 900):.1f} MB",
+                        f"{rng.uniform(1, 9):.1f} GB",
+                        f"{rng.uniform(1, 900):.1f} MB",
+                        f"{rng.randint(1, 900)} KB",
+                        attempt,
+                        f"/scratch/work/{full[:2]}/{full[2:]}",
+                        action,
+                    ]
+                )
+                + "\n"
+            )
 
 
 def ingest_time(trace: Path, db: Path) -> float:
@@ -57,7 +107,13 @@ def ingest_time(trace: Path, db: Path) -> float:
 
     ln.connect(db)
     start = time.perf_counter()
-    ingest(trace, session_id="0badc0de-0000-4000-8000-000000000000", run_name="bench_run", pipeline="nf-core/rnaseq", timezone="UTC")
+    ingest(
+        trace,
+        session_id="0badc0de-0000-4000-8000-000000000000",
+        run_name="bench_run",
+        pipeline="nf-core/rnaseq",
+        timezone="UTC",
+    )
     elapsed = time.perf_counter() - start
     disconnect_all()
     return elapsed
@@ -101,13 +157,28 @@ def run(quick: bool = False) -> str:
         generate_trace(trace, n)
         ours = ingest_time(trace, tmp / "fp.db")
         base = pandas_time(trace, tmp / "pd.db")
-        rows.append([f"ingest a {n:,}-task trace into SQLite", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.1f}",
-                     f"{n / ours:,.0f} tasks/s; baseline: pandas.read_csv + DataFrame.to_sql"])
+        rows.append(
+            [
+                f"ingest a {n:,}-task trace into SQLite",
+                fmt_seconds(ours),
+                fmt_seconds(base),
+                f"{ours / base:.1f}",
+                f"{n / ours:,.0f} tasks/s; baseline: pandas.read_csv + DataFrame.to_sql",
+            ]
+        )
         big = 100_000 if quick else 1_000_000
         big_trace = tmp / "big.txt"
         generate_trace(big_trace, big)
         rss = peak_rss_mib(big_trace, tmp / "big.db")
-        rows.append([f"peak RSS while ingesting {big:,} tasks", f"{rss:.0f} MiB", "-", "-", "VmHWM of a child process that only ingests"])
+        rows.append(
+            [
+                f"peak RSS while ingesting {big:,} tasks",
+                f"{rss:.0f} MiB",
+                "-",
+                "-",
+                "VmHWM of a child process that only ingests",
+            ]
+        )
     return table("Nextflow trace ingest", ["workload", "flowprov", "baseline", "ratio", "note"], rows)
 
 

@@ -48,9 +48,27 @@ class Sizes:
     concurrency_rounds: int
 
 
-FULL = Sizes(runs=(1_000, 10_000), file_mib=(100, 1024), query_runs=10_000, depths=(10, 100), writers=8, runs_per_writer=1_000, repeats=3, concurrency_rounds=3)
+FULL = Sizes(
+    runs=(1_000, 10_000),
+    file_mib=(100, 1024),
+    query_runs=10_000,
+    depths=(10, 100),
+    writers=8,
+    runs_per_writer=1_000,
+    repeats=3,
+    concurrency_rounds=3,
+)
 # a smoke run that keeps every workload working: one process per measurement, small sizes
-QUICK = Sizes(runs=(100, 1_000), file_mib=(10, 50), query_runs=1_000, depths=(10, 100), writers=8, runs_per_writer=50, repeats=1, concurrency_rounds=1)
+QUICK = Sizes(
+    runs=(100, 1_000),
+    file_mib=(10, 50),
+    query_runs=1_000,
+    depths=(10, 100),
+    writers=8,
+    runs_per_writer=50,
+    repeats=1,
+    concurrency_rounds=1,
+)
 
 # (goal key, description, best acceptable flowprov / best peer)
 GOALS = {
@@ -97,7 +115,13 @@ class SideBySide:
         return [str(self.tools[tool]), str(peer_script(tool)), workload, "--store", str(store), *extra]
 
     def call(self, tool: str, workload: str, store: Path, *extra: str) -> dict[str, Any]:
-        proc = subprocess.run(self.command(tool, workload, store, *extra), capture_output=True, text=True, timeout=PEER_TIMEOUT_S, cwd=self.workdir)
+        proc = subprocess.run(
+            self.command(tool, workload, store, *extra),
+            capture_output=True,
+            text=True,
+            timeout=PEER_TIMEOUT_S,
+            cwd=self.workdir,
+        )
         return self._parse(tool, workload, proc)
 
     @staticmethod
@@ -114,7 +138,9 @@ class SideBySide:
         self.call(tool, "init", store)
         return store
 
-    def measure(self, tool: str, label: str, workload: str, *extra: str, fresh_each: bool = True, between=None) -> list[dict[str, Any]]:
+    def measure(
+        self, tool: str, label: str, workload: str, *extra: str, fresh_each: bool = True, between=None
+    ) -> list[dict[str, Any]]:
         """Run a workload in `repeats` processes (a fresh store for each unless told otherwise) and
         return their results; `between(store)` runs before each repeat. Stores are deleted after."""
         results, store = [], None
@@ -177,7 +203,9 @@ class SideBySide:
 
     # -- workloads -------------------------------------------------------------------------
     def import_connect(self) -> str:
-        results = {tool: self.timing(self.measure(tool, "connect", "import-connect", fresh_each=False)) for tool in self.tools}
+        results = {
+            tool: self.timing(self.measure(tool, "connect", "import-connect", fresh_each=False)) for tool in self.tools
+        }
         rows = [self.rows_for("import, open an existing store, one query (fresh process)", results)]
         return table("Import + connect", self.headers("workload"), rows)
 
@@ -192,8 +220,14 @@ class SideBySide:
             for _ in range(self.sizes.repeats):
                 if tool in self.query_stores:
                     shutil.rmtree(self.query_stores[tool], ignore_errors=True)
-                store = self.query_stores[tool] = self.fresh_store(tool, "runs")  # the last one is what the queries read
-                runs.append(self.call(tool, "create-runs", store, "--n", str(largest), "--checkpoints", ",".join(map(str, sizes))))
+                store = self.query_stores[tool] = self.fresh_store(
+                    tool, "runs"
+                )  # the last one is what the queries read
+                runs.append(
+                    self.call(
+                        tool, "create-runs", store, "--n", str(largest), "--checkpoints", ",".join(map(str, sizes))
+                    )
+                )
             for n in sizes:
                 by_size[n][tool] = self.timing(runs, lambda r, n=n: r["checkpoints"][str(n)])
         one_rows = []
@@ -205,18 +239,34 @@ class SideBySide:
         for n in sizes:
             results = {}
             for tool in self.tools:
-                results[tool] = self.timing(self.measure(tool, "bulk", "create-runs", "--n", str(n), "--bulk")) if self.has_bulk[tool] else Measurement(notes=["no bulk path"])
+                results[tool] = (
+                    self.timing(self.measure(tool, "bulk", "create-runs", "--n", str(n), "--bulk"))
+                    if self.has_bulk[tool]
+                    else Measurement(notes=["no bulk path"])
+                )
             bulk_rows.append(self.rows_for(f"{n:,} runs, bulk", results))
             if "lamindb" in self.tools:
                 variant = dict(results)
-                variant["lamindb"] = self.timing(self.measure("lamindb", "bulk", "create-runs", "--n", str(n), "--bulk", "--option", "search_names=off"))
+                variant["lamindb"] = self.timing(
+                    self.measure(
+                        "lamindb", "bulk", "create-runs", "--n", str(n), "--bulk", "--option", "search_names=off"
+                    )
+                )
                 bulk_rows.append(self.rows_for(f"{n:,} runs, bulk (lamindb: `search_names = False`)", variant))
-        one = table("Creating runs one by one (one transform/experiment; each run: a reference + 5 params, saved on its own)", self.headers("workload"), one_rows)
+        one = table(
+            "Creating runs one by one (one transform/experiment; each run: a reference + 5 params, saved on its own)",
+            self.headers("workload"),
+            one_rows,
+        )
         if "flowprov" in self.tools:
             floor = self.sqlite_floor(sizes)
             one += "\nThe floor under any SQLite tool: plain `sqlite3` inserting the same run rows into a flowprov store, one transaction each (WAL, synchronous=NORMAL): "
             one += ", ".join(f"{fmt_seconds(floor[n])} for {n:,}" for n in sizes) + ".\n"
-        bulk = table("Creating runs in bulk (flowprov and lamindb: `save(list)`; MLflow has no bulk run creation)", self.headers("workload"), bulk_rows)
+        bulk = table(
+            "Creating runs in bulk (flowprov and lamindb: `save(list)`; MLflow has no bulk run creation)",
+            self.headers("workload"),
+            bulk_rows,
+        )
         return one, bulk
 
     def sqlite_floor(self, sizes: tuple[int, ...]) -> dict[int, float]:
@@ -232,8 +282,10 @@ class SideBySide:
             self.call("flowprov", "create-runs", store, "--n", "0")  # the transform and user rows
             conn = sqlite3.connect(store / "flowprov.db", isolation_level=None)
             conn.execute("PRAGMA synchronous = NORMAL")
-            sql = ("INSERT INTO flowprov_run (uid, reference, reference_type, params, _status_code, transform_id, created_by_id, space_id, created_at, started_at)"
-                   " VALUES (?, ?, ?, ?, -1, 1, 1, 1, ?, ?)")
+            sql = (
+                "INSERT INTO flowprov_run (uid, reference, reference_type, params, _status_code, transform_id, created_by_id, space_id, created_at, started_at)"
+                " VALUES (?, ?, ?, ?, -1, 1, 1, 1, ?, ?)"
+            )
             marks, start = {}, time.perf_counter()
             for i in range(largest):
                 now = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -248,7 +300,9 @@ class SideBySide:
         return {n: statistics.median(m[n] for m in repeats) for n in sizes}
 
     def track_finish(self) -> str:
-        results = {tool: self.timing(self.measure(tool, "track", "track-finish", fresh_each=False)) for tool in self.tools}
+        results = {
+            tool: self.timing(self.measure(tool, "track", "track-finish", fresh_each=False)) for tool in self.tools
+        }
         label = "`track()` + `finish()` in a fresh script process (MLflow: `set_experiment` + `start_run` + `end_run`)"
         self.note_goal("track_finish", "track() + finish()", results)
         return table("A script's track() and finish()", self.headers("workload"), [self.rows_for(label, results)])
@@ -267,9 +321,18 @@ class SideBySide:
                 with open(path, "r+b") as fh:
                     fh.seek(-8, os.SEEK_END)
                     fh.write(os.urandom(8))
-                subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # every tool reads from the page cache
+                subprocess.run(
+                    ["cat", str(path)], stdout=subprocess.DEVNULL, check=True
+                )  # every tool reads from the page cache
 
-            results = {tool: self.timing(self.measure(tool, "files", "register-file", "--file", str(path), fresh_each=False, between=new_content)) for tool in self.tools}
+            results = {
+                tool: self.timing(
+                    self.measure(
+                        tool, "files", "register-file", "--file", str(path), fresh_each=False, between=new_content
+                    )
+                )
+                for tool in self.tools
+            }
             rows.append(self.rows_for(f"register a {mib:,} MiB file", results))
             path.unlink()
         title = "Registering a file (flowprov: hashed in place; lamindb: hashed and copied into its storage; MLflow: `log_artifact` copies it, no hash)"
@@ -297,7 +360,9 @@ class SideBySide:
         self.note_goal("queries", "by reference", by_ref)
         self.note_goal("queries", "by param value", by_param)
         rows = [self.rows_for(label_ref, by_ref), self.rows_for(label_param, by_param)]
-        return table("Queries into DataFrames (each process: one warm-up, then the median of 5)", self.headers("workload"), rows)
+        return table(
+            "Queries into DataFrames (each process: one warm-up, then the median of 5)", self.headers("workload"), rows
+        )
 
     def lineage(self) -> str:
         rows = []
@@ -308,7 +373,9 @@ class SideBySide:
             for tool in self.tools:
                 m = results[tool] = Measurement()
                 store = self.fresh_store(tool, f"lineage{depth}")
-                result = self.call(tool, "lineage", store, "--n", str(depth), "--file", str(scratch))  # builds, then the median of 5 walks
+                result = self.call(
+                    tool, "lineage", store, "--n", str(depth), "--file", str(scratch)
+                )  # builds, then the median of 5 walks
                 m.seconds.append(result["seconds"])
                 if result["runs_found"] != depth:
                     m.notes.append(f"found {result['runs_found']} of {depth} runs")
@@ -322,7 +389,9 @@ class SideBySide:
         rows = []
         for tool in self.tools:
             walls, stored, errors, first_errors = [], [], [], set()
-            for _ in range(min(self.sizes.concurrency_rounds, MAX_CONCURRENCY_ROUNDS.get(tool, self.sizes.concurrency_rounds))):
+            for _ in range(
+                min(self.sizes.concurrency_rounds, MAX_CONCURRENCY_ROUNDS.get(tool, self.sizes.concurrency_rounds))
+            ):
                 wall, count, failed, first = self._concurrent_round(tool, writers, per)
                 walls.append(wall)
                 stored.append(count)
@@ -331,12 +400,27 @@ class SideBySide:
             expected = writers * per
             lost = [expected - s - e for s, e in zip(stored, errors, strict=True)]
             if tool == "flowprov" and (any(lost) or any(errors)):
-                self.problems.append(f"flowprov lost or failed runs under concurrency: stored {stored}, errors {errors}")
-            rows.append([
-                tool, fmt_seconds(statistics.median(walls)), " / ".join(f"{s:,}" for s in stored) + f" of {expected:,}",
-                " / ".join(str(e) for e in errors), " / ".join(str(x) for x in lost), ("; ".join(sorted(first_errors))[:300] or "-"),
-            ])
-        headers = ["tool", "wall time (median)", "runs stored (each round)", "errors raised to the writer", "runs lost silently", "first error"]
+                self.problems.append(
+                    f"flowprov lost or failed runs under concurrency: stored {stored}, errors {errors}"
+                )
+            rows.append(
+                [
+                    tool,
+                    fmt_seconds(statistics.median(walls)),
+                    " / ".join(f"{s:,}" for s in stored) + f" of {expected:,}",
+                    " / ".join(str(e) for e in errors),
+                    " / ".join(str(x) for x in lost),
+                    ("; ".join(sorted(first_errors))[:300] or "-"),
+                ]
+            )
+        headers = [
+            "tool",
+            "wall time (median)",
+            "runs stored (each round)",
+            "errors raised to the writer",
+            "runs lost silently",
+            "first error",
+        ]
         title = f"{writers} processes writing {per:,} runs each into one fresh SQLite store at the same moment"
         return table(title, headers, rows)
 
@@ -345,7 +429,18 @@ class SideBySide:
         self.call(tool, "create-runs", store, "--n", "0")  # the transform/experiment exists before the race
         barrier = store / "barrier"
         barrier.mkdir()
-        procs = [subprocess.Popen(self.command(tool, "concurrent-writer", store, "--n", str(per), "--file", str(barrier), "--start", str(k * per)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.workdir) for k in range(writers)]
+        procs = [
+            subprocess.Popen(
+                self.command(
+                    tool, "concurrent-writer", store, "--n", str(per), "--file", str(barrier), "--start", str(k * per)
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=self.workdir,
+            )
+            for k in range(writers)
+        ]
         deadline = time.monotonic() + 300
         while len(list(barrier.glob("ready-*"))) < writers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
@@ -357,7 +452,9 @@ class SideBySide:
         for p in procs:
             out, err = p.communicate(timeout=PEER_TIMEOUT_S)
             try:
-                result = self._parse(tool, "concurrent-writer", subprocess.CompletedProcess(p.args, p.returncode, out, err))
+                result = self._parse(
+                    tool, "concurrent-writer", subprocess.CompletedProcess(p.args, p.returncode, out, err)
+                )
             except PeerFailed as exc:  # a writer that died: all its runs count as errors
                 failed += per
                 first.append(str(exc).splitlines()[-1][:200])
@@ -374,7 +471,9 @@ class SideBySide:
         rows = []
         for key, (description, limit) in GOALS.items():
             for label, ratio in self.goal_ratios[key]:
-                rows.append([description, label, f"<= {limit}", f"{ratio:.3f}", "met" if ratio <= limit else "**not met**"])
+                rows.append(
+                    [description, label, f"<= {limit}", f"{ratio:.3f}", "met" if ratio <= limit else "**not met**"]
+                )
         return table("Goals (flowprov / best peer)", ["goal", "workload", "aim", "measured", ""], rows)
 
 
@@ -386,18 +485,34 @@ def run(quick: bool = False, tools: list[str] | None = None, install: bool = Tru
         if python is not None:
             chosen[tool] = python
         else:
-            print(f"skipping {tool}: no environment at benchmarks/.venvs/{tool} (run `make bench` to install it)", file=sys.stderr)
+            print(
+                f"skipping {tool}: no environment at benchmarks/.venvs/{tool} (run `make bench` to install it)",
+                file=sys.stderr,
+            )
     sizes = QUICK if quick else FULL
     with tempfile.TemporaryDirectory(prefix="flowprov-peers-") as tmp:
         bench = SideBySide(chosen, Path(tmp), sizes)
         versions = bench.versions
-        sections = [bench.import_connect(), *bench.create_runs(), bench.track_finish(), bench.register_files(), bench.queries(), bench.lineage(), bench.concurrency(), bench.goals()]
+        sections = [
+            bench.import_connect(),
+            *bench.create_runs(),
+            bench.track_finish(),
+            bench.register_files(),
+            bench.queries(),
+            bench.lineage(),
+            bench.concurrency(),
+            bench.goals(),
+        ]
     intro = (
         "**Side by side: flowprov, lamindb and MLflow**\n\n"
         f"Versions: {', '.join(f'{t} {v}' for t, v in versions.items())}. Each time is the median of {sizes.repeats} fresh processes "
         "(queries and lineage walks: of 5 calls after a warm-up, in one process); "
         f"the concurrency table shows {sizes.concurrency_rounds} round(s) per tool"
-        + "".join(f" ({tool}: at most {n}, for time)" for tool, n in MAX_CONCURRENCY_ROUNDS.items() if tool in versions and n < sizes.concurrency_rounds)
+        + "".join(
+            f" ({tool}: at most {n}, for time)"
+            for tool, n in MAX_CONCURRENCY_ROUNDS.items()
+            if tool in versions and n < sizes.concurrency_rounds
+        )
         + ". Ratios are flowprov / that tool (below 1: flowprov is faster).\n"
     )
     if bench.problems:
@@ -409,7 +524,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated tools to run (default: all)")
-    parser.add_argument("--no-install", action="store_true", help="skip peers whose environment is not installed instead of installing it")
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="skip peers whose environment is not installed instead of installing it",
+    )
     args = parser.parse_args()
     text, _ = run(args.quick, args.tools.split(","), install=not args.no_install)
     print(text)

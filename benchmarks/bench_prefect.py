@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common import fmt_seconds, table
 
-CHILD = r'''
+CHILD = r"""
 import json, statistics, sys, time
 from prefect import flow, task
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -48,20 +48,38 @@ def cpu(fn):
 with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=60):
     plain(2); tracked_flow(2)  # warm both
     print(json.dumps({"plain": cpu(plain), "tracked": cpu(tracked_flow)}))
-'''
+"""
 
 
 def run(quick: bool = False) -> str:
     n = 50 if quick else 200
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(Path(tmp) / "home"),
-               "PREFECT_LOGGING_LEVEL": "ERROR"}
+        env = {
+            **os.environ,
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_HOME": str(Path(tmp) / "home"),
+            "PREFECT_LOGGING_LEVEL": "ERROR",
+        }
         env.pop("PREFECT_API_URL", None)
-        out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(Path(tmp) / "bench.db")], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(n), str(Path(tmp) / "bench.db")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         data = json.loads(out.stdout.strip().splitlines()[-1])
     ours, base = data["tracked"], data["plain"]
-    rows = [[f"{n}-task flow, client CPU time", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.3f}",
-             f"{(ours - base) / n * 1e3:.2f} ms CPU per task recorded; baseline: the same flow without @tracked"]]
+    rows = [
+        [
+            f"{n}-task flow, client CPU time",
+            fmt_seconds(ours),
+            fmt_seconds(base),
+            f"{ours / base:.3f}",
+            f"{(ours - base) / n * 1e3:.2f} ms CPU per task recorded; baseline: the same flow without @tracked",
+        ]
+    ]
     return table("Prefect flow overhead", ["workload", "flowprov", "baseline", "ratio", "note"], rows)
 
 

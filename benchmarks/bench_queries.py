@@ -30,7 +30,19 @@ def populate(db: Path, n_runs: int) -> None:
     batch = 100_000
     for start in range(0, n_runs, batch):
         rows = [
-            (f"r{i:015d}", f"run {i}", now, f"ref-{i}", "bench_a" if i % 10 else "bench_b", now, f'{{"lr": {i % 100 / 100}}}', 0, 1, 1, 1)
+            (
+                f"r{i:015d}",
+                f"run {i}",
+                now,
+                f"ref-{i}",
+                "bench_a" if i % 10 else "bench_b",
+                now,
+                f'{{"lr": {i % 100 / 100}}}',
+                0,
+                1,
+                1,
+                1,
+            )
             for i in range(start, min(start + batch, n_runs))
         ]
         conn.executemany(
@@ -39,7 +51,9 @@ def populate(db: Path, n_runs: int) -> None:
             rows,
         )
         conn.commit()
-    conn.execute("INSERT OR IGNORE INTO flowprov_user (id, uid, handle, created_at) VALUES (1, 'benchusr', 'bench', ?)", (now,))
+    conn.execute(
+        "INSERT OR IGNORE INTO flowprov_user (id, uid, handle, created_at) VALUES (1, 'benchusr', 'bench', ?)", (now,)
+    )
     conn.commit()
     conn.close()
 
@@ -59,7 +73,15 @@ def bench_lookup_and_df(tmp: Path, n_runs: int, df_rows: int) -> list[list[str]]
     ours = median_time(lambda: ln.Run.filter(reference=target).one(), 50)
     raw = sqlite3.connect(db)
     base = median_time(lambda: raw.execute("SELECT * FROM flowprov_run WHERE reference = ?", (target,)).fetchall(), 50)
-    rows = [[f"`Run.filter(reference=...)` one run, {n_runs:,} runs", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.1f}", f"(data built in {build:.1f} s)"]]
+    rows = [
+        [
+            f"`Run.filter(reference=...)` one run, {n_runs:,} runs",
+            fmt_seconds(ours),
+            fmt_seconds(base),
+            f"{ours / base:.1f}",
+            f"(data built in {build:.1f} s)",
+        ]
+    ]
     # a DataFrame of df_rows runs: the bench_b rows are every 10th run
     rt = "bench_b"
     qs = ln.Run.filter(reference_type=rt)
@@ -70,7 +92,15 @@ def bench_lookup_and_df(tmp: Path, n_runs: int, df_rows: int) -> list[list[str]]
     sql = f"SELECT * FROM flowprov_run WHERE reference_type = '{rt}' LIMIT {df_rows}"
     base_df = median_time(lambda: pd.read_sql(sql, engine), 3)
     n = len(qs.df(limit=None))
-    rows.append([f"`Run.filter(reference_type=...).df(limit=None)`, {n:,} rows of {n_runs:,}", fmt_seconds(ours_df), fmt_seconds(base_df), f"{ours_df / base_df:.2f}", "baseline: pandas.read_sql"])
+    rows.append(
+        [
+            f"`Run.filter(reference_type=...).df(limit=None)`, {n:,} rows of {n_runs:,}",
+            fmt_seconds(ours_df),
+            fmt_seconds(base_df),
+            f"{ours_df / base_df:.2f}",
+            "baseline: pandas.read_sql",
+        ]
+    )
     raw.close()
     disconnect_all()
     return rows
@@ -98,7 +128,9 @@ def bench_lineage(tmp: Path, depths: list[int]) -> list[list[str]]:
         from flowprov.core.registry.links import run_input_artifact
 
         with ln.current_store().transaction() as session:
-            session.execute(insert(run_input_artifact), [{"run_id": runs[i].id, "artifact_id": arts[i].id} for i in range(depth)])
+            session.execute(
+                insert(run_input_artifact), [{"run_id": runs[i].id, "artifact_id": arts[i].id} for i in range(depth)]
+            )
         last = arts[-1]
         ours = median_time(lambda: upstream(last), 3)
         conn = sqlite3.connect(db)
@@ -107,17 +139,37 @@ def bench_lineage(tmp: Path, depths: list[int]) -> list[list[str]]:
             frontier, seen = [last.id], set()
             while frontier:
                 placeholders = ",".join("?" * len(frontier))
-                run_ids = [r for (r,) in conn.execute(f"SELECT run_id FROM flowprov_artifact WHERE id IN ({placeholders}) AND run_id IS NOT NULL", frontier)]
+                run_ids = [
+                    r
+                    for (r,) in conn.execute(
+                        f"SELECT run_id FROM flowprov_artifact WHERE id IN ({placeholders}) AND run_id IS NOT NULL",
+                        frontier,
+                    )
+                ]
                 if not run_ids:
                     break
                 ph = ",".join("?" * len(run_ids))
-                nxt = [a for (a,) in conn.execute(f"SELECT artifact_id FROM flowprov_run_input_artifact WHERE run_id IN ({ph})", run_ids) if a not in seen]
+                nxt = [
+                    a
+                    for (a,) in conn.execute(
+                        f"SELECT artifact_id FROM flowprov_run_input_artifact WHERE run_id IN ({ph})", run_ids
+                    )
+                    if a not in seen
+                ]
                 seen.update(nxt)
                 frontier = nxt
 
         base = median_time(per_level_walk, 3)
         conn.close()
-        rows.append([f"upstream lineage, {depth} steps deep", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.2f}", "baseline: one query per level (lamindb's way) over sqlite3"])
+        rows.append(
+            [
+                f"upstream lineage, {depth} steps deep",
+                fmt_seconds(ours),
+                fmt_seconds(base),
+                f"{ours / base:.2f}",
+                "baseline: one query per level (lamindb's way) over sqlite3",
+            ]
+        )
         disconnect_all()
     return rows
 
@@ -127,7 +179,7 @@ def run(quick: bool = False) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for n in ([10_000] if quick else [10_000, 100_000, 1_000_000]):
+        for n in [10_000] if quick else [10_000, 100_000, 1_000_000]:
             rows += bench_lookup_and_df(tmp, n, 10_000 if n >= 100_000 else 1_000)
         rows += bench_lineage(tmp, [10, 100] if quick else [10, 1000])
     return table("Queries and lineage (SQLite)", headers, rows)

@@ -37,7 +37,9 @@ def run_variant(root: Path, n: int, hooks: bool, plugin: bool, db: Path) -> floa
     work = root / f"wf-{hooks}-{plugin}"
     work.mkdir()
     (work / "Snakefile").write_text((HOOKS if hooks else "") + RULES.format(n=n))
-    args = [str(Path(sys.executable).parent / "snakemake"), "-c2", "--quiet"] + (["--logger", "flowprov"] if plugin else [])
+    args = [str(Path(sys.executable).parent / "snakemake"), "-c2", "--quiet"] + (
+        ["--logger", "flowprov"] if plugin else []
+    )
     env = {**os.environ, "FLOWPROV_DB": str(db)}
     start = time.perf_counter()
     subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
@@ -46,7 +48,12 @@ def run_variant(root: Path, n: int, hooks: bool, plugin: bool, db: Path) -> floa
     return elapsed
 
 
-VARIANTS = (("without flowprov", False, False), ("hooks", True, False), ("logger plugin", False, True), ("hooks + plugin", True, True))
+VARIANTS = (
+    ("without flowprov", False, False),
+    ("hooks", True, False),
+    ("logger plugin", False, True),
+    ("hooks + plugin", True, True),
+)
 
 
 def run(quick: bool = False, repeats: int = 3) -> str:
@@ -64,8 +71,15 @@ def run(quick: bool = False, repeats: int = 3) -> str:
     rows = []
     for label, _, _ in VARIANTS[1:]:
         ours = statistics.median(times[label])
-        rows.append([f"{n:,}-job workflow with {label} (median of {repeats})", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.3f}",
-                     f"{(ours - base) / n * 1e3:.2f} ms added per job; baseline: the same workflow without flowprov"])
+        rows.append(
+            [
+                f"{n:,}-job workflow with {label} (median of {repeats})",
+                fmt_seconds(ours),
+                fmt_seconds(base),
+                f"{ours / base:.3f}",
+                f"{(ours - base) / n * 1e3:.2f} ms added per job; baseline: the same workflow without flowprov",
+            ]
+        )
     return table("Snakemake workflow overhead", ["workload", "flowprov", "baseline", "ratio", "note"], rows)
 
 

@@ -32,8 +32,13 @@ def bench_hash_large(tmp: Path, size_mib: int) -> list[str]:
     base = median_time(lambda: subprocess.run(f"cat {path} > /dev/null", shell=True, check=True), 3)
     path.unlink()
     speed = size / ours / (1 << 20)
-    return [f"hash a {size_mib} MiB file (blake3, whole file)", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.2f}",
-            f"{speed:.0f} MiB/s = {base / ours * 100:.0f}% of `cat` speed"]
+    return [
+        f"hash a {size_mib} MiB file (blake3, whole file)",
+        fmt_seconds(ours),
+        fmt_seconds(base),
+        f"{ours / base:.2f}",
+        f"{speed:.0f} MiB/s = {base / ours * 100:.0f}% of `cat` speed",
+    ]
 
 
 def make_files(directory: Path, n: int, text: str) -> list[Path]:
@@ -53,8 +58,13 @@ def bench_rehash(tmp: Path, n: int) -> list[str]:
         hash_path(p)
     ours = median_time(lambda: [hash_path(p) for p in paths], 3)
     base = median_time(lambda: [p.stat() for p in paths], 3)
-    return [f"re-hash {n:,} unchanged files through the cache", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.1f}",
-            f"{ours / n * 1e6:.0f} µs per file; baseline: one os.stat per file"]
+    return [
+        f"re-hash {n:,} unchanged files through the cache",
+        fmt_seconds(ours),
+        fmt_seconds(base),
+        f"{ours / base:.1f}",
+        f"{ours / n * 1e6:.0f} µs per file; baseline: one os.stat per file",
+    ]
 
 
 def bench_reregister(tmp: Path, n: int) -> list[str]:
@@ -70,8 +80,13 @@ def bench_reregister(tmp: Path, n: int) -> list[str]:
     assert ln.Artifact.filter().count() == n and len(again) == n
     base = median_time(lambda: [p.stat() for p in paths], 3)
     disconnect_all()
-    return [f"re-register {n:,} unchanged files (`ln.save([ln.Artifact(p) ...])`)", fmt_seconds(ours), fmt_seconds(base), f"{ours / base:.0f}",
-            f"{ours / n * 1e6:.0f} µs per file, nothing new written"]
+    return [
+        f"re-register {n:,} unchanged files (`ln.save([ln.Artifact(p) ...])`)",
+        fmt_seconds(ours),
+        fmt_seconds(base),
+        f"{ours / base:.0f}",
+        f"{ours / n * 1e6:.0f} µs per file, nothing new written",
+    ]
 
 
 def run(quick: bool = False) -> str:

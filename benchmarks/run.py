@@ -50,7 +50,12 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
         import bench_tracking
 
         side_by_side, _ = bench_peers.run(quick, install=install)
-        return [side_by_side, "**flowprov at scale, against raw baselines in the same run**\n", bench_queries.run(quick), bench_tracking.run(quick)]
+        return [
+            side_by_side,
+            "**flowprov at scale, against raw baselines in the same run**\n",
+            bench_queries.run(quick),
+            bench_tracking.run(quick),
+        ]
     import bench_nextflow
     import bench_prefect
     import bench_snakemake
@@ -65,7 +70,10 @@ def replace_block(text: str, suite: str, block: str) -> str:
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if pattern.search(text):
         return pattern.sub(lambda _: new, text)
-    blocks = {name: re.search(re.escape(f"<!-- begin {name} -->") + ".*?" + re.escape(f"<!-- end {name} -->"), text, re.S) for name in SUITES}
+    blocks = {
+        name: re.search(re.escape(f"<!-- begin {name} -->") + ".*?" + re.escape(f"<!-- end {name} -->"), text, re.S)
+        for name in SUITES
+    }
     kept = {name: m.group(0) for name, m in blocks.items() if m}
     kept[suite] = new
     return "# Benchmark results\n\n" + "\n\n".join(kept[name] for name in SUITES if name in kept) + "\n"
@@ -74,9 +82,18 @@ def replace_block(text: str, suite: str, block: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), default="main", help="which suite to run (default: main)")
-    parser.add_argument("--quick", action="store_true", help="small sizes; results go to benchmarks/.work/RESULTS-quick.md")
-    parser.add_argument("--no-install", action="store_true", help="skip lamindb/MLflow when their environments are not installed yet")
-    parser.add_argument("--output", type=Path, default=None, help="the results file (default: RESULTS.md; quick runs: .work/RESULTS-quick.md)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes; results go to benchmarks/.work/RESULTS-quick.md"
+    )
+    parser.add_argument(
+        "--no-install", action="store_true", help="skip lamindb/MLflow when their environments are not installed yet"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the results file (default: RESULTS.md; quick runs: .work/RESULTS-quick.md)",
+    )
     args = parser.parse_args()
     if args.output is None:
         args.output = HERE / ".work" / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md"

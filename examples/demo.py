@@ -46,7 +46,18 @@ def run_tracked_script(store_url: str) -> ln.Run:
     data.write_text("sample,value\ns1,1.5\ns2,2.5\ns3,4.0\n")
     env = {**os.environ, "FLOWPROV_DB": store_url}
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
-    subprocess.run([sys.executable, str(HERE / "script" / "analysis.py"), str(data), str(work / "summary.txt"), "--min-value", "2"], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "script" / "analysis.py"),
+            str(data),
+            str(work / "summary.txt"),
+            "--min-value",
+            "2",
+        ],
+        env=env,
+        check=True,
+    )
     return ln.Run.filter(transform__key__endswith="analysis.py").order_by("-id").first()
 
 
@@ -77,8 +88,14 @@ def run_prefect_flow(store_url: str) -> ln.Run:
     work = Path(tempfile.mkdtemp(prefix="flowprov-demo-prefect-"))
     data = work / "measurements.csv"
     data.write_text("sample,value\ns1,1.5\ns2,2.5\ns3,4.0\n")
-    env = {**os.environ, "FLOWPROV_DB": store_url, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_HOME": str(work / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "FLOWPROV_DB": store_url,
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(work / "prefect-home"),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
     env.pop("PREFECT_API_URL", None)
     subprocess.run([sys.executable, "-c", PREFECT_RUNNER, str(HERE / "prefect"), str(data)], env=env, check=True)
@@ -87,7 +104,9 @@ def run_prefect_flow(store_url: str) -> ln.Run:
 
 def show(run: ln.Run, children: str | None = None) -> None:
     print(f"  run        {run.uid}  status={run.status}  started={run.started_at:%Y-%m-%d %H:%M:%S} UTC")
-    print(f"  transform  {run.transform.key or run.transform.name} (type={run.transform.type}, uid={run.transform.uid})")
+    print(
+        f"  transform  {run.transform.key or run.transform.name} (type={run.transform.type}, uid={run.transform.uid})"
+    )
     if run.reference:
         print(f"  reference  {run.reference_type} = {run.reference}  name={run.name}")
     print(f"  params     {run.params.get_values()}")
@@ -97,12 +116,16 @@ def show(run: ln.Run, children: str | None = None) -> None:
         print(f"  output     {a.path}  ({a.size} bytes, {a._hash_type} {a.hash})")
     if run.environment_id:
         lines = run.environment.local_path.read_text().splitlines()
-        print(f"  environment {run.environment.uid}: {len(lines) - 1} packages, e.g. {', '.join(l for l in lines if l.startswith(('SQLAlchemy', 'pandas')))}")
+        print(
+            f"  environment {run.environment.uid}: {len(lines) - 1} packages, e.g. {', '.join(l for l in lines if l.startswith(('SQLAlchemy', 'pandas')))}"
+        )
     for child in run.initiated_runs.all().order_by("id") if children else []:
         outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in child.output_artifacts.all())
         seen = len((child.aux or {}).get("outputs_already_registered", []))  # same bytes as an earlier run wrote
         outputs += f"{', ' if outputs else ''}{seen} identical to earlier outputs" if seen else ""
-        print(f"    {children} {child.reference_type}={child.reference}  {child.name}  [{child.status}]  params={child.params.get_values()}  outputs: {outputs or '-'}")
+        print(
+            f"    {children} {child.reference_type}={child.reference}  {child.name}  [{child.status}]  params={child.params.get_values()}  outputs: {outputs or '-'}"
+        )
 
 
 def main() -> None:
@@ -117,7 +140,11 @@ def main() -> None:
     print("\n4. a Prefect flow with @tracked (examples/prefect/etl.py), on a temporary Prefect server:")
     show(run_prefect_flow(store.url), children="task")
     print("\nlatest runs:")
-    print(ln.Run.df(include="transform__name", limit=5)[["uid", "name", "_status_code", "reference_type", "transform__name"]].to_string())
+    print(
+        ln.Run.df(include="transform__name", limit=5)[
+            ["uid", "name", "_status_code", "reference_type", "transform__name"]
+        ].to_string()
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ class LaminStylePeer(Peer):
 
     def new_transform(self, key: str) -> Any:
         ln = self.ln
-        return ln.Transform.filter(key=key).first() or ln.Transform(key=key, **{self.transform_kind_field: "pipeline"}).save()
+        return (
+            ln.Transform.filter(key=key).first()
+            or ln.Transform(key=key, **{self.transform_kind_field: "pipeline"}).save()
+        )
 
     def new_artifact(self, path: Path, run: Any) -> Any:
         return self.ln.Artifact(path, key=f"chain/{path.name}", run=run)
@@ -31,7 +34,9 @@ class LaminStylePeer(Peer):
         self.transform = self.new_transform("bench/pipeline")
 
     def _run(self, i: int) -> Any:
-        return self.ln.Run(self.transform, reference=run_reference(i), reference_type=REFERENCE_TYPE, params=run_params(i))
+        return self.ln.Run(
+            self.transform, reference=run_reference(i), reference_type=REFERENCE_TYPE, params=run_params(i)
+        )
 
     def create_run(self, i: int) -> None:
         self._run(i).save()

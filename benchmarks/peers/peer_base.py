@@ -20,9 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+
 # Five params per run: one unique (index), one with ten values (group) for the param query.
 def run_params(i: int) -> dict[str, Any]:
-    return {"index": i, "group": f"g{i % 10}", "learning_rate": 0.001 * (i % 7 + 1), "shuffle": i % 2 == 0, "model": "resnet"}
+    return {
+        "index": i,
+        "group": f"g{i % 10}",
+        "learning_rate": 0.001 * (i % 7 + 1),
+        "shuffle": i % 2 == 0,
+        "model": "resnet",
+    }
 
 
 def run_reference(i: int) -> str:
@@ -159,7 +166,12 @@ def run_workload(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     if workload == "create-runs":
         checkpoints = frozenset(int(k) for k in args.checkpoints.split(",")) if args.checkpoints else frozenset()
         seconds, failed = _timed(peer.create_runs, args.n, args.bulk, args.start, checkpoints)
-        return {"seconds": seconds, "failed": failed, "first_error": peer.first_error, "checkpoints": peer.checkpoint_times}
+        return {
+            "seconds": seconds,
+            "failed": failed,
+            "first_error": peer.first_error,
+            "checkpoints": peer.checkpoint_times,
+        }
     if workload == "track-finish":
         seconds, _ = _timed(peer.track_finish)
         return {"seconds": seconds}
@@ -170,7 +182,12 @@ def run_workload(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     if workload == "query":
         by_reference, frame = _median_of(peer.runs_by_reference, run_reference(args.n // 2))
         by_param, frame_param = _median_of(peer.runs_by_param, QUERY_GROUP)
-        return {"by_reference": by_reference, "by_reference_rows": _rows(frame), "by_param": by_param, "by_param_rows": _rows(frame_param)}
+        return {
+            "by_reference": by_reference,
+            "by_reference_rows": _rows(frame),
+            "by_param": by_param,
+            "by_param_rows": _rows(frame_param),
+        }
     if workload == "lineage":
         start = peer.build_chain(args.n, Path(args.file))
         seconds, found = _median_of(peer.walk_lineage, start)
@@ -190,13 +207,29 @@ def run_workload(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(peer_class: type[Peer]) -> None:
     parser = argparse.ArgumentParser(description=f"Run one benchmark workload with {peer_class.name}.")
-    parser.add_argument("workload", help="version, init, import-connect, create-runs, track-finish, register-file, query, lineage, concurrent-writer or count")
+    parser.add_argument(
+        "workload",
+        help="version, init, import-connect, create-runs, track-finish, register-file, query, lineage, concurrent-writer or count",
+    )
     parser.add_argument("--store", type=Path, required=True, help="the directory that holds this tool's store")
-    parser.add_argument("--n", type=int, default=0, help="how many runs (create-runs, concurrent-writer), the run count of the store (query), or the depth (lineage)")
-    parser.add_argument("--start", type=int, default=0, help="index of the first run created (keeps references unique across writers)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=0,
+        help="how many runs (create-runs, concurrent-writer), the run count of the store (query), or the depth (lineage)",
+    )
+    parser.add_argument(
+        "--start", type=int, default=0, help="index of the first run created (keeps references unique across writers)"
+    )
     parser.add_argument("--bulk", action="store_true", help="create runs through the tool's bulk path")
-    parser.add_argument("--checkpoints", default="", help="comma-separated run counts at which create-runs notes the time taken so far")
-    parser.add_argument("--file", default=None, help="the file to register (register-file), a scratch directory (lineage) or the barrier directory (concurrent-writer)")
+    parser.add_argument(
+        "--checkpoints", default="", help="comma-separated run counts at which create-runs notes the time taken so far"
+    )
+    parser.add_argument(
+        "--file",
+        default=None,
+        help="the file to register (register-file), a scratch directory (lineage) or the barrier directory (concurrent-writer)",
+    )
     parser.add_argument("--option", action="append", help="a tool-specific setting, e.g. search_names=off for lamindb")
     args = parser.parse_args()
     args.store.mkdir(parents=True, exist_ok=True)

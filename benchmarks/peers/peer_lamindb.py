@@ -33,7 +33,9 @@ class LamindbPeer(LaminStylePeer):
 
     def init_store(self) -> None:
         lamin = Path(sys.executable).parent / "lamin"
-        subprocess.run([str(lamin), "init", "--storage", str(self.store / "storage")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(lamin), "init", "--storage", str(self.store / "storage")], check=True, stdout=subprocess.DEVNULL
+        )
 
     def import_module(self) -> Any:
         import lamindb as ln

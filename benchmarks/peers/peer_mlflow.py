@@ -48,12 +48,18 @@ class MlflowPeer(Peer):
 
     def open_transform(self) -> None:
         experiment = self.client.get_experiment_by_name(EXPERIMENT)
-        self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root)
+        self.experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self.client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root)
+        )
 
     def create_run(self, i: int) -> None:
         from mlflow.entities import Param
 
-        run = self.client.create_run(self.experiment_id, tags={"reference": run_reference(i), "reference_type": REFERENCE_TYPE})
+        run = self.client.create_run(
+            self.experiment_id, tags={"reference": run_reference(i), "reference_type": REFERENCE_TYPE}
+        )
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in run_params(i).items()])
 
     def track_finish(self) -> None:
@@ -70,7 +76,9 @@ class MlflowPeer(Peer):
 
     def _search(self, filter_string: str) -> Any:
         self.open_transform()
-        return self.mlflow.search_runs(experiment_ids=[self.experiment_id], filter_string=filter_string, max_results=100_000)
+        return self.mlflow.search_runs(
+            experiment_ids=[self.experiment_id], filter_string=filter_string, max_results=100_000
+        )
 
     def runs_by_reference(self, reference: str) -> Any:
         return self._search(f"tags.reference = '{reference}'")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from prefect import flow, task
 from pydantic import SecretStr
 
 import flowprov as ln
 from flowprov.integrations.prefect import tracked
+from prefect import flow, task
 
 
 @task

@@ -1,6 +1,6 @@
 """A tracked script: reads an input file, writes an output, records both with its params.
 
-    python examples/script/analysis.py data.csv summary.txt --min-value 2
+python examples/script/analysis.py data.csv summary.txt --min-value 2
 """
 
 from __future__ import annotations

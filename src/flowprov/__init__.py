@@ -7,7 +7,13 @@
 This module only re-exports; pandas, Alembic and the workflow managers load where they are used.
 """
 
-from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound, StoreNeedsMigration, ValidationError
+from flowprov.core.exceptions import (
+    DoesNotExist,
+    FieldError,
+    MultipleResultsFound,
+    StoreNeedsMigration,
+    ValidationError,
+)
 from flowprov.core.query import Q, QuerySet
 from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
 from flowprov.core.store import connect, current_store

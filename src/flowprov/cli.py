@@ -17,15 +17,29 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(help="Record and query the provenance of workflow runs.", no_args_is_help=True, add_completion=False)
-spool_app = typer.Typer(help="Runs an adapter saved to a file because the store could not be written.", no_args_is_help=True)
-instance_app = typer.Typer(help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True)
+spool_app = typer.Typer(
+    help="Runs an adapter saved to a file because the store could not be written.", no_args_is_help=True
+)
+instance_app = typer.Typer(
+    help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True
+)
 app.add_typer(instance_app, name="instance")
 app.add_typer(spool_app, name="spool")
-nextflow_app = typer.Typer(help="Nextflow: ingest trace files, or run `nextflow run` and ingest what it wrote.", no_args_is_help=True)
+nextflow_app = typer.Typer(
+    help="Nextflow: ingest trace files, or run `nextflow run` and ingest what it wrote.", no_args_is_help=True
+)
 app.add_typer(nextflow_app, name="nextflow")
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Store URL, file path or configured name (default: FLOWPROV_DB, nearest .flowprov/, per-user default).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Store URL, file path or configured name (default: FLOWPROV_DB, nearest .flowprov/, per-user default).",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")
+]
 LimitOption = Annotated[int, typer.Option("--limit", "-n", help="Show at most this many records (newest first).")]
 
 
@@ -122,7 +136,10 @@ def where(db: DbOption = None) -> None:
 
 @instance_app.command("add")
 @cli_errors
-def instance_add(name: Annotated[str, typer.Argument(help="Name to refer to the store by.")], url: Annotated[str, typer.Argument(help="SQLAlchemy URL or SQLite file path.")]) -> None:
+def instance_add(
+    name: Annotated[str, typer.Argument(help="Name to refer to the store by.")],
+    url: Annotated[str, typer.Argument(help="SQLAlchemy URL or SQLite file path.")],
+) -> None:
     """Add (or replace) a named store in your user config."""
     from flowprov.core.store import settings
 
@@ -146,7 +163,9 @@ def instance_list(as_json: JsonOption = False) -> None:
 @spool_app.command("replay")
 @cli_errors
 def spool_replay(
-    files: Annotated[list[Path], typer.Argument(help="Spool files (JSON) written by an adapter when the store was unreachable.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Spool files (JSON) written by an adapter when the store was unreachable.")
+    ],
     db: DbOption = None,
 ) -> None:
     """Write spooled runs to the store (each file in one transaction); the file is kept."""
@@ -160,11 +179,19 @@ def spool_replay(
 @app.command()
 @cli_errors
 def runs(
-    reference_type: Annotated[str | None, typer.Option(help="Only runs with this reference type, e.g. nextflow_session_id.")] = None,
-    reference: Annotated[str | None, typer.Option(help="Only runs with this reference (a run id of the workflow manager).")] = None,
-    status: Annotated[str | None, typer.Option(help="Only runs with this status: completed, errored, aborted, started, ...")] = None,
+    reference_type: Annotated[
+        str | None, typer.Option(help="Only runs with this reference type, e.g. nextflow_session_id.")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Only runs with this reference (a run id of the workflow manager).")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only runs with this status: completed, errored, aborted, started, ...")
+    ] = None,
     transform: Annotated[str | None, typer.Option(help="Only runs of the transform with this key (or name).")] = None,
-    since: Annotated[str | None, typer.Option(help="Only runs started at or after this ISO date/time (UTC if no offset).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started at or after this ISO date/time (UTC if no offset).")
+    ] = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -196,7 +223,9 @@ def _parse_since(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--since {text!r}: use an ISO date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00") from None
+        raise ValueError(
+            f"--since {text!r}: use an ISO date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -229,7 +258,9 @@ def show(
 
     console = Console()
     console.print(f"[bold]Run {data['uid']}[/bold] {data['name'] or ''}  status={data['status']}")
-    console.print(f"transform: {data['transform']['key'] or data['transform']['name']} (version {data['transform']['version']}, uid {data['transform']['uid']})")
+    console.print(
+        f"transform: {data['transform']['key'] or data['transform']['name']} (version {data['transform']['version']}, uid {data['transform']['uid']})"
+    )
     console.print(f"reference: {data['reference_type']} = {data['reference']}")
     console.print(f"started {data['started_at']}  finished {data['finished_at']}")
     for section in ("params", "aux"):
@@ -244,7 +275,9 @@ def show(
         console.print(f"environment: {data['environment']['path']} ({data['environment']['hash']})")
 
 
-def _list_newest(model_name: str, describe_name: str, columns: list[str], limit: int, as_json: bool, db: str | None) -> None:
+def _list_newest(
+    model_name: str, describe_name: str, columns: list[str], limit: int, as_json: bool, db: str | None
+) -> None:
     import flowprov as ln
     from flowprov.core.query import describe
 
@@ -260,7 +293,9 @@ def _list_newest(model_name: str, describe_name: str, columns: list[str], limit:
 @cli_errors
 def transforms(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
     """List transforms (pipelines, steps, scripts), newest first."""
-    _list_newest("Transform", "describe_transform", ["uid", "key", "name", "version", "type", "is_latest"], limit, as_json, db)
+    _list_newest(
+        "Transform", "describe_transform", ["uid", "key", "name", "version", "type", "is_latest"], limit, as_json, db
+    )
 
 
 @app.command()
@@ -273,8 +308,19 @@ def artifacts(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption
 @app.command()
 @cli_errors
 def lineage(
-    target: Annotated[str, typer.Argument(help="A file or directory path (matched by content hash, then by location), an artifact uid or a run uid.")],
-    downstream: Annotated[bool, typer.Option("--downstream/--upstream", help="Walk to what came from the target instead of what led to it (default: upstream).")] = False,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A file or directory path (matched by content hash, then by location), an artifact uid or a run uid."
+        ),
+    ],
+    downstream: Annotated[
+        bool,
+        typer.Option(
+            "--downstream/--upstream",
+            help="Walk to what came from the target instead of what led to it (default: upstream).",
+        ),
+    ] = False,
     depth: Annotated[int | None, typer.Option(help="Stop after this many runs (default: no limit).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Output format: tree, mermaid or dot.")] = "tree",
     db: DbOption = None,
@@ -314,17 +360,57 @@ def _find_lineage_root(target: str):
 
 
 def nextflow_ingest(
-    targets: Annotated[list[Path], typer.Argument(help="Trace files or launch directories (the trace and the metadata beside it are found there).")],
-    history: Annotated[Path | None, typer.Option(help="The .nextflow/history file (default: found beside the trace).")] = None,
+    targets: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Trace files or launch directories (the trace and the metadata beside it are found there)."
+        ),
+    ],
+    history: Annotated[
+        Path | None, typer.Option(help="The .nextflow/history file (default: found beside the trace).")
+    ] = None,
     log: Annotated[Path | None, typer.Option(help="The .nextflow.log file (default: found beside the trace).")] = None,
-    report: Annotated[Path | None, typer.Option(help="The execution report HTML (default: execution_report*.html beside the trace, if it describes the same tasks).")] = None,
-    work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Nextflow's work directory, to read task scripts, staged inputs and outputs (default: the trace's workdir field, else ./work beside the launch).")] = None,
-    outdir: Annotated[Path | None, typer.Option(help="The pipeline's --outdir: published files are matched to the task that wrote them by content hash.")] = None,
-    params_file: Annotated[Path | None, typer.Option(help="The -params-file of the launch (JSON or YAML); default: pipeline_info/params_*.json beside the trace.")] = None,
-    run_name: Annotated[str | None, typer.Option(help="The launch's run name, e.g. loving_blackwell (overrides the metadata).")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="The execution report HTML (default: execution_report*.html beside the trace, if it describes the same tasks)."
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--work-dir",
+            help="Nextflow's work directory, to read task scripts, staged inputs and outputs (default: the trace's workdir field, else ./work beside the launch).",
+        ),
+    ] = None,
+    outdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The pipeline's --outdir: published files are matched to the task that wrote them by content hash."
+        ),
+    ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The -params-file of the launch (JSON or YAML); default: pipeline_info/params_*.json beside the trace."
+        ),
+    ] = None,
+    run_name: Annotated[
+        str | None, typer.Option(help="The launch's run name, e.g. loving_blackwell (overrides the metadata).")
+    ] = None,
     session_id: Annotated[str | None, typer.Option(help="The launch's session UUID (overrides the metadata).")] = None,
-    pipeline: Annotated[str | None, typer.Option(help="The pipeline key, e.g. nf-core/rnaseq (default: from the command line in the history or report).")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Time zone of the host that wrote the trace, e.g. Europe/Berlin (default: inferred from the report, else local).")] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            help="The pipeline key, e.g. nf-core/rnaseq (default: from the command line in the history or report)."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Time zone of the host that wrote the trace, e.g. Europe/Berlin (default: inferred from the report, else local)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and report without writing anything.")] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -335,9 +421,25 @@ def nextflow_ingest(
     store = None if dry_run else _connect(db)
     results = []
     for target in targets:
-        results += _with_progress(lambda progress, t=target: ingest(
-            t, history=history, log=log, report=report, params_file=params_file, run_name=run_name, session_id=session_id,
-            pipeline=pipeline, timezone=timezone, work_dir=work_dir, outdir=outdir, store=store, dry_run=dry_run, progress=progress), str(target))
+        results += _with_progress(
+            lambda progress, t=target: ingest(
+                t,
+                history=history,
+                log=log,
+                report=report,
+                params_file=params_file,
+                run_name=run_name,
+                session_id=session_id,
+                pipeline=pipeline,
+                timezone=timezone,
+                work_dir=work_dir,
+                outdir=outdir,
+                store=store,
+                dry_run=dry_run,
+                progress=progress,
+            ),
+            str(target),
+        )
     if as_json:
         _print_json([r.as_dict() for r in results])
     else:
@@ -363,7 +465,9 @@ nextflow_app.command("ingest")(cli_errors(nextflow_ingest))
 @nextflow_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def nextflow_run(
     ctx: typer.Context,
-    pipeline: Annotated[str, typer.Argument(help="What `nextflow run` runs: a project (nf-core/rnaseq) or a script (main.nf).")],
+    pipeline: Annotated[
+        str, typer.Argument(help="What `nextflow run` runs: a project (nf-core/rnaseq) or a script (main.nf).")
+    ],
     db: DbOption = None,
 ) -> None:
     """Run `nextflow run PIPELINE [args...]`, then ingest its trace; exits with Nextflow's exit code.
@@ -376,7 +480,9 @@ def nextflow_run(
     try:
         store = _connect(db)
     except Exception as exc:  # the workflow still runs; recording is reported as failed
-        typer.echo(f"flowprov: error: cannot open the store ({exc}); Nextflow runs, but nothing will be recorded", err=True)
+        typer.echo(
+            f"flowprov: error: cannot open the store ({exc}); Nextflow runs, but nothing will be recorded", err=True
+        )
     raise typer.Exit(run_nextflow(pipeline, list(ctx.args), store=store))
 
 

@@ -4,8 +4,6 @@ Thin on purpose: it turns Snakemake's log events into calls of
 `flowprov.integrations.snakemake.EventRecorder`, which records like the Snakefile hooks do.
 """
 
-
-
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -17,7 +15,10 @@ from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 class LogHandlerSettings(LogHandlerSettingsBase):
     db: Optional[str] = field(  # noqa: UP045 (a real type object: Snakemake reads it to build --logger-flowprov-db)
         default=None,
-        metadata={"help": "flowprov store URL, path or name (default: FLOWPROV_DB, the nearest .flowprov/, the per-user default)", "env_var": False},
+        metadata={
+            "help": "flowprov store URL, path or name (default: FLOWPROV_DB, the nearest .flowprov/, the per-user default)",
+            "env_var": False,
+        },
     )
 
 
@@ -25,7 +26,9 @@ class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
         from flowprov.integrations.snakemake import EventRecorder
 
-        self.recorder = EventRecorder(db=getattr(self.settings, "db", None), dry_run=bool(getattr(self.common_settings, "dryrun", False)))
+        self.recorder = EventRecorder(
+            db=getattr(self.settings, "db", None), dry_run=bool(getattr(self.common_settings, "dryrun", False))
+        )
 
     def emit(self, record) -> None:
         self.recorder.handle(record)

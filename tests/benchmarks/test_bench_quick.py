@@ -18,7 +18,7 @@ from peer_envs import TOOLS, python_for  # noqa: E402
 
 
 def _row(text: str, title_start: str, first_cell: str) -> list[str]:
-    section = text[text.index(f"### {title_start}"):]
+    section = text[text.index(f"### {title_start}") :]
     section = section[: section.find("\n### ", 4) if "\n### " in section[4:] else len(section)]
     line = next(line for line in section.splitlines() if line.startswith(f"| {first_cell}"))
     return [cell.strip() for cell in line.strip("|").split("|")]

@@ -53,9 +53,23 @@ def test_help_runs():
 @pytest.fixture
 def recorded(store, tmp_path):
     t = ln.Transform(name="nf-core/rnaseq", key="nf-core/rnaseq", version="3.14").save()
-    parent = ln.Run(t, reference="5477e033", reference_type="nextflow_session_id", name="loving_blackwell", status="completed", params={"genome": "GRCh38"}).save()
+    parent = ln.Run(
+        t,
+        reference="5477e033",
+        reference_type="nextflow_session_id",
+        name="loving_blackwell",
+        status="completed",
+        params={"genome": "GRCh38"},
+    ).save()
     step = ln.Transform(key="nf-core/rnaseq#FASTQC", type="step").save()
-    child = ln.Run(step, reference="ab/cdef12", reference_type="nextflow_task_hash", name="FASTQC (s1)", initiated_by_run=parent, status="completed").save()
+    child = ln.Run(
+        step,
+        reference="ab/cdef12",
+        reference_type="nextflow_task_hash",
+        name="FASTQC (s1)",
+        initiated_by_run=parent,
+        status="completed",
+    ).save()
     raw = tmp_path / "s1.fastq"
     raw.write_text("@r1\nACGT\n+\nIIII\n")
     out = tmp_path / "s1_fastqc.html"
@@ -72,7 +86,22 @@ def test_runs_filters_and_json(recorded):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert {r["name"] for r in rows} == {"loving_blackwell", "FASTQC (s1)"}
-    result = runner.invoke(app, ["runs", "--db", db, "--reference-type", "nextflow_session_id", "--status", "completed", "--transform", "nf-core/rnaseq", "--since", "2000-01-01"])
+    result = runner.invoke(
+        app,
+        [
+            "runs",
+            "--db",
+            db,
+            "--reference-type",
+            "nextflow_session_id",
+            "--status",
+            "completed",
+            "--transform",
+            "nf-core/rnaseq",
+            "--since",
+            "2000-01-01",
+        ],
+    )
     assert result.exit_code == 0
     rows = json.loads(result.output)  # piped output is JSON
     assert [r["name"] for r in rows] == ["loving_blackwell"]
@@ -85,7 +114,9 @@ def test_show_by_uid_and_by_reference(recorded):
     assert by_ref["name"] == "loving_blackwell" and by_ref["params"] == {"genome": "GRCh38"}
     assert [c["name"] for c in by_ref["child_runs"]] == ["FASTQC (s1)"]
     by_uid = json.loads(runner.invoke(app, ["show", recorded["child"].uid, "--db", db]).output)
-    assert [a["key"] for a in by_uid["inputs"]] == ["raw/s1.fastq"] and [a["key"] for a in by_uid["outputs"]] == ["qc/s1_fastqc.html"]
+    assert [a["key"] for a in by_uid["inputs"]] == ["raw/s1.fastq"] and [a["key"] for a in by_uid["outputs"]] == [
+        "qc/s1_fastqc.html"
+    ]
     assert by_uid["initiated_by_run"] == recorded["parent"].uid
 
 
@@ -94,8 +125,14 @@ def test_lineage_of_a_path(recorded):
     result = runner.invoke(app, ["lineage", str(recorded["out"]), "--db", db])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"artifact {recorded['a_out'].uid}") and "FASTQC (s1)" in lines[1] and "s1.fastq" in lines[2]
-    mermaid = runner.invoke(app, ["lineage", recorded["raw"].as_posix(), "--downstream", "--format", "mermaid", "--db", db]).output
+    assert (
+        lines[0].startswith(f"artifact {recorded['a_out'].uid}")
+        and "FASTQC (s1)" in lines[1]
+        and "s1.fastq" in lines[2]
+    )
+    mermaid = runner.invoke(
+        app, ["lineage", recorded["raw"].as_posix(), "--downstream", "--format", "mermaid", "--db", db]
+    ).output
     assert mermaid.startswith("flowchart TD") and recorded["child"].uid in mermaid
     dot = runner.invoke(app, ["lineage", recorded["child"].uid, "--format", "dot", "--db", db]).output
     assert dot.startswith("digraph")
@@ -103,13 +140,25 @@ def test_lineage_of_a_path(recorded):
 
 def test_transforms_and_artifacts(recorded):
     db = recorded["store"].url
-    assert {t["key"] for t in json.loads(runner.invoke(app, ["transforms", "--db", db]).output)} == {"nf-core/rnaseq", "nf-core/rnaseq#FASTQC"}
-    assert {a["key"] for a in json.loads(runner.invoke(app, ["artifacts", "--db", db, "--json"]).output)} == {"raw/s1.fastq", "qc/s1_fastqc.html"}
+    assert {t["key"] for t in json.loads(runner.invoke(app, ["transforms", "--db", db]).output)} == {
+        "nf-core/rnaseq",
+        "nf-core/rnaseq#FASTQC",
+    }
+    assert {a["key"] for a in json.loads(runner.invoke(app, ["artifacts", "--db", db, "--json"]).output)} == {
+        "raw/s1.fastq",
+        "qc/s1_fastqc.html",
+    }
 
 
 @pytest.mark.parametrize(
     "args",
-    [["show", "nope"], ["runs", "--status", "exploded"], ["runs", "--since", "yesterday"], ["lineage", "nope"], ["lineage", "x", "--format", "png"]],
+    [
+        ["show", "nope"],
+        ["runs", "--status", "exploded"],
+        ["runs", "--since", "yesterday"],
+        ["lineage", "nope"],
+        ["lineage", "x", "--format", "png"],
+    ],
 )
 def test_errors_are_one_line_and_exit_2(recorded, args):
     result = runner.invoke(app, [*args, "--db", recorded["store"].url])
@@ -125,5 +174,7 @@ def test_init_migrate_where_and_instances(tmp_path, monkeypatch):
     assert "already at 0001_initial" in runner.invoke(app, ["migrate"]).output
     assert "from project" in runner.invoke(app, ["where"]).output
     assert runner.invoke(app, ["instance", "add", "team", f"sqlite:///{tmp_path / 'team.db'}"]).exit_code == 0
-    assert json.loads(runner.invoke(app, ["instance", "list", "--json"]).output) == {"team": f"sqlite:///{tmp_path / 'team.db'}"}
+    assert json.loads(runner.invoke(app, ["instance", "list", "--json"]).output) == {
+        "team": f"sqlite:///{tmp_path / 'team.db'}"
+    }
     assert "team.db" in runner.invoke(app, ["where", "--db", "team"]).output

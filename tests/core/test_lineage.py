@@ -22,7 +22,9 @@ def build_chain(tmp_path, n: int):
     arts = ln.save(arts)
     store = ln.current_store()
     with store.transaction() as session:
-        session.execute(insert(run_input_artifact), [{"run_id": runs[i].id, "artifact_id": arts[i].id} for i in range(n)])
+        session.execute(
+            insert(run_input_artifact), [{"run_id": runs[i].id, "artifact_id": arts[i].id} for i in range(n)]
+        )
     return runs, arts
 
 

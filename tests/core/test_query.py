@@ -23,12 +23,44 @@ def data(store, tmp_path):
         files[name] = ln.Artifact(path, key=name).save()
     base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     runs = [
-        ln.Run(cr, reference="ref-a", reference_type="nextflow_session_id", name="loving_blackwell", started_at=base,
-               params={"learning_rate": 0.1, "preprocess_params": {"normalization_type": "cool"}, "tag": "Alpha", "flag": True}, status="completed"),
-        ln.Run(cr, reference="ref-b", reference_type="nextflow_session_id", name="ADGB-DT", started_at=base + dt.timedelta(days=1),
-               params={"learning_rate": 0.001, "preprocess_params": {"normalization_type": "plain"}, "tag": "beta", "flag": False}, status="errored"),
-        ln.Run(nf, reference="3f2a", reference_type="prefect_flow_run_id", name="2nd run", started_at=base + dt.timedelta(days=2),
-               params={"learning_rate": "high", "tag": "Gamma_%"}, aux={"realtime_ms": 5}, status="completed"),
+        ln.Run(
+            cr,
+            reference="ref-a",
+            reference_type="nextflow_session_id",
+            name="loving_blackwell",
+            started_at=base,
+            params={
+                "learning_rate": 0.1,
+                "preprocess_params": {"normalization_type": "cool"},
+                "tag": "Alpha",
+                "flag": True,
+            },
+            status="completed",
+        ),
+        ln.Run(
+            cr,
+            reference="ref-b",
+            reference_type="nextflow_session_id",
+            name="ADGB-DT",
+            started_at=base + dt.timedelta(days=1),
+            params={
+                "learning_rate": 0.001,
+                "preprocess_params": {"normalization_type": "plain"},
+                "tag": "beta",
+                "flag": False,
+            },
+            status="errored",
+        ),
+        ln.Run(
+            nf,
+            reference="3f2a",
+            reference_type="prefect_flow_run_id",
+            name="2nd run",
+            started_at=base + dt.timedelta(days=2),
+            params={"learning_rate": "high", "tag": "Gamma_%"},
+            aux={"realtime_ms": 5},
+            status="completed",
+        ),
     ]
     for r in runs:
         r.save()
@@ -78,13 +110,18 @@ def test_lookups(data, lookup, value, expected):
 def test_datetime_lookups(data):
     base = data["base"]
     assert names(ln.Run.filter(started_at__gt=base)) == ["2nd run", "ADGB-DT"]
-    assert names(ln.Run.filter(started_at__range=(base, base + dt.timedelta(days=1)))) == ["ADGB-DT", "loving_blackwell"]
+    assert names(ln.Run.filter(started_at__range=(base, base + dt.timedelta(days=1)))) == [
+        "ADGB-DT",
+        "loving_blackwell",
+    ]
     assert names(ln.Run.filter(started_at__gte="2026-01-02T00:00:00+00:00")) == ["2nd run", "ADGB-DT"]
     assert names(ln.Run.filter(started_at__lt=dt.date(2026, 1, 2))) == ["loving_blackwell"]
 
 
 def test_json_lookups(data):
-    assert names(ln.Run.filter(params__learning_rate__gt=0.01)) == ["loving_blackwell"]  # "high" is skipped, not an error
+    assert names(ln.Run.filter(params__learning_rate__gt=0.01)) == [
+        "loving_blackwell"
+    ]  # "high" is skipped, not an error
     assert names(ln.Run.filter(params__learning_rate="high")) == ["2nd run"]
     assert names(ln.Run.filter(params__preprocess_params__normalization_type="cool")) == ["loving_blackwell"]
     assert names(ln.Run.filter(params__tag__icontains="alpha")) == ["loving_blackwell"]
@@ -105,7 +142,10 @@ def test_relation_lookups(data):
     assert names(ln.Run.filter(output_artifacts__key="out/counts.tsv")) == ["loving_blackwell"]
     assert names(ln.Run.filter(input_artifacts__isnull=True)) == ["2nd run"]
     assert sorted(t.name for t in ln.Transform.filter(runs__reference_type="prefect_flow_run_id")) == ["nf-core/rnaseq"]
-    assert sorted(a.key for a in ln.Artifact.filter(input_of_runs__name="loving_blackwell")) == ["raw/s1.fastq.gz", "ref/genome.fa"]
+    assert sorted(a.key for a in ln.Artifact.filter(input_of_runs__name="loving_blackwell")) == [
+        "raw/s1.fastq.gz",
+        "ref/genome.fa",
+    ]
     assert sorted(a.key for a in ln.Artifact.filter(run__transform__name="Cell Ranger")) == ["out/counts.tsv"]
     # a filter across a to-many relation never duplicates rows
     assert ln.Run.filter(input_artifacts__key__contains="/").count() == 2
@@ -122,7 +162,10 @@ def test_q_objects(data):
     assert names(ln.Run.filter(q)) == ["2nd run", "ADGB-DT"]
     assert names(ln.Run.filter(~ln.Q(status="completed"))) == ["ADGB-DT"]
     assert names(ln.Run.filter(ln.Q(transform__name="Cell Ranger") & ~ln.Q(name__startswith="lov"))) == ["ADGB-DT"]
-    assert names(ln.Run.filter(ln.Q(params__learning_rate__gt=0.01) | ln.Q(params__tag="beta"))) == ["ADGB-DT", "loving_blackwell"]
+    assert names(ln.Run.filter(ln.Q(params__learning_rate__gt=0.01) | ln.Q(params__tag="beta"))) == [
+        "ADGB-DT",
+        "loving_blackwell",
+    ]
     assert names(ln.Run.exclude(name="ADGB-DT")) == ["2nd run", "loving_blackwell"]
 
 
@@ -137,7 +180,10 @@ def test_queryset_api(data):
     assert ln.Run.filter(name="nope").one_or_none() is None
     with pytest.raises(MultipleResultsFound):
         qs.one()
-    assert qs.values("name", "reference") == [{"name": "ADGB-DT", "reference": "ref-b"}, {"name": "loving_blackwell", "reference": "ref-a"}]
+    assert qs.values("name", "reference") == [
+        {"name": "ADGB-DT", "reference": "ref-b"},
+        {"name": "loving_blackwell", "reference": "ref-a"},
+    ]
     assert qs.values_list("name", flat=True) == ["ADGB-DT", "loving_blackwell"]
     assert qs.values_list("name", "status") == [("ADGB-DT", 1), ("loving_blackwell", 0)]
     assert ln.Run.filter(input_artifacts__key__startswith="raw/").distinct().count() == 2
@@ -203,9 +249,16 @@ def test_df(data):
     assert isinstance(frame["started_at"].dtype, pd.DatetimeTZDtype)
     assert str(frame["_status_code"].dtype) == "Int64" and str(frame["initiated_by_run_id"].dtype) == "Int64"
     assert ln.Run.df(limit=1).shape[0] == 1 and ln.Run.df(limit=None).shape[0] == 3
-    inc = ln.Run.filter(transform__name="Cell Ranger").order_by("started_at").df(include=["transform__name", "input_artifacts__key", "created_by__handle"])
+    inc = (
+        ln.Run.filter(transform__name="Cell Ranger")
+        .order_by("started_at")
+        .df(include=["transform__name", "input_artifacts__key", "created_by__handle"])
+    )
     assert list(inc["transform__name"]) == ["Cell Ranger", "Cell Ranger"]
-    assert [sorted(v) for v in inc["input_artifacts__key"]] == [["raw/s1.fastq.gz", "ref/genome.fa"], ["raw/s2.fastq.gz"]]
+    assert [sorted(v) for v in inc["input_artifacts__key"]] == [
+        ["raw/s1.fastq.gz", "ref/genome.fa"],
+        ["raw/s2.fastq.gz"],
+    ]
     feats = ln.Run.filter(transform__name="Cell Ranger").order_by("started_at").df(features=True)
     assert list(feats["learning_rate"]) == [0.1, 0.001]
     assert list(feats["tag"]) == ["Alpha", "beta"]
@@ -245,7 +298,9 @@ def test_search_ranks_and_tolerates_typos(store):
     assert "Salmon" not in [t.name for t in hits]
     typo = ln.Transform.search("Cell Rangr")
     assert typo.first().name in ("Cell Ranger", "Cell Ranger ARC")
-    assert ln.Transform.search("ranger", field="name").df()["score"].tolist() == sorted(ln.Transform.search("ranger", field="name").df()["score"].tolist(), reverse=True)
+    assert ln.Transform.search("ranger", field="name").df()["score"].tolist() == sorted(
+        ln.Transform.search("ranger", field="name").df()["score"].tolist(), reverse=True
+    )
     frame = ln.Transform.search("Cell Ranger").df()
     assert frame["score"].iloc[0] == 100.0 and list(frame["name"])[0] == "Cell Ranger"
     assert ln.Transform.search("cell ranger").df()["score"].iloc[0] == 100.0

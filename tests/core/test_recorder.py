@@ -14,7 +14,10 @@ def count_transactions(store):
     counter = {"n": 0}
 
     def on_begin(conn):
-        if conn.get_execution_options().get("flowprov_write") or conn.get_execution_options().get("isolation_level") == "READ COMMITTED":
+        if (
+            conn.get_execution_options().get("flowprov_write")
+            or conn.get_execution_options().get("isolation_level") == "READ COMMITTED"
+        ):
             counter["n"] += 1
 
     event.listen(store.engine, "begin", on_begin)
@@ -23,10 +26,21 @@ def count_transactions(store):
 
 def record_workflow(rec: Recorder, tmp_path, n_steps: int, status: str = "completed"):
     pipeline = TransformSpec(key="workflows/Snakefile", name="Snakefile", source_code="rule all: ...")
-    step = TransformSpec(key="workflows/Snakefile#align", name="align", type="step", source_code="bwa mem {input} > {output}")
-    wf = rec.open_run(pipeline, reference="wf-uuid", reference_type="snakemake_workflow_id", params={"samples": n_steps})
+    step = TransformSpec(
+        key="workflows/Snakefile#align", name="align", type="step", source_code="bwa mem {input} > {output}"
+    )
+    wf = rec.open_run(
+        pipeline, reference="wf-uuid", reference_type="snakemake_workflow_id", params={"samples": n_steps}
+    )
     for i in range(n_steps):
-        job = rec.open_run(step, reference=f"wf-uuid:{i}", reference_type="snakemake_job_id", name=f"align (sample={i})", parent=wf, params={"threads": 2})
+        job = rec.open_run(
+            step,
+            reference=f"wf-uuid:{i}",
+            reference_type="snakemake_job_id",
+            name=f"align (sample={i})",
+            parent=wf,
+            params={"threads": 2},
+        )
         src = tmp_path / f"in{i}.fq"
         dst = tmp_path / f"out{i}.bam"
         src.write_text(f"reads {i}")
@@ -48,7 +62,11 @@ def test_buffered_workflow_is_few_transactions(store, tmp_path):
     assert run.id == wf.run.id and run.status == "completed" and run.params.get_values() == {"samples": 200}
     assert run.initiated_runs.count() == 200
     job = ln.Run.get(reference="wf-uuid:7")
-    assert job.name == "align (sample=7)" and job.transform.key == "workflows/Snakefile#align" and job.transform.type == "step"
+    assert (
+        job.name == "align (sample=7)"
+        and job.transform.key == "workflows/Snakefile#align"
+        and job.transform.type == "step"
+    )
     assert [a.path.rsplit("/", 1)[-1] for a in job.input_artifacts] == ["in7.fq"]
     assert [a.path.rsplit("/", 1)[-1] for a in job.output_artifacts] == ["out7.bam"]
 
@@ -68,7 +86,14 @@ def test_reopening_updates_status_and_merges_params(store, tmp_path):
     rec.flush()
     assert ln.Run.get(reference="r1").status == "started"
     rec2 = Recorder(store)
-    h2 = rec2.open_run(spec, reference="r1", reference_type="prefect_flow_run_id", name="crimson-fox", params={"b": 2}, status="restarted")
+    h2 = rec2.open_run(
+        spec,
+        reference="r1",
+        reference_type="prefect_flow_run_id",
+        name="crimson-fox",
+        params={"b": 2},
+        status="restarted",
+    )
     rec2.close_run(h2, "errored")
     rec2.flush()
     run = ln.Run.get(reference="r1")
@@ -109,7 +134,9 @@ def test_failed_write_keeps_the_buffer(store, tmp_path):
 
 def test_secrets_in_params_are_redacted(store):
     rec = Recorder(store)
-    h = rec.open_run(TransformSpec(key="s"), reference="s1", reference_type="test", params={"webin_password": "x", "n": 1})
+    h = rec.open_run(
+        TransformSpec(key="s"), reference="s1", reference_type="test", params={"webin_password": "x", "n": 1}
+    )
     rec.flush()
     assert ln.Run.get(reference="s1").params.get_values() == {"webin_password": "***", "n": 1}
     assert h.run is not None
@@ -159,7 +186,9 @@ def test_same_bytes_from_two_runs_of_one_batch_are_noted_for_both(store, tmp_pat
     for sample in ("a", "b"):
         out = tmp_path / f"{sample}.tsv"
         out.write_text("s\n0.0100\n")  # identical bytes, as Snakemake benchmark files of tiny jobs can be
-        job = rec.open_run(step, reference=f"wf:{sample}", reference_type="snakemake_job_id", name=f"bench (s={sample})", parent=wf)
+        job = rec.open_run(
+            step, reference=f"wf:{sample}", reference_type="snakemake_job_id", name=f"bench (s={sample})", parent=wf
+        )
         job.add_output(out)
         wf.add_output(out)
         rec.close_run(job, "completed")

@@ -39,7 +39,12 @@ def test_lamindb_run_page_example_runs_unchanged(store):
 def test_every_run_field_round_trips(store, transform, small_file):
     env = ln.Artifact(small_file("env.txt", b"numpy==2.0\n")).save()
     report = ln.Artifact(small_file("report.html", b"<html></html>")).save()
-    parent = ln.Run(transform, reference="5477e033-04ee-44f1-81c9-a72a7f1508c2", reference_type="nextflow_session_id", name="loving_blackwell").save()
+    parent = ln.Run(
+        transform,
+        reference="5477e033-04ee-44f1-81c9-a72a7f1508c2",
+        reference_type="nextflow_session_id",
+        name="loving_blackwell",
+    ).save()
     started = dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     run = ln.Run(
         transform,
@@ -115,6 +120,7 @@ def test_repr_is_one_line_with_non_empty_fields(store, transform):
 
 # -- transform versions -----------------------------------------------------------------------
 
+
 def test_same_key_same_source_is_the_same_record(store):
     a = ln.Transform(key="pipelines/rnaseq.nf", source_code="process A {}", type="pipeline").save()
     b = ln.Transform(key="pipelines/rnaseq.nf", source_code="process A {}", type="pipeline").save()
@@ -155,6 +161,7 @@ def test_transform_type_is_checked(store):
 
 
 # -- relations --------------------------------------------------------------------------------
+
 
 def test_relation_managers(store, transform, small_file):
     run = ln.Run(transform).save()
@@ -238,6 +245,7 @@ def test_delete(store, transform):
 
 # -- Django-model methods -----------------------------------------------------------------------
 
+
 def test_clean_fields_collects_every_error(store, transform):
     run = ln.Run(transform, reference_type="x" * 26, aux=["not", "a", "dict"])
     run.name = 5
@@ -284,7 +292,10 @@ def test_get_deferred_fields_and_refresh_from_db(store, transform):
     from sqlalchemy import update
 
     with store.transaction() as session:
-        session.execute(update(ln.Run).where(ln.Run.id == run.id).values(name="after"), execution_options={"synchronize_session": False})
+        session.execute(
+            update(ln.Run).where(ln.Run.id == run.id).values(name="after"),
+            execution_options={"synchronize_session": False},
+        )
     run.refresh_from_db(fields=["name"])
     assert run.name == "after"
     run.refresh_from_db(from_queryset=ln.Run.filter(name="after"))
@@ -350,16 +361,28 @@ def test_params_normalisation_and_secrets(store, transform, tmp_path):
         registry_token: str = "tok"
 
     run = ln.Run(transform).save()
-    run.params.add_values({
-        "learning_rate": 0.01, "preprocess_params": {"normalization_type": "cool", "subset_highlyvariable": True},
-        "when": dt.date(2026, 11, 27), "path": Path("/data/x.csv"), "aws_secret": "AKIA...", "model": Settings(),
-        "pw": SecretStr("hunter2"), "layers": (64, 32),
-    })
+    run.params.add_values(
+        {
+            "learning_rate": 0.01,
+            "preprocess_params": {"normalization_type": "cool", "subset_highlyvariable": True},
+            "when": dt.date(2026, 11, 27),
+            "path": Path("/data/x.csv"),
+            "aws_secret": "AKIA...",
+            "model": Settings(),
+            "pw": SecretStr("hunter2"),
+            "layers": (64, 32),
+        }
+    )
     stored = ln.Run.get(run.uid).params.get_values()
     assert stored == {
-        "learning_rate": 0.01, "preprocess_params": {"normalization_type": "cool", "subset_highlyvariable": True},
-        "when": "2026-11-27", "path": "/data/x.csv", "aws_secret": "***", "model": {"threads": 4, "registry_token": "***"},
-        "pw": "***", "layers": [64, 32],
+        "learning_rate": 0.01,
+        "preprocess_params": {"normalization_type": "cool", "subset_highlyvariable": True},
+        "when": "2026-11-27",
+        "path": "/data/x.csv",
+        "aws_secret": "***",
+        "model": {"threads": 4, "registry_token": "***"},
+        "pw": "***",
+        "layers": [64, 32],
     }
     assert ln.Run.filter(params__preprocess_params__subset_highlyvariable=True).count() == 1
     with pytest.raises(ValidationError, match="weird: cannot store a object"):

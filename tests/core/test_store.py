@@ -17,9 +17,18 @@ from flowprov.core.store import connection, settings
 from flowprov.core.store.schema import SCHEMA_HEAD, VERSION_TABLE
 
 EXPECTED_TABLES = {
-    "flowprov_space", "flowprov_user", "flowprov_storage", "flowprov_transform", "flowprov_run", "flowprov_artifact",
-    "flowprov_collection", "flowprov_collection_artifact", "flowprov_run_input_artifact", "flowprov_run_input_collection",
-    "flowprov_transform_predecessor", VERSION_TABLE,
+    "flowprov_space",
+    "flowprov_user",
+    "flowprov_storage",
+    "flowprov_transform",
+    "flowprov_run",
+    "flowprov_artifact",
+    "flowprov_collection",
+    "flowprov_collection_artifact",
+    "flowprov_run_input_artifact",
+    "flowprov_run_input_collection",
+    "flowprov_transform_predecessor",
+    VERSION_TABLE,
 }
 
 
@@ -32,8 +41,9 @@ def test_fresh_store_gets_the_schema_and_default_space(store):
 
 
 def test_schema_head_is_alembics_head():
-    from alembic.script import ScriptDirectory
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     from flowprov.core.store.schema import MIGRATIONS_DIR
 
     cfg = Config()
@@ -201,7 +211,12 @@ def test_eight_processes_open_a_fresh_store_at_once(store_url, tmp_path):
     script.write_text(COLD_START)
     start_at = time.time() + 3.0
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(start_at), store_url, "20", f"p{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), str(start_at), store_url, "20", f"p{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(8)
     ]
     results = [p.communicate(timeout=120) for p in procs]

@@ -15,14 +15,24 @@ import flowprov as ln
 from flowprov.core.tracking.context import redact_argv
 
 
-def run_script(tmp_path: Path, store_url: str, body: str, *args: str, name: str = "analysis.py", wait: bool = True, env: dict | None = None):
+def run_script(
+    tmp_path: Path,
+    store_url: str,
+    body: str,
+    *args: str,
+    name: str = "analysis.py",
+    wait: bool = True,
+    env: dict | None = None,
+):
     script = tmp_path / name
     script.write_text(textwrap.dedent(body))
     full_env = {**os.environ, "FLOWPROV_DB": store_url, **(env or {})}
     full_env.pop("FLOWPROV_INITIATED_BY_RUN", None) if env is None or "FLOWPROV_INITIATED_BY_RUN" not in env else None
     cmd = [sys.executable, str(script), *args]
     if not wait:
-        return subprocess.Popen(cmd, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            cmd, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(cmd, cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=120)
 
 
@@ -44,7 +54,12 @@ def test_script_success(store_url, tmp_path):
     run = ln.Run.get(transform__key="analysis.py")
     assert run.status == "completed" and run.finished_at is not None
     assert run.transform.type == "script" and "ln.track(" in run.transform.source_code
-    assert run.params.get_values() == {"learning_rate": 0.01, "layers": [64, 32], "db_password": "***", "nested": {"api_key": "***"}}
+    assert run.params.get_values() == {
+        "learning_rate": 0.01,
+        "layers": [64, 32],
+        "db_password": "***",
+        "nested": {"api_key": "***"},
+    }
     assert run.aux["cli_args"][1:] == ["--token", "***", "--n=3"]
     assert [a.path.rsplit("/", 1)[-1] for a in run.input_artifacts] == ["input.csv"]
     assert [a.path.rsplit("/", 1)[-1] for a in run.output_artifacts] == ["result.txt"]
@@ -89,7 +104,12 @@ def test_sys_exit_nonzero_without_finish(store_url, tmp_path):
 
 
 def test_sigterm_marks_aborted_and_keeps_the_signal(store_url, tmp_path):
-    proc = run_script(tmp_path, store_url, "import time, flowprov as ln\nln.track()\nprint('ready', flush=True)\ntime.sleep(60)\n", wait=False)
+    proc = run_script(
+        tmp_path,
+        store_url,
+        "import time, flowprov as ln\nln.track()\nprint('ready', flush=True)\ntime.sleep(60)\n",
+        wait=False,
+    )
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
@@ -100,7 +120,12 @@ def test_sigterm_marks_aborted_and_keeps_the_signal(store_url, tmp_path):
 
 
 def test_sigint_marks_aborted(store_url, tmp_path):
-    proc = run_script(tmp_path, store_url, "import time, flowprov as ln\nln.track()\nprint('ready', flush=True)\ntime.sleep(60)\n", wait=False)
+    proc = run_script(
+        tmp_path,
+        store_url,
+        "import time, flowprov as ln\nln.track()\nprint('ready', flush=True)\ntime.sleep(60)\n",
+        wait=False,
+    )
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
@@ -130,7 +155,9 @@ def test_git_facts(store_url, tmp_path):
     repo.mkdir()
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "remote", "add", "origin", "https://user:pw@example.org/lab/pipeline.git"], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://user:pw@example.org/lab/pipeline.git"], cwd=repo, check=True
+    )
     (repo / "scripts").mkdir()
     (repo / "scripts" / "train.py").write_text("import flowprov as ln\nln.track()\n")
     (repo / "uv.lock").write_text("version = 1\n")
@@ -148,7 +175,14 @@ def test_git_facts(store_url, tmp_path):
 
 
 def test_track_with_a_transform_and_redaction():
-    assert redact_argv(["x", "--password", "p", "--api-key=k", "--n", "3"]) == ["x", "--password", "***", "--api-key=***", "--n", "3"]
+    assert redact_argv(["x", "--password", "p", "--api-key=k", "--n", "3"]) == [
+        "x",
+        "--password",
+        "***",
+        "--api-key=***",
+        "--n",
+        "3",
+    ]
 
 
 def test_track_in_process_with_custom_transform(store, tmp_path):
@@ -182,7 +216,9 @@ def test_notebook_headless(store_url, tmp_path):
     os.environ["FLOWPROV_NOTEBOOK"] = str(path)  # what JPY_SESSION_NAME gives under Jupyter
     os.environ.pop("FLOWPROV_INITIATED_BY_RUN", None)
     try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_before)

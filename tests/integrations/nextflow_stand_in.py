@@ -33,7 +33,6 @@ STAND_IN = textwrap.dedent('''\
 ''')
 
 
-
 def install_stand_in(bin_dir: Path) -> Path:
     """Write the stand-in as `bin_dir/nextflow`; returns `bin_dir` (put it first on PATH)."""
     bin_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-
 from tests.integrations.conformance import AdapterConformance, Execution
 from tests.integrations.nextflow_stand_in import SESSION, install_stand_in
 from tests.integrations.test_snakemake import SNAKEMAKE, make_workflow
@@ -30,8 +29,14 @@ class SnakemakeConformance(AdapterConformance):
             from tests.integrations.test_snakemake import HOOKS
 
             make_workflow(root, hooks=HOOKS if self.hooks else "")
-        result = subprocess.run([SNAKEMAKE, "-c2", *self.extra_args, *(["--keep-going"] if fail else [])], cwd=root,
-                                env=_env(store_url, FAIL_SAMPLE="b" if fail else ""), capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [SNAKEMAKE, "-c2", *self.extra_args, *(["--keep-going"] if fail else [])],
+            cwd=root,
+            env=_env(store_url, FAIL_SAMPLE="b" if fail else ""),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         logs = sorted((root / ".snakemake" / "log").glob("*.log"))
         reference = ""
         if logs:
@@ -64,6 +69,14 @@ class TestNextflowWrapper(AdapterConformance):
             name = trace.name.split("-")[1]
             cmd = [sys.executable, "-m", "flowprov.cli", "nextflow", "ingest", str(trace), "--run-name", name]
         else:
-            cmd = [sys.executable, "-m", "flowprov.cli", "nextflow", "run", "nf-core/hello", *(["--fail"] if fail else [])]
+            cmd = [
+                sys.executable,
+                "-m",
+                "flowprov.cli",
+                "nextflow",
+                "run",
+                "nf-core/hello",
+                *(["--fail"] if fail else []),
+            ]
         result = subprocess.run(cmd, cwd=launch, env=env, capture_output=True, text=True, timeout=120)
         return Execution(result.returncode, SESSION, 2, result.stderr)

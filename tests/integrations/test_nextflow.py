@@ -23,8 +23,13 @@ from tests.integrations.nextflow_stand_in import install_stand_in
 # The real Nextflow files live in the project's shared/ folder, beside the repository (in CI too).
 DATA = Path(os.environ.get("FLOWPROV_TEST_DATA", REPO.parent / "shared" / "data")) / "nextflow"
 if not (DATA / "SOURCES.tsv").exists():
-    pytest.fail(f"the real Nextflow files are not at {DATA}: put shared/ beside the repository or set FLOWPROV_TEST_DATA", pytrace=False)
-HEADER = "task_id\thash\tnative_id\tname\tstatus\texit\tsubmit\tduration\trealtime\t%cpu\tpeak_rss\tpeak_vmem\trchar\twchar"
+    pytest.fail(
+        f"the real Nextflow files are not at {DATA}: put shared/ beside the repository or set FLOWPROV_TEST_DATA",
+        pytrace=False,
+    )
+HEADER = (
+    "task_id\thash\tnative_id\tname\tstatus\texit\tsubmit\tduration\trealtime\t%cpu\tpeak_rss\tpeak_vmem\trchar\twchar"
+)
 
 
 def ingest_quietly(target, **options):
@@ -44,20 +49,36 @@ def openproblems_launch(tmp_path):
     (launch / ".nextflow").mkdir(parents=True)
     (launch / "results" / "pipeline_info").mkdir(parents=True)
     shutil.copy(DATA / "openproblems_nextflow_history.tsv", launch / ".nextflow" / "history")
-    shutil.copy(DATA / "openproblems_loving_blackwell_trace.txt", launch / "results" / "pipeline_info" / "execution_trace.txt")
+    shutil.copy(
+        DATA / "openproblems_loving_blackwell_trace.txt", launch / "results" / "pipeline_info" / "execution_trace.txt"
+    )
     shutil.copy(DATA / "openproblems_report.html", launch / "results" / "pipeline_info" / "execution_report.html")
     return launch
 
 
 def test_value_parsers():
     assert parse_duration_ms("519ms") == 519 and parse_duration_ms("1.2s") == 1200
-    assert parse_duration_ms("4h 12m 10s") == (4 * 3600 + 12 * 60 + 10) * 1000 and parse_duration_ms("1d 3h") == 27 * 3600 * 1000
+    assert (
+        parse_duration_ms("4h 12m 10s") == (4 * 3600 + 12 * 60 + 10) * 1000
+        and parse_duration_ms("1d 3h") == 27 * 3600 * 1000
+    )
     assert parse_duration_ms("5080") == 5080 and parse_duration_ms("-") is None
     assert parse_memory_bytes("912 B") == 912 and parse_memory_bytes("29.8 MB") == round(29.8 * 1024**2)
-    assert parse_memory_bytes("1 GB") == 1024**3 and parse_memory_bytes("0") == 0 and parse_memory_bytes("6442450944") == 6442450944
-    assert parse_percent("98.5%") == 98.5 and parse_percent("98,5%") == 98.5 and parse_percent("1577.7%") == 1577.7 and parse_percent("87.3") == 87.3
+    assert (
+        parse_memory_bytes("1 GB") == 1024**3
+        and parse_memory_bytes("0") == 0
+        and parse_memory_bytes("6442450944") == 6442450944
+    )
+    assert (
+        parse_percent("98.5%") == 98.5
+        and parse_percent("98,5%") == 98.5
+        and parse_percent("1577.7%") == 1577.7
+        and parse_percent("87.3") == 87.3
+    )
     berlin = __import__("zoneinfo").ZoneInfo("Europe/Berlin")
-    assert parse_timestamp("2020-05-05 14:12:02.972", berlin) == dt.datetime(2020, 5, 5, 12, 12, 2, 972000, tzinfo=dt.UTC)
+    assert parse_timestamp("2020-05-05 14:12:02.972", berlin) == dt.datetime(
+        2020, 5, 5, 12, 12, 2, 972000, tzinfo=dt.UTC
+    )
     assert parse_timestamp("1588680722972", berlin) == dt.datetime(2020, 5, 5, 12, 12, 2, 972000, tzinfo=dt.UTC)
     for bad, parser in (("12.3 XB", parse_memory_bytes), ("soon", parse_duration_ms), ("lots%", parse_percent)):
         with pytest.raises(ValueError, match="cannot parse"):
@@ -68,8 +89,15 @@ def test_history_and_command_lines():
     entries = read_history(DATA / "daytona_nextflow_history.tsv")
     assert len(entries) == 115 and sum(e.status is None for e in entries) == 13
     assert {e.status for e in entries} == {"OK", "ERR", None}
-    assert pipeline_from_command("nextflow run -with-tower -profile aws -work-dir '/mnt/a b' -bucket-dir 's3://x' singlecellopenproblems/nf-openproblems") == "singlecellopenproblems/nf-openproblems"
-    assert pipeline_from_command("nextflow run nf-core/rnaseq -r 3.14 -profile docker --input s.csv") == "nf-core/rnaseq"
+    assert (
+        pipeline_from_command(
+            "nextflow run -with-tower -profile aws -work-dir '/mnt/a b' -bucket-dir 's3://x' singlecellopenproblems/nf-openproblems"
+        )
+        == "singlecellopenproblems/nf-openproblems"
+    )
+    assert (
+        pipeline_from_command("nextflow run nf-core/rnaseq -r 3.14 -profile docker --input s.csv") == "nf-core/rnaseq"
+    )
     assert pipeline_from_command("nextflow main.nf --help") == "main.nf"
 
 
@@ -77,16 +105,29 @@ def test_openproblems_launch(store, openproblems_launch):
     [result] = ingest(openproblems_launch)
     store.session.expunge_all()  # read back what was stored, not the objects in memory
     run = ln.Run.get(result.run.uid)
-    assert (run.name, run.reference, run.reference_type) == ("loving_blackwell", "5477e033-04ee-44f1-81c9-a72a7f1508c2", "nextflow_session_id")
+    assert (run.name, run.reference, run.reference_type) == (
+        "loving_blackwell",
+        "5477e033-04ee-44f1-81c9-a72a7f1508c2",
+        "nextflow_session_id",
+    )
     assert run.status == "completed"
-    assert run.transform.key == "singlecellopenproblems/nf-openproblems" and run.transform.version == "5794756a4c71733a7b9184e393fe2d4487df488a"
+    assert (
+        run.transform.key == "singlecellopenproblems/nf-openproblems"
+        and run.transform.version == "5794756a4c71733a7b9184e393fe2d4487df488a"
+    )
     assert result.identity_source == {"run_name": "report", "session_id": "report", "pipeline": "history"}
     assert (result.tasks, result.executed, result.cached, result.failed) == (217, 217, 0, 8)
     tasks = run.initiated_runs.all()
     assert tasks.count() == 217 and ln.Run.filter(initiated_by_run=run, status="errored").count() == 8
     first = ln.Run.get(name="list_tasks", initiated_by_run=run)
-    assert first.reference == "09f496c9" + first.reference[8:] and len(first.reference) == 32  # full hash from the report's workdir
-    assert first.aux["peak_rss_bytes"] == 218 * 1024**2 and first.aux["cpu_percent"] == 97.8 and first.aux["realtime_ms"] == 2500
+    assert (
+        first.reference == "09f496c9" + first.reference[8:] and len(first.reference) == 32
+    )  # full hash from the report's workdir
+    assert (
+        first.aux["peak_rss_bytes"] == 218 * 1024**2
+        and first.aux["cpu_percent"] == 97.8
+        and first.aux["realtime_ms"] == 2500
+    )
     assert first.transform.key == "singlecellopenproblems/nf-openproblems#list_tasks" and first.transform.type == "step"
     assert first.started_at.tzinfo is not None
     # retries: attempts of one task are linked, every attempt is kept
@@ -104,7 +145,11 @@ def test_reingest_changes_nothing(store, openproblems_launch):
     ingest(openproblems_launch)
     rolled = openproblems_launch / "results" / "pipeline_info" / "execution_trace.txt.1"
     shutil.copy(openproblems_launch / "results" / "pipeline_info" / "execution_trace.txt", rolled)
-    ingest(rolled, report=openproblems_launch / "results" / "pipeline_info" / "execution_report.html", history=openproblems_launch / ".nextflow" / "history")
+    ingest(
+        rolled,
+        report=openproblems_launch / "results" / "pipeline_info" / "execution_report.html",
+        history=openproblems_launch / ".nextflow" / "history",
+    )
     assert store_counts() == before
 
 
@@ -112,10 +157,14 @@ def test_longer_trace_adds_only_the_new_tasks(store, tmp_path):
     full = (DATA / "chipseq-jianhong_trace.txt").read_text().splitlines()
     partial = tmp_path / "trace.txt"
     partial.write_text("\n".join(full[:101]) + "\n")
-    [first] = ingest_quietly(partial, session_id="11111111-2222-3333-4444-555555555555", run_name="tiny_curie", timezone="UTC")
+    [first] = ingest_quietly(
+        partial, session_id="11111111-2222-3333-4444-555555555555", run_name="tiny_curie", timezone="UTC"
+    )
     assert first.run.initiated_runs.count() == 100
     partial.write_text("\n".join(full) + "\n")
-    [second] = ingest_quietly(partial, session_id="11111111-2222-3333-4444-555555555555", run_name="tiny_curie", timezone="UTC")
+    [second] = ingest_quietly(
+        partial, session_id="11111111-2222-3333-4444-555555555555", run_name="tiny_curie", timezone="UTC"
+    )
     assert second.run.id == first.run.id and second.run.initiated_runs.count() == 275
     assert ln.Run.filter(reference_type="nextflow_session_id").count() == 1
 
@@ -147,7 +196,11 @@ def test_raw_semicolon_trace(store):
     [result] = ingest_quietly(DATA / "mados_slurmsetup_trace.csv", session_id="00000000-0000-0000-0000-000000000001")
     task = ln.Run.get(initiated_by_run=result.run, aux__task_id=3)
     assert task.started_at == dt.datetime.fromtimestamp(1742930207104 / 1000, tz=dt.UTC)
-    assert task.aux["peak_rss_bytes"] == 10108928 and task.aux["cpu_percent"] == 87.3 and task.aux["memory_bytes"] == 6442450944
+    assert (
+        task.aux["peak_rss_bytes"] == 10108928
+        and task.aux["cpu_percent"] == 87.3
+        and task.aux["memory_bytes"] == 6442450944
+    )
     assert task.transform.key.endswith("#NFCORE_CHIPSEQ:CHIPSEQ:INPUT_CHECK:SAMPLESHEET_CHECK")
     assert task.reference == "52aa9eeed4685fa6253b3d35ec1d4df4"
 
@@ -169,7 +222,9 @@ def test_resumed_launch_links_cached_tasks(store, tmp_path):
     rows = (DATA / "scisoseq_trace.txt").read_text().splitlines()
     first = tmp_path / "first" / "trace.txt"
     first.parent.mkdir()
-    first.write_text("\n".join([rows[0]] + [r.replace("\tCACHED\t", "\tCOMPLETED\t") for r in rows[1:] if "\tCACHED\t" in r]) + "\n")
+    first.write_text(
+        "\n".join([rows[0]] + [r.replace("\tCACHED\t", "\tCOMPLETED\t") for r in rows[1:] if "\tCACHED\t" in r]) + "\n"
+    )
     session = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
     [orig] = ingest_quietly(first, session_id=session, run_name="happy_hopper", timezone="UTC")
     [resumed] = ingest_quietly(DATA / "scisoseq_trace.txt", session_id=session, run_name="sad_turing", timezone="UTC")
@@ -196,9 +251,13 @@ def test_multiline_script_fields(store, tmp_path):
 
 def test_killed_run_with_pending_tasks_is_aborted(store, tmp_path):
     trace = tmp_path / "trace.txt"
-    trace.write_text(HEADER + "\n" + "1\tab/cdef12\t1\tA (1)\tCOMPLETED\t0\t2026-01-01 10:00:00.000\t1s\t1s\t100%\t1 MB\t2 MB\t0\t0\n"
-                     "2\tcd/ef1234\t2\tA (2)\tRUNNING\t-\t2026-01-01 10:00:01.000\t-\t-\t-\t-\t-\t-\t-\n"
-                     "3\tef/123456\t-\tA (3)\tNEW\t-\t-\t-\t-\t-\t-\t-\t-\t-\n")
+    trace.write_text(
+        HEADER
+        + "\n"
+        + "1\tab/cdef12\t1\tA (1)\tCOMPLETED\t0\t2026-01-01 10:00:00.000\t1s\t1s\t100%\t1 MB\t2 MB\t0\t0\n"
+        "2\tcd/ef1234\t2\tA (2)\tRUNNING\t-\t2026-01-01 10:00:01.000\t-\t-\t-\t-\t-\t-\t-\n"
+        "3\tef/123456\t-\tA (3)\tNEW\t-\t-\t-\t-\t-\t-\t-\t-\t-\n"
+    )
     [result] = ingest_quietly(trace, timezone="UTC")
     assert result.run.status == "aborted" and result.run.reference_type == "nextflow_trace"
     assert ln.Run.get(name="A (2)").status == "started" and ln.Run.get(name="A (3)").status == "scheduled"
@@ -216,13 +275,28 @@ GOOD_ROW = "1\tab/cdef12\t1\tA (1)\tCOMPLETED\t0\t2026-01-01 10:00:00.000\t1s\t1
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (HEADER + "\n" + GOOD_ROW + "\n" + GOOD_ROW.replace("ab/cdef12", "cd/ef1234")[:40], r"trace.txt:3: the last line has 7 of 14 fields and no line end: the file is truncated"),
-        (HEADER + "\n" + GOOD_ROW[:40] + "\n" + GOOD_ROW + "\n", r"trace.txt:2: 7 fields where the header has 14 \(wrong separator or a cut line\?\)"),
+        (
+            HEADER + "\n" + GOOD_ROW + "\n" + GOOD_ROW.replace("ab/cdef12", "cd/ef1234")[:40],
+            r"trace.txt:3: the last line has 7 of 14 fields and no line end: the file is truncated",
+        ),
+        (
+            HEADER + "\n" + GOOD_ROW[:40] + "\n" + GOOD_ROW + "\n",
+            r"trace.txt:2: 7 fields where the header has 14 \(wrong separator or a cut line\?\)",
+        ),
         (HEADER.replace("\t", ",") + "\n" + GOOD_ROW + "\n", r"trace.txt:2: 1 fields where the header has 14"),
         (HEADER + "\tcolour\n" + GOOD_ROW + "\tred\n", r"trace.txt:1: field 'colour': not a Nextflow trace field"),
-        (HEADER + "\n" + GOOD_ROW.replace("1 MB", "12.3 XB") + "\n", r"trace.txt:2: field 'peak_rss': cannot parse '12.3 XB'"),
-        (HEADER + "\n" + GOOD_ROW.replace("COMPLETED", "EXPLODED") + "\n", r"trace.txt:2: field 'status': unknown status 'EXPLODED'"),
-        (HEADER + "\n" + GOOD_ROW.replace("2026-01-01", "01/01/2026") + "\n", r"trace.txt:2: field 'submit': cannot parse"),
+        (
+            HEADER + "\n" + GOOD_ROW.replace("1 MB", "12.3 XB") + "\n",
+            r"trace.txt:2: field 'peak_rss': cannot parse '12.3 XB'",
+        ),
+        (
+            HEADER + "\n" + GOOD_ROW.replace("COMPLETED", "EXPLODED") + "\n",
+            r"trace.txt:2: field 'status': unknown status 'EXPLODED'",
+        ),
+        (
+            HEADER + "\n" + GOOD_ROW.replace("2026-01-01", "01/01/2026") + "\n",
+            r"trace.txt:2: field 'submit': cannot parse",
+        ),
         ("", r"trace.txt:1: empty file"),
     ],
 )
@@ -237,7 +311,10 @@ def test_bad_traces_give_one_clear_error_and_write_nothing(store, tmp_path, cont
 
 def test_non_utf8_bytes(store, tmp_path):
     trace = tmp_path / "trace.txt"
-    trace.write_bytes((HEADER + "\n" + GOOD_ROW + "\n").encode() + b"2\tcd/ef1234\t2\tB \xff\xfe\tCOMPLETED\t0\t-\t-\t-\t-\t-\t-\t-\t-\n")
+    trace.write_bytes(
+        (HEADER + "\n" + GOOD_ROW + "\n").encode()
+        + b"2\tcd/ef1234\t2\tB \xff\xfe\tCOMPLETED\t0\t-\t-\t-\t-\t-\t-\t-\t-\n"
+    )
     before = store_counts()
     with pytest.raises(TraceError, match=r"trace.txt:3: bytes that are not UTF-8"):
         ingest_quietly(trace, timezone="UTC")
@@ -245,7 +322,10 @@ def test_non_utf8_bytes(store, tmp_path):
 
 
 def test_error_in_the_middle_leaves_no_partial_launch(store, tmp_path):
-    rows = [GOOD_ROW.replace("\t1\tA (1)", f"\t{i}\tA ({i})").replace("1\tab/cdef12", f"{i}\t{i % 256:02x}/{i:06x}", 1) for i in range(1, 12001)]
+    rows = [
+        GOOD_ROW.replace("\t1\tA (1)", f"\t{i}\tA ({i})").replace("1\tab/cdef12", f"{i}\t{i % 256:02x}/{i:06x}", 1)
+        for i in range(1, 12001)
+    ]
     rows[11_000] = rows[11_000].replace("1 MB", "lots")
     trace = tmp_path / "trace.txt"
     trace.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
@@ -283,7 +363,18 @@ def test_nextflow_run_wrapper_with_a_stand_in(store, tmp_path, fail):
     work = tmp_path / "launch"
     work.mkdir()
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FLOWPROV_DB": store.url}
-    args = [sys.executable, "-m", "flowprov.cli", "nextflow", "run", "nf-core/hello", "--greeting", "hi", "--webin_password", "x"] + (["--fail"] if fail else [])
+    args = [
+        sys.executable,
+        "-m",
+        "flowprov.cli",
+        "nextflow",
+        "run",
+        "nf-core/hello",
+        "--greeting",
+        "hi",
+        "--webin_password",
+        "x",
+    ] + (["--fail"] if fail else [])
     result = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == (1 if fail else 0), result.stderr
     assert "N E X T F L O W" in result.stdout
@@ -296,7 +387,14 @@ def test_nextflow_run_wrapper_with_a_stand_in(store, tmp_path, fail):
 
 def test_nextflow_run_without_nextflow(store, tmp_path):
     env = {**os.environ, "PATH": str(tmp_path), "FLOWPROV_DB": store.url}
-    result = subprocess.run([sys.executable, "-m", "flowprov.cli", "nextflow", "run", "main.nf"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "flowprov.cli", "nextflow", "run", "main.nf"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 127 and "`nextflow` is not on PATH" in result.stderr
 
 
@@ -349,7 +447,12 @@ def test_work_dirs_outdir_and_cache_index(store, tmp_path):
     upper = ln.Run.get(reference=h1)
     reverse = ln.Run.get(reference=h2)  # found through --work-dir default (./work) and the full hash
     assert ln.Run.get(name="REPORT (1)").reference == h3  # the cache index gave the full hash
-    assert upper.aux["command_sh"].endswith("> upper.txt\n") and upper.aux["cpu_percent"] == 98.3 and upper.aux["realtime_ms"] == 1200 and upper.aux["exit"] == 0
+    assert (
+        upper.aux["command_sh"].endswith("> upper.txt\n")
+        and upper.aux["cpu_percent"] == 98.3
+        and upper.aux["realtime_ms"] == 1200
+        and upper.aux["exit"] == 0
+    )
     assert [a.path for a in upper.input_artifacts] == [raw.as_uri()]
     assert [a.path.rsplit("/", 1)[-1] for a in upper.output_artifacts] == ["upper.txt"]
     assert [a.id for a in reverse.input_artifacts] == [a.id for a in upper.output_artifacts]  # task-to-task
@@ -358,7 +461,9 @@ def test_work_dirs_outdir_and_cache_index(store, tmp_path):
     launch_run = result.run
     assert [a.path.rsplit("/", 1)[-1] for a in ln.Run.get(launch_run.uid).output_artifacts] == ["multiqc_report.html"]
     lineage = final.view_lineage()
-    assert {r.name for r in lineage.runs} == {"UPPER (1)", "REVERSE (1)"} and raw.as_uri() in {a.path for a in lineage.artifacts}
+    assert {r.name for r in lineage.runs} == {"UPPER (1)", "REVERSE (1)"} and raw.as_uri() in {
+        a.path for a in lineage.artifacts
+    }
     before = store_counts()
     ingest(trace, session_id=session, run_name=name, timezone="UTC", outdir=outdir)
     assert store_counts() == before
@@ -368,12 +473,22 @@ def test_a_real_work_dir_found_by_short_hash(store, tmp_path):
     work = tmp_path / "work" / "00" / "02079f69661eaa3855105fdf24b5f7"
     shutil.copytree(DATA / "wfcommons_workdir_00-02079f", work)
     trace = tmp_path / "trace.txt"
-    trace.write_text(HEADER + "\n" + "1\t00/02079f\t7\tDEMUX_SUMMARY (1)\tCOMPLETED\t0\t2021-01-01 10:00:00.000\t12s\t12s\t-\t-\t-\t-\t-\n")
-    [result] = ingest_quietly(trace, session_id="11111111-1111-1111-1111-111111111111", timezone="UTC", work_dir=tmp_path / "work")
+    trace.write_text(
+        HEADER
+        + "\n"
+        + "1\t00/02079f\t7\tDEMUX_SUMMARY (1)\tCOMPLETED\t0\t2021-01-01 10:00:00.000\t12s\t12s\t-\t-\t-\t-\t-\n"
+    )
+    [result] = ingest_quietly(
+        trace, session_id="11111111-1111-1111-1111-111111111111", timezone="UTC", work_dir=tmp_path / "work"
+    )
     task = ln.Run.get(initiated_by_run=result.run)
     assert task.reference == "0002079f69661eaa3855105fdf24b5f7"
     assert "qiime demux summarize" in task.aux["command_sh"]
-    assert task.aux["cpu_percent"] == 98.3 and task.aux["peak_rss_bytes"] == 340036 * 1024 and task.aux["mem_percent"] == 16.6
+    assert (
+        task.aux["cpu_percent"] == 98.3
+        and task.aux["peak_rss_bytes"] == 340036 * 1024
+        and task.aux["mem_percent"] == 16.6
+    )
     assert task.input_artifacts.count() == 0  # the staged input was on the original machine
 
 
@@ -389,7 +504,11 @@ def test_lineage_store(store, tmp_path):
     data["spec"]["path"] = str(produced)  # the file as it lies on this machine
     record.chmod(0o644)
     record.write_text(json.dumps(data))
-    (launch / "trace.txt").write_text(HEADER + "\n" + "1\t5f/4fa325\t7\tCONVERTTOUPPER (1)\tCOMPLETED\t0\t2026-06-15 11:09:38.000\t1s\t1s\t-\t-\t-\t-\t-\n")
+    (launch / "trace.txt").write_text(
+        HEADER
+        + "\n"
+        + "1\t5f/4fa325\t7\tCONVERTTOUPPER (1)\tCOMPLETED\t0\t2026-06-15 11:09:38.000\t1s\t1s\t-\t-\t-\t-\t-\n"
+    )
     [result] = ingest_quietly(launch, timezone="Europe/Rome")
     assert (result.run_name, result.session_id) == ("elegant_davinci", "3a535bd4-dda0-49d7-b77a-e8ade8f9fab9")
     assert result.identity_source["run_name"] == "lineage store" and result.pipeline == "main.nf"

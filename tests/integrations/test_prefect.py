@@ -16,12 +16,12 @@ os.environ.pop("PREFECT_API_URL", None)
 
 prefect = pytest.importorskip("prefect")
 
-from prefect import flow, task  # noqa: E402
 from prefect.states import Cancelled  # noqa: E402
 from pydantic import BaseModel, SecretStr  # noqa: E402
 
 import flowprov as ln  # noqa: E402
 from flowprov.integrations.prefect import reconcile_pending, tracked  # noqa: E402
+from prefect import flow, task  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,7 +30,10 @@ def prefect_server():
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=60):
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        prefect_test_harness(server_startup_timeout=60),
+    ):
         yield
 
 
@@ -90,7 +93,12 @@ def test_flow_tasks_subflows_params_and_files(store, tmp_path):
     run = ln.Run.get(transform__key__endswith=":etl", reference_type="prefect_flow_run_id")
     assert run.status == "completed" and run.transform.name == "etl" and run.transform.type == "pipeline"
     assert "def etl(" in run.transform.source_code and run.transform.version is None
-    assert run.params.get_values() == {"src": str(src), "n": 3, "options": {"threshold": 0.5, "token": "***"}, "api_password": "***"}
+    assert run.params.get_values() == {
+        "src": str(src),
+        "n": 3,
+        "options": {"threshold": 0.5, "token": "***"},
+        "api_password": "***",
+    }
     assert [a.path for a in run.input_artifacts] == [src.as_uri()]
     tasks = {r.name.rsplit("-", 1)[0]: r for r in run.initiated_runs.filter(reference_type="prefect_task_run_id")}
     names = sorted(r.name.rsplit("-", 1)[0] for r in run.initiated_runs.filter(reference_type="prefect_task_run_id"))
@@ -189,6 +197,7 @@ def test_with_options_keeps_tracking_and_the_flow_stays_a_flow(store):
 
 def test_tracked_below_flow_is_a_clear_error():
     with pytest.raises(TypeError, match="above @flow"):
+
         @flow
         @tracked
         def wrong() -> None:

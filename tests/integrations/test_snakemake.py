@@ -70,7 +70,9 @@ def make_workflow(root: Path, hooks: str = HOOKS, samples=("a", "b")) -> Path:
     (root / "scripts").mkdir()
     for s in samples:
         (root / "in" / f"{s}.txt").write_text(f"sample {s}\n")
-    (root / "scripts" / "summary.py").write_text("with open(snakemake.output[0], 'w') as fh:\n    fh.write(str(len(snakemake.input)) + '\\n')\n")
+    (root / "scripts" / "summary.py").write_text(
+        "with open(snakemake.output[0], 'w') as fh:\n    fh.write(str(len(snakemake.input)) + '\\n')\n"
+    )
     (root / "config.yaml").write_text(f"samples: [{', '.join(samples)}]\nthreshold: 0.5\n")
     (root / "envs").mkdir()
     (root / "envs" / "summary.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
@@ -81,7 +83,9 @@ def make_workflow(root: Path, hooks: str = HOOKS, samples=("a", "b")) -> Path:
 def snakemake(root: Path, store_url: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "FLOWPROV_DB": store_url, **(env or {})}
     full_env.pop("FLOWPROV_INITIATED_BY_RUN", None)
-    return subprocess.run([SNAKEMAKE, "-c2", *args], cwd=root, env=full_env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [SNAKEMAKE, "-c2", *args], cwd=root, env=full_env, capture_output=True, text=True, timeout=300
+    )
 
 
 def executions():
@@ -106,8 +110,15 @@ def test_a_full_execution(store_url, tmp_path):
     copy_a = jobs["copy (s=a)"]
     assert copy_a.reference == f"{wf.reference}:{copy_a.aux['jobid']}" and copy_a.reference_type == "snakemake_job_id"
     assert copy_a.params.get_values() == {"wildcards": {"s": "a"}, "n": 3, "label": "A", "api_token": "***"}
-    assert copy_a.aux["threads"] == 2 and copy_a.aux["attempt"] == 1 and "cat in/a.txt; echo copied) > out/a.txt" in copy_a.aux["shellcmd"]
-    assert copy_a.transform.key == "Snakefile#copy" and "(cat {input}; echo copied) > {output}" in copy_a.transform.source_code
+    assert (
+        copy_a.aux["threads"] == 2
+        and copy_a.aux["attempt"] == 1
+        and "cat in/a.txt; echo copied) > out/a.txt" in copy_a.aux["shellcmd"]
+    )
+    assert (
+        copy_a.transform.key == "Snakefile#copy"
+        and "(cat {input}; echo copied) > {output}" in copy_a.transform.source_code
+    )
     assert written_by(copy_a) == copy_outputs(root, "a")
     assert [a.path.rsplit("/", 1)[-1] for a in copy_a.input_artifacts] == ["a.txt"]
     assert copy_a.started_at is not None and copy_a.finished_at is not None
@@ -139,14 +150,23 @@ def test_keep_going(store_url, tmp_path):
     ln.connect(store_url)
     [wf] = executions()
     statuses = {r.name: r.status for r in wf.initiated_runs.all()}
-    assert statuses["copy (s=b)"] == "errored" and statuses["copy (s=a)"] == "completed" and statuses["stamp"] == "completed"
+    assert (
+        statuses["copy (s=b)"] == "errored"
+        and statuses["copy (s=a)"] == "completed"
+        and statuses["stamp"] == "completed"
+    )
     assert "summary" not in statuses  # never ran: its input is missing
 
 
 def test_retries(store_url, tmp_path):
     root = make_workflow(tmp_path / "wf")
     flaky = "rule flaky:\n    output: 'out/flaky.txt'\n    shell: 'if [ ! -e marker ]; then touch marker; exit 1; fi; echo ok > {output}'\n"
-    (root / "Snakefile").write_text((root / "Snakefile").read_text().replace('"out/summary.txt", "out/stamp.txt"', '"out/summary.txt", "out/stamp.txt", "out/flaky.txt"') + flaky)
+    (root / "Snakefile").write_text(
+        (root / "Snakefile")
+        .read_text()
+        .replace('"out/summary.txt", "out/stamp.txt"', '"out/summary.txt", "out/stamp.txt", "out/flaky.txt"')
+        + flaky
+    )
     result = snakemake(root, store_url, "--retries", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     ln.connect(store_url)
@@ -166,8 +186,14 @@ def test_rerun_records_only_what_ran_and_dry_and_up_to_date_record_nothing(store
     first, second = executions()
     assert {r.name for r in second.initiated_runs.all()} == {"copy (s=a)", "summary", "all"}
     assert first.transform.id == second.transform.id  # same Snakefile, same transform
-    new_a = ln.Run.get(name="copy (s=a)", initiated_by_run=second).output_artifacts.filter(path__endswith="/out/a.txt").one()
-    old_a = ln.Run.get(name="copy (s=a)", initiated_by_run=first).output_artifacts.filter(path__endswith="/out/a.txt").one()
+    new_a = (
+        ln.Run.get(name="copy (s=a)", initiated_by_run=second)
+        .output_artifacts.filter(path__endswith="/out/a.txt")
+        .one()
+    )
+    old_a = (
+        ln.Run.get(name="copy (s=a)", initiated_by_run=first).output_artifacts.filter(path__endswith="/out/a.txt").one()
+    )
     assert new_a.hash != old_a.hash and new_a.uid[:16] == old_a.uid[:16]  # a new version of the same file
 
 
@@ -197,8 +223,14 @@ def test_adapter_failure_leaves_the_exit_code(store_url, tmp_path, fail):
 
 def test_logger_plugin_alone(store_url, tmp_path):
     root = make_workflow(tmp_path / "wf", hooks="")
-    result = subprocess.run([SNAKEMAKE, "-c2", "--logger", "flowprov", "--logger-flowprov-db", store_url], cwd=root,
-                            env={k: v for k, v in os.environ.items() if k != "FLOWPROV_DB"}, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [SNAKEMAKE, "-c2", "--logger", "flowprov", "--logger-flowprov-db", store_url],
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if k != "FLOWPROV_DB"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ln.connect(store_url)
     [wf] = executions()
@@ -228,7 +260,9 @@ def test_hooks_and_plugin_together_record_once(store_url, tmp_path):
     assert wf.initiated_runs.count() == 5
     copy_a = ln.Run.get(name="copy (s=a)")
     assert copy_a.params.get_values()["n"] == 3  # the hooks' named params, merged into the plugin's record
-    assert written_by(copy_a) == copy_outputs(root, "a") and ln.Run.filter(reference_type="snakemake_job_id").count() == 5
+    assert (
+        written_by(copy_a) == copy_outputs(root, "a") and ln.Run.filter(reference_type="snakemake_job_id").count() == 5
+    )
 
 
 def test_logger_plugin_dry_run_records_nothing(store_url, tmp_path):

@@ -115,7 +115,9 @@ class HashCache:
         conn = self._conn()
         if conn is None:
             return None
-        row = conn.execute("SELECT size, mtime_ns, inode, mode, hash, hash_type FROM hash_cache WHERE path = ?", (path,)).fetchone()
+        row = conn.execute(
+            "SELECT size, mtime_ns, inode, mode, hash, hash_type FROM hash_cache WHERE path = ?", (path,)
+        ).fetchone()
         if row and row[:4] == (st.st_size, st.st_mtime_ns, st.st_ino, mode):
             return row[4], row[5]
         return None
@@ -123,7 +125,10 @@ class HashCache:
     def put(self, path: str, st: os.stat_result, mode: str, value: tuple[str, str]) -> None:
         conn = self._conn()
         if conn is not None:
-            conn.execute("INSERT OR REPLACE INTO hash_cache VALUES (?, ?, ?, ?, ?, ?, ?)", (path, st.st_size, st.st_mtime_ns, st.st_ino, mode, *value))
+            conn.execute(
+                "INSERT OR REPLACE INTO hash_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (path, st.st_size, st.st_mtime_ns, st.st_ino, mode, *value),
+            )
 
     def put_many(self, rows: list[tuple]) -> None:
         conn = self._conn()
@@ -178,7 +183,9 @@ def hash_file(path: str | os.PathLike, st: os.stat_result | None = None) -> tupl
         raise HashingError(f"{path}: disappeared while it was being hashed") from None
     after = _stat_or_raise(path)
     if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-        raise HashingError(f"{path}: changed while it was being hashed (size {st.st_size} -> {after.st_size}); register it once it is complete")
+        raise HashingError(
+            f"{path}: changed while it was being hashed (size {st.st_size} -> {after.st_size}); register it once it is complete"
+        )
     cache.put(key, st, mode, value)
     return value
 

@@ -45,8 +45,17 @@ from typing import Any
 
 REFERENCE_TYPE = "prefect_flow_run_id"
 TASK_REFERENCE_TYPE = "prefect_task_run_id"
-STATE_STATUS = {"COMPLETED": "completed", "FAILED": "errored", "CRASHED": "aborted", "CANCELLED": "aborted", "CANCELLING": "aborted",
-                "RUNNING": "started", "PENDING": "scheduled", "SCHEDULED": "scheduled", "PAUSED": "started"}
+STATE_STATUS = {
+    "COMPLETED": "completed",
+    "FAILED": "errored",
+    "CRASHED": "aborted",
+    "CANCELLED": "aborted",
+    "CANCELLING": "aborted",
+    "RUNNING": "started",
+    "PENDING": "scheduled",
+    "SCHEDULED": "scheduled",
+    "PAUSED": "started",
+}
 _ADAPTER_HOOK = "_flowprov_hook"
 TASK_STATE_WAIT_S = 10.0
 
@@ -58,7 +67,11 @@ _lock = threading.RLock()
 
 def _report(stage: str, exc: BaseException) -> None:
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-4:])
-    print(f"flowprov: error: recording the Prefect {stage} failed: {type(exc).__name__}: {exc}\n{detail}", file=sys.stderr, end="")
+    print(
+        f"flowprov: error: recording the Prefect {stage} failed: {type(exc).__name__}: {exc}\n{detail}",
+        file=sys.stderr,
+        end="",
+    )
 
 
 def _status_of(state: Any) -> str:
@@ -82,7 +95,9 @@ def flow_transform(flow: Any):
     except Exception:
         pass
     key = f"{fn.__module__}:{fn.__qualname__}"
-    return TransformSpec(key=key, name=flow.name, type="pipeline", version=version, source_code=source, description=flow.description)
+    return TransformSpec(
+        key=key, name=flow.name, type="pipeline", version=version, source_code=source, description=flow.description
+    )
 
 
 def _existing_paths(values: Any, names: list[str] | None = None) -> list[Path]:
@@ -144,7 +159,9 @@ def _resolve_target() -> Any:
 class FlowTracker:
     """The state hooks `tracked` appends to a flow."""
 
-    def __init__(self, tasks: bool = True, inputs: list[str] | None = None, outputs: bool = True, db: str | None = None):
+    def __init__(
+        self, tasks: bool = True, inputs: list[str] | None = None, outputs: bool = True, db: str | None = None
+    ):
         self.tasks = tasks
         self.inputs = inputs
         self.outputs = outputs
@@ -179,7 +196,13 @@ class FlowTracker:
             entry = _active.get(run_id)
         if entry is not None:  # on_running fires once per retry attempt
             rec, handle = entry
-            rec.open_run(handle.transform, reference=run_id, reference_type=REFERENCE_TYPE, name=flow_run.name, status="restarted")
+            rec.open_run(
+                handle.transform,
+                reference=run_id,
+                reference_type=REFERENCE_TYPE,
+                name=flow_run.name,
+                status="restarted",
+            )
             handle.update_aux({"attempts": int(handle.aux.get("attempts", 1)) + 1})
             rec.flush()
             return
@@ -197,9 +220,20 @@ class FlowTracker:
         pattern = secret_key_pattern()
         params = {k: _redact_block(v) for k, v in dict(flow_run.parameters or {}).items()}
         params = {k: normalize_param(v, k, pattern) for k, v in params.items()}
-        handle = rec.open_run(flow_transform(flow), reference=run_id, reference_type=REFERENCE_TYPE, name=flow_run.name, params=params,
-                              parent=parent_id, started_at=dt.datetime.now(dt.UTC), status="started",
-                              aux={"flow_name": flow.name, "deployment_id": str(flow_run.deployment_id) if flow_run.deployment_id else None})
+        handle = rec.open_run(
+            flow_transform(flow),
+            reference=run_id,
+            reference_type=REFERENCE_TYPE,
+            name=flow_run.name,
+            params=params,
+            parent=parent_id,
+            started_at=dt.datetime.now(dt.UTC),
+            status="started",
+            aux={
+                "flow_name": flow.name,
+                "deployment_id": str(flow_run.deployment_id) if flow_run.deployment_id else None,
+            },
+        )
         env, _locks = environment_artifact(None)
         handle.set_environment(env)
         for path in _existing_paths(flow_run.parameters or {}, self.inputs):
@@ -272,7 +306,13 @@ def _parent_flow_run_id(task_run_id: Any) -> str | None:
 
 def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
     """Add a child run for every task run of a flow run (read from Prefect's API)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterState, TaskRunFilterStateType
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
 
     from flowprov.core.tracking.recorder import TransformSpec
@@ -282,8 +322,13 @@ def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
     # make sure no further one appeared in the meantime.
     _drain_events()
     by_flow = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    pending_states = TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[
-        StateType.PENDING, StateType.SCHEDULED, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING])))
+    pending_states = TaskRunFilter(
+        state=TaskRunFilterState(
+            type=TaskRunFilterStateType(
+                any_=[StateType.PENDING, StateType.SCHEDULED, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
+            )
+        )
+    )
     deadline = time.monotonic() + TASK_STATE_WAIT_S
     with _client() as client:
         while True:
@@ -293,26 +338,50 @@ def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
                 # a task run can exist before its first state does: it is not settled either
                 settled = all(tr.state is not None and tr.state.is_final() for tr in task_runs)
                 time.sleep(0.1)
-                if late or (settled and not client.read_task_runs(flow_run_filter=by_flow, offset=len(task_runs), limit=1)):
+                if late or (
+                    settled and not client.read_task_runs(flow_run_filter=by_flow, offset=len(task_runs), limit=1)
+                ):
                     break
             time.sleep(0.1)
     specs: dict[str, TransformSpec] = {}
-    for tr in sorted(task_runs, key=lambda t: (t.start_time or t.expected_start_time or dt.datetime.min.replace(tzinfo=dt.UTC), str(t.id))):
+    for tr in sorted(
+        task_runs,
+        key=lambda t: (t.start_time or t.expected_start_time or dt.datetime.min.replace(tzinfo=dt.UTC), str(t.id)),
+    ):
         task_name = tr.task_key.rsplit("-", 1)[0] if tr.task_key else tr.name.rsplit("-", 1)[0]
         spec = specs.get(task_name)
         if spec is None:
-            spec = specs[task_name] = TransformSpec(key=f"{flow_handle.transform.key}#{task_name}", name=task_name, type="step",
-                                                    version=tr.task_version or flow_handle.transform.version)
+            spec = specs[task_name] = TransformSpec(
+                key=f"{flow_handle.transform.key}#{task_name}",
+                name=task_name,
+                type="step",
+                version=tr.task_version or flow_handle.transform.version,
+            )
         state = tr.state
         aux: dict[str, Any] = {"run_count": tr.run_count}
         if state is not None and state.name == "Cached":
             aux["cached"] = True
-        upstream = sorted({str(i.id) for inputs in (tr.task_inputs or {}).values() for i in inputs if getattr(i, "input_type", "") == "task_run"})
+        upstream = sorted(
+            {
+                str(i.id)
+                for inputs in (tr.task_inputs or {}).values()
+                for i in inputs
+                if getattr(i, "input_type", "") == "task_run"
+            }
+        )
         if upstream:
             aux["upstream_task_runs"] = upstream
         status = _status_of(state) if state is not None else "started"
-        handle = rec.open_run(spec, reference=str(tr.id), reference_type=TASK_REFERENCE_TYPE, name=tr.name, parent=flow_handle,
-                              started_at=tr.start_time, status=status, aux=aux)
+        handle = rec.open_run(
+            spec,
+            reference=str(tr.id),
+            reference_type=TASK_REFERENCE_TYPE,
+            name=tr.name,
+            parent=flow_handle,
+            started_at=tr.start_time,
+            status=status,
+            aux=aux,
+        )
         with _lock:
             files = _task_files.pop(str(tr.id), [])
         for role, item, key in files:
@@ -326,8 +395,17 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
     from flowprov.core.registry import Run
     from flowprov.core.tracking.recorder import Recorder
 
-    pending = [r for r in Run.using(store).filter(reference_type=REFERENCE_TYPE, status__in=["started", "restarted", "scheduled"])
-               if r.reference not in (exclude or set())] if store else []
+    pending = (
+        [
+            r
+            for r in Run.using(store).filter(
+                reference_type=REFERENCE_TYPE, status__in=["started", "restarted", "scheduled"]
+            )
+            if r.reference not in (exclude or set())
+        ]
+        if store
+        else []
+    )
     if not pending:
         return 0
     settled = 0
@@ -346,9 +424,21 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
             with _lock:
                 _active.pop(run.reference, None)  # e.g. `return Cancelled()`: no end hook ever fired
             transform = run.transform
-            spec = TransformSpec(key=transform.key, name=transform.name, type=transform.type, version=transform.version, source_code=transform.source_code)
-            handle = rec.open_run(spec, reference=run.reference, reference_type=REFERENCE_TYPE, name=run.name, status=_status_of(state),
-                                  aux={"reconciled": True, "prefect_state": state.name})
+            spec = TransformSpec(
+                key=transform.key,
+                name=transform.name,
+                type=transform.type,
+                version=transform.version,
+                source_code=transform.source_code,
+            )
+            handle = rec.open_run(
+                spec,
+                reference=run.reference,
+                reference_type=REFERENCE_TYPE,
+                name=run.name,
+                status=_status_of(state),
+                aux={"reconciled": True, "prefect_state": state.name},
+            )
             record_task_runs(rec, handle, run.reference)
             rec.close_run(handle, _status_of(state), finished_at=flow_run.end_time or dt.datetime.now(dt.UTC))
             settled += 1
@@ -358,6 +448,7 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
 
 def _attach(flow: Any, tracker: FlowTracker) -> Any:
     """The flow with the tracker's hooks appended (once) and a with_options that keeps them."""
+
     def hooks(existing: list, hook) -> list:
         return [*(h for h in existing if not getattr(h, _ADAPTER_HOOK, False)), hook]
 
@@ -384,7 +475,14 @@ def _attach(flow: Any, tracker: FlowTracker) -> Any:
     return new
 
 
-def tracked(flow: Any = None, *, tasks: bool = True, inputs: list[str] | None = None, outputs: bool = True, db: str | None = None) -> Any:
+def tracked(
+    flow: Any = None,
+    *,
+    tasks: bool = True,
+    inputs: list[str] | None = None,
+    outputs: bool = True,
+    db: str | None = None,
+) -> Any:
     """Record every run of a Prefect flow. Put it **above** `@flow`.
 
     Options: `tasks` records task runs as child runs; `inputs` limits which parameters are checked

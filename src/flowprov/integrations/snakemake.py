@@ -103,6 +103,7 @@ def onerror(workflow: Any, log: Any) -> None:
 
 # -- the execution --------------------------------------------------------------------------------
 
+
 def _source_files(workflow: Any) -> list[Path]:
     files = []
     for source in workflow.included:
@@ -152,24 +153,40 @@ def _start(workflow: Any, log: Any) -> None:
         import uuid
 
         workflow_id, id_source = str(uuid.uuid4()), "flowprov (this Snakemake wrote no 'Workflow ID:' line)"
-        print(f"flowprov: warning: no 'Workflow ID:' in the Snakemake log; recording this execution as {workflow_id}", file=sys.stderr)
+        print(
+            f"flowprov: warning: no 'Workflow ID:' in the Snakemake log; recording this execution as {workflow_id}",
+            file=sys.stderr,
+        )
     spec, git = pipeline_spec(workflow)
     rec = Recorder()
     env, locks = environment_artifact(git.root if git else Path.cwd())
-    aux: dict[str, Any] = {"cli_args": redact_argv(list(sys.argv)), "workdir": str(Path.cwd()), "workflow_id_source": id_source}
+    aux: dict[str, Any] = {
+        "cli_args": redact_argv(list(sys.argv)),
+        "workdir": str(Path.cwd()),
+        "workflow_id_source": id_source,
+    }
     if git:
         aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
     if locks:
         aux["environment_files"] = [a.uid for a in locks]
     parent = _parent_run_id()
-    handle = rec.open_run(spec, reference=workflow_id, reference_type=REFERENCE_TYPE, name=None, params=dict(workflow.config or {}),
-                          parent=parent, status="started", aux=aux)
+    handle = rec.open_run(
+        spec,
+        reference=workflow_id,
+        reference_type=REFERENCE_TYPE,
+        name=None,
+        params=dict(workflow.config or {}),
+        parent=parent,
+        status="started",
+        aux=aux,
+    )
     handle.set_environment(env)
     rec.flush()  # the execution is in the store even if Snakemake dies
     _state.update(recorder=rec, handle=handle, workflow_id=workflow_id)
 
 
 # -- the jobs ---------------------------------------------------------------------------------
+
 
 def _step_source(job: Any) -> str | None:
     rule = job.rule
@@ -265,10 +282,21 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
         spec_key = f"{rule.name}\0{source}"
         spec = step_specs.get(spec_key)
         if spec is None:
-            spec = step_specs[spec_key] = TransformSpec(key=f"{pipeline_key}#{rule.name}", name=rule.name, type="step", source_code=source, version=wf.transform.version)
+            spec = step_specs[spec_key] = TransformSpec(
+                key=f"{pipeline_key}#{rule.name}",
+                name=rule.name,
+                type="step",
+                source_code=source,
+                version=wf.transform.version,
+            )
         started, ended = _job_times(workflow, job)
-        aux: dict[str, Any] = {"threads": job.threads, "resources": _plain(dict(job.resources.items())), "attempt": job.attempt,
-                               "rule_file": str(rule.snakefile), "jobid": job.jobid}
+        aux: dict[str, Any] = {
+            "threads": job.threads,
+            "resources": _plain(dict(job.resources.items())),
+            "attempt": job.attempt,
+            "rule_file": str(rule.snakefile),
+            "jobid": job.jobid,
+        }
         try:
             shellcmd = job.shellcmd
         except Exception:
@@ -285,8 +313,17 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
             aux["conda_env"] = str(conda)
         status_here = "completed" if finished else "errored"
         params = {"wildcards": dict(job.wildcards_dict or {}), **{str(k): _plain(v) for k, v in job.params.items()}}
-        handle = rec.open_run(spec, reference=f"{workflow_id}:{job.jobid}", reference_type=JOB_REFERENCE_TYPE, name=_job_name(job),
-                              parent=wf, params=params, started_at=started, status=status_here, aux=aux)
+        handle = rec.open_run(
+            spec,
+            reference=f"{workflow_id}:{job.jobid}",
+            reference_type=JOB_REFERENCE_TYPE,
+            name=_job_name(job),
+            parent=wf,
+            params=params,
+            started_at=started,
+            status=status_here,
+            aux=aux,
+        )
         if conda_file is not None:
             handle.set_environment(conda_file)  # the rule's conda env file is the job's environment
         for path in _files(job.input):
@@ -308,6 +345,7 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
 
 
 # -- the logger plugin (snakemake --logger flowprov) -------------------------------------------
+
 
 def _as_list(value: Any) -> list[str]:
     if value is None:
@@ -355,11 +393,9 @@ class EventRecorder:
 
     def on_workflow_started(self, record: Any, when: dt.datetime) -> None:
         from flowprov.core.store.connection import connect, current_store
-        from flowprov.core.tracking.context import environment_artifact, redact_argv
+        from flowprov.core.tracking.context import _relative_key, environment_artifact, redact_argv
         from flowprov.core.tracking.gitinfo import git_info
         from flowprov.core.tracking.recorder import Recorder, TransformSpec
-
-        from flowprov.core.tracking.context import _relative_key
 
         store = connect(self.db) if self.db else current_store()
         self.rec = Recorder(store)
@@ -379,12 +415,24 @@ class EventRecorder:
                 loaded = yaml.safe_load(path.read_text())
                 if isinstance(loaded, dict):
                     config.update(loaded)
-        aux = {"cli_args": redact_argv(str(getattr(record, "cmd", "")).split()), "workdir": str(getattr(record, "cwd", ""))}
+        aux = {
+            "cli_args": redact_argv(str(getattr(record, "cmd", "")).split()),
+            "workdir": str(getattr(record, "cwd", "")),
+        }
         if git:
             aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
         parent = _parent_run_id()
-        self.workflow = self.rec.open_run(spec, reference=self.workflow_id, reference_type=REFERENCE_TYPE, name=None, params=config or None,
-                                          parent=parent, started_at=when, status="started", aux=aux)
+        self.workflow = self.rec.open_run(
+            spec,
+            reference=self.workflow_id,
+            reference_type=REFERENCE_TYPE,
+            name=None,
+            params=config or None,
+            parent=parent,
+            started_at=when,
+            status="started",
+            aux=aux,
+        )
         env, _locks = environment_artifact(git.root if git else None)
         self.workflow.set_environment(env)
         # Written with the first job: an up-to-date workflow (no jobs) records nothing.
@@ -395,11 +443,22 @@ class EventRecorder:
         if self.rec is None:
             return
         jobid = int(record.jobid)
-        info = {k: getattr(record, k, None) for k in ("rule_name", "input", "output", "log", "benchmark", "wildcards", "threads", "shellcmd")}
+        info = {
+            k: getattr(record, k, None)
+            for k in ("rule_name", "input", "output", "log", "benchmark", "wildcards", "threads", "shellcmd")
+        }
         wildcards = dict(info["wildcards"] or {})
-        name = f"{info['rule_name']} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})" if wildcards else str(info["rule_name"])
-        spec = TransformSpec(key=f"{self.workflow.transform.key}#{info['rule_name']}", name=str(info["rule_name"]), type="step",
-                             version=self.workflow.transform.version)
+        name = (
+            f"{info['rule_name']} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})"
+            if wildcards
+            else str(info["rule_name"])
+        )
+        spec = TransformSpec(
+            key=f"{self.workflow.transform.key}#{info['rule_name']}",
+            name=str(info["rule_name"]),
+            type="step",
+            version=self.workflow.transform.version,
+        )
         previous = self.jobs.get(jobid)
         aux: dict[str, Any] = {"threads": info["threads"], "jobid": jobid}
         if info["shellcmd"] and str(info["shellcmd"]) != "None":
@@ -407,8 +466,17 @@ class EventRecorder:
         if previous is not None:  # a retry of a failed attempt
             aux["attempt"] = int(previous.aux.get("attempt", 1)) + 1
             self.ended.discard(jobid)
-        handle = self.rec.open_run(spec, reference=f"{self.workflow_id}:{jobid}", reference_type=JOB_REFERENCE_TYPE, name=name, parent=self.workflow,
-                                   params={"wildcards": wildcards}, started_at=when, status="restarted" if previous else "started", aux=aux)
+        handle = self.rec.open_run(
+            spec,
+            reference=f"{self.workflow_id}:{jobid}",
+            reference_type=JOB_REFERENCE_TYPE,
+            name=name,
+            parent=self.workflow,
+            params={"wildcards": wildcards},
+            started_at=when,
+            status="restarted" if previous else "started",
+            aux=aux,
+        )
         self.jobs[jobid] = handle
         self.job_info[jobid] = info
         if len(self.jobs) == 1:
@@ -436,7 +504,9 @@ class EventRecorder:
         self.errors += 1
         handle = self.jobs.get(jobid)
         if handle is not None:
-            handle.update_aux({"error": str(getattr(record, "message", "")), "attempt": int(handle.aux.get("attempt", 1))})
+            handle.update_aux(
+                {"error": str(getattr(record, "message", "")), "attempt": int(handle.aux.get("attempt", 1))}
+            )
         self._end_job(jobid, "errored", when)
 
     def close(self) -> None:
@@ -453,7 +523,9 @@ class EventRecorder:
                     if not done:
                         self.errors += 1
             final = [h for h in self.jobs.values()]
-            self.workflow.update_aux({"jobs": {"recorded": len(final), "failed": sum(1 for h in final if h.status == "errored")}})
+            self.workflow.update_aux(
+                {"jobs": {"recorded": len(final), "failed": sum(1 for h in final if h.status == "errored")}}
+            )
             self.rec.close_run(self.workflow, "errored" if any(h.status == "errored" for h in final) else "completed")
             self.rec.flush()
         except Exception as exc:

@@ -72,7 +72,9 @@ def _convert(pd, attr, values: list) -> Any:
     return values
 
 
-def queryset_to_dataframe(qs: QuerySet, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100) -> pd.DataFrame:
+def queryset_to_dataframe(
+    qs: QuerySet, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
+) -> pd.DataFrame:
     import pandas as pd
 
     model = qs.model
@@ -93,7 +95,9 @@ def queryset_to_dataframe(qs: QuerySet, include: str | list[str] | None = None, 
         rows = store.session.execute(view.statement(*columns)).all()
         by_column = list(zip(*rows)) if rows else [() for _ in columns]
         ids = list(by_column[attrs.index(model.__mapper__.column_attrs["id"])])
-        data: dict[str, Any] = {attr.key: _convert(pd, attr, list(by_column[i])) for i, attr in enumerate(attrs) if attr.key != "id"}
+        data: dict[str, Any] = {
+            attr.key: _convert(pd, attr, list(by_column[i])) for i, attr in enumerate(attrs) if attr.key != "id"
+        }
         # the id index is built directly: set_index() afterwards copies every column once more
         frame = pd.DataFrame(data, index=pd.Index(pd.array(ids, dtype="Int64"), name="id"))
         for path in includes:

@@ -52,7 +52,9 @@ class Lineage:
     def to_tree(self) -> str:
         """An indented text tree from the root, following the walk's direction."""
         names = {a.uid: f"artifact {a.uid} {a.key or (a.path or '').rsplit('/', 1)[-1]}" for a in self.artifacts}
-        names.update({r.uid: f"run {r.uid} {r.name or r.transform.key or r.transform.name} [{r.status}]" for r in self.runs})
+        names.update(
+            {r.uid: f"run {r.uid} {r.name or r.transform.key or r.transform.name} [{r.status}]" for r in self.runs}
+        )
         children: dict[str, list[str]] = {}
         for src, dst in self.edges:
             parent, child = (dst, src) if self.direction == "upstream" else (src, dst)
@@ -98,17 +100,25 @@ def _walk_artifacts(session, seed, direction: str, depth: int | None) -> dict[in
     if depth is None:
         cte = seed.cte("walk", recursive=True)
         if direction == "upstream":
-            step = select(link.c.artifact_id.label("id")).select_from(cte.join(art, art.c.id == cte.c.id).join(link, link.c.run_id == art.c.run_id))
+            step = select(link.c.artifact_id.label("id")).select_from(
+                cte.join(art, art.c.id == cte.c.id).join(link, link.c.run_id == art.c.run_id)
+            )
         else:
-            step = select(art.c.id.label("id")).select_from(cte.join(link, link.c.artifact_id == cte.c.id).join(art, art.c.run_id == link.c.run_id))
+            step = select(art.c.id.label("id")).select_from(
+                cte.join(link, link.c.artifact_id == cte.c.id).join(art, art.c.run_id == link.c.run_id)
+            )
         cte = cte.union(step)  # UNION (not ALL) on ids alone: a cycle cannot loop forever
         return {i: None for i in session.execute(select(cte.c.id)).scalars()}
     seeded = select(seed.subquery().c.id, literal(0).label("depth"))
     cte = seeded.cte("walk", recursive=True)
     if direction == "upstream":
-        step = select(link.c.artifact_id, cte.c.depth + 1).select_from(cte.join(art, art.c.id == cte.c.id).join(link, link.c.run_id == art.c.run_id))
+        step = select(link.c.artifact_id, cte.c.depth + 1).select_from(
+            cte.join(art, art.c.id == cte.c.id).join(link, link.c.run_id == art.c.run_id)
+        )
     else:
-        step = select(art.c.id, cte.c.depth + 1).select_from(cte.join(link, link.c.artifact_id == cte.c.id).join(art, art.c.run_id == link.c.run_id))
+        step = select(art.c.id, cte.c.depth + 1).select_from(
+            cte.join(link, link.c.artifact_id == cte.c.id).join(art, art.c.run_id == link.c.run_id)
+        )
     cte = cte.union(step.where(cte.c.depth < depth))
     rows = session.execute(select(cte.c.id, func.min(cte.c.depth)).group_by(cte.c.id)).all()
     return dict(rows)
@@ -133,7 +143,11 @@ def walk(root: Any, direction: str = "upstream", depth: int | None = None, store
     try:
         if isinstance(root, Run):
             # the run is the first step: its direct inputs (outputs) are one step away
-            seed = select(link.c.artifact_id.label("id")).where(link.c.run_id == root.id) if direction == "upstream" else select(art.c.id.label("id")).where(art.c.run_id == root.id)
+            seed = (
+                select(link.c.artifact_id.label("id")).where(link.c.run_id == root.id)
+                if direction == "upstream"
+                else select(art.c.id.label("id")).where(art.c.run_id == root.id)
+            )
             limit = None if depth is None else depth - 1
         else:
             seed, limit = select(literal(root.id).label("id")), depth
@@ -144,7 +158,9 @@ def walk(root: Any, direction: str = "upstream", depth: int | None = None, store
         inner = {i for i, d in reached.items() if d is None or d < limit}
         reads: list[tuple[int, int]] = []
         for chunk in _chunks(sorted(reached)):
-            reads += session.execute(select(link.c.run_id, link.c.artifact_id).where(link.c.artifact_id.in_(chunk))).all()
+            reads += session.execute(
+                select(link.c.run_id, link.c.artifact_id).where(link.c.artifact_id.in_(chunk))
+            ).all()
         if direction == "upstream":
             run_ids = {by_id[i].run_id for i in inner if by_id[i].run_id is not None}
         else:
@@ -157,7 +173,13 @@ def walk(root: Any, direction: str = "upstream", depth: int | None = None, store
         edges |= {(run_uid[a.run_id], a.uid) for a in artifacts if a.run_id in run_uid}
     finally:
         store.release()
-    return Lineage(root=root, direction=direction, runs=sorted(runs, key=lambda r: r.id), artifacts=sorted(artifacts, key=lambda a: a.id), edges=sorted(edges))
+    return Lineage(
+        root=root,
+        direction=direction,
+        runs=sorted(runs, key=lambda r: r.id),
+        artifacts=sorted(artifacts, key=lambda a: a.id),
+        edges=sorted(edges),
+    )
 
 
 def _chunks(values: list[int]):

@@ -35,7 +35,11 @@ def default_lookup_field(model) -> str:
     """The first text field other than the uid (Run: name, Transform: key, User: handle)."""
     for attr in model.__mapper__.column_attrs:
         column_type = attr.columns[0].type
-        if attr.key != "uid" and not attr.key.startswith("_") and isinstance(getattr(column_type, "impl", column_type), (String, Text)):
+        if (
+            attr.key != "uid"
+            and not attr.key.startswith("_")
+            and isinstance(getattr(column_type, "impl", column_type), (String, Text))
+        ):
             return attr.key
     return "uid"
 
@@ -52,7 +56,9 @@ class Lookup:
         try:
             return self.__dict__["_mapping"][name]
         except KeyError:
-            raise AttributeError(f"no {self.__dict__.get('_field')} value named {name!r}; see dir() for the names") from None
+            raise AttributeError(
+                f"no {self.__dict__.get('_field')} value named {name!r}; see dir() for the names"
+            ) from None
 
     def __getitem__(self, name: str) -> Any:
         return self._mapping[name]

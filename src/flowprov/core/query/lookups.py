@@ -25,10 +25,35 @@ from flowprov.core.exceptions import FieldError
 from flowprov.core.query.sqlfuncs import CaseInsensitiveRegex, JsonTypeIn
 
 LOOKUPS = (
-    "exact", "iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith",
-    "in", "gt", "gte", "lt", "lte", "range", "isnull", "regex", "iregex",
+    "exact",
+    "iexact",
+    "contains",
+    "icontains",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "range",
+    "isnull",
+    "regex",
+    "iregex",
 )
-STRING_LOOKUPS = {"iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith", "regex", "iregex"}
+STRING_LOOKUPS = {
+    "iexact",
+    "contains",
+    "icontains",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+    "regex",
+    "iregex",
+}
 
 
 def _mapper(entity):
@@ -109,7 +134,9 @@ def _resolve(entity, parts: list[str], value: Any, key: str) -> ColumnElement:
         return _resolve_json(column, rest, value, key)
     if len(rest) > 1 or (rest and rest[0] not in LOOKUPS):
         bad = rest[0] if rest[0] not in LOOKUPS else rest[1]
-        raise FieldError(f"{key}: {name!r} is not a relation or JSON field, so {bad!r} cannot follow it; lookups: {', '.join(LOOKUPS)}")
+        raise FieldError(
+            f"{key}: {name!r} is not a relation or JSON field, so {bad!r} cannot follow it; lookups: {', '.join(LOOKUPS)}"
+        )
     lookup = rest[0] if rest else "exact"
     return apply_lookup(column, lookup, _check_value(column_type, lookup, value, key), key)
 
@@ -149,8 +176,8 @@ def _relation_condition(entity, prop, target: AliasedClass, condition) -> Column
         local_col, remote_col = prop.local_remote_pairs[0]
         return local_attr(local_col).in_(select(target_attr(remote_col)).where(*where))
     assert prop.direction is MANYTOMANY
-    (local_col, link_local), = prop.synchronize_pairs
-    (remote_col, link_remote), = prop.secondary_synchronize_pairs
+    ((local_col, link_local),) = prop.synchronize_pairs
+    ((remote_col, link_remote),) = prop.secondary_synchronize_pairs
     inner = select(link_local)
     if where:
         inner = inner.where(link_remote.in_(select(target_attr(remote_col)).where(*where)))
@@ -189,9 +216,13 @@ def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElemen
         return and_(JsonTypeIn(column, path, ("number",)), apply_lookup(element.as_float(), lookup, value, key))
     if isinstance(sample, (dt.date, dt.datetime)):
         value = [v.isoformat() for v in value] if lookup in ("in", "range") else value.isoformat()
-        return _type_guarded(apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",)))
+        return _type_guarded(
+            apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",))
+        )
     if isinstance(sample, str):
-        return _type_guarded(apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",)))
+        return _type_guarded(
+            apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",))
+        )
     raise FieldError(f"{key}: cannot compare a JSON value with {type(sample).__name__} {sample!r}")
 
 
@@ -232,7 +263,9 @@ def _check_scalar(column_type, lookup: str, value: Any, key: str) -> Any:
             try:
                 value = dt.datetime.fromisoformat(value)
             except ValueError:
-                raise FieldError(f"{key}: cannot read {value!r} as a date/time (use ISO 8601, e.g. 2026-01-31T12:00:00+00:00)") from None
+                raise FieldError(
+                    f"{key}: cannot read {value!r} as a date/time (use ISO 8601, e.g. 2026-01-31T12:00:00+00:00)"
+                ) from None
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
         if not isinstance(value, dt.datetime):

@@ -235,7 +235,9 @@ class QuerySet:
         if not rows:
             raise DoesNotExist(f"no {self.model.__name__} matches this query")
         if len(rows) > 1:
-            raise MultipleResultsFound(f"more than one {self.model.__name__} matches this query; use .first() or filter further")
+            raise MultipleResultsFound(
+                f"more than one {self.model.__name__} matches this query; use .first() or filter further"
+            )
         return rows[0]
 
     def one_or_none(self):
@@ -284,7 +286,9 @@ class QuerySet:
 
         with raise_integrity_error(self.model), store.transaction() as session:
             for chunk in _chunks(ids, 10_000):
-                session.execute(delete(self.model).where(self.model.id.in_(chunk)), execution_options={"synchronize_session": False})
+                session.execute(
+                    delete(self.model).where(self.model.id.in_(chunk)), execution_options={"synchronize_session": False}
+                )
         gone = set(ids)
         for obj in list(store.session.identity_map.values()):
             if isinstance(obj, self.model) and obj.id in gone and object_session(obj) is store.session:
@@ -314,10 +318,16 @@ class QuerySet:
         latest = _latest_of_one_family(rows)
         if latest is not None:
             return latest
-        listed = ", ".join(r.uid for r in rows[:MAX_LISTED_CANDIDATES]) + (", ..." if len(rows) > MAX_LISTED_CANDIDATES else "")
-        raise MultipleResultsFound(f"{len(rows) if len(rows) <= MAX_LISTED_CANDIDATES else 'more than ' + str(MAX_LISTED_CANDIDATES)} {self.model.__name__} records match {desc}: {listed}; give a longer uid or more fields")
+        listed = ", ".join(r.uid for r in rows[:MAX_LISTED_CANDIDATES]) + (
+            ", ..." if len(rows) > MAX_LISTED_CANDIDATES else ""
+        )
+        raise MultipleResultsFound(
+            f"{len(rows) if len(rows) <= MAX_LISTED_CANDIDATES else 'more than ' + str(MAX_LISTED_CANDIDATES)} {self.model.__name__} records match {desc}: {listed}; give a longer uid or more fields"
+        )
 
-    def df(self, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100) -> pd.DataFrame:
+    def df(
+        self, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
+    ) -> pd.DataFrame:
         """The matching records as a pandas DataFrame (see flowprov.core.query.dataframe)."""
         from flowprov.core.query.dataframe import queryset_to_dataframe
 
@@ -330,7 +340,9 @@ class QuerySet:
 
         return make_lookup(self, field=field, return_field=return_field)
 
-    def search(self, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False) -> QuerySet:
+    def search(
+        self, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False
+    ) -> QuerySet:
         from flowprov.core.query.search import search_queryset
 
         return search_queryset(self, string, field=field, limit=limit, case_sensitive=case_sensitive)

@@ -29,8 +29,11 @@ MIN_FUZZY_SCORE = 30.0
 
 def text_fields(model) -> list[str]:
     return [
-        a.key for a in model.__mapper__.column_attrs
-        if isinstance(getattr(a.columns[0].type, "impl", a.columns[0].type), (String, Text)) and not a.key.startswith("_") and a.key not in ("hash", "source_code")
+        a.key
+        for a in model.__mapper__.column_attrs
+        if isinstance(getattr(a.columns[0].type, "impl", a.columns[0].type), (String, Text))
+        and not a.key.startswith("_")
+        and a.key not in ("hash", "source_code")
     ]
 
 
@@ -58,7 +61,14 @@ def _pieces(query: str) -> set[str]:
     return {query} | words | grams
 
 
-def search_queryset(qs: QuerySet, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False) -> QuerySet:
+def search_queryset(
+    qs: QuerySet,
+    string: str,
+    *,
+    field: str | list[str] | None = None,
+    limit: int | None = 20,
+    case_sensitive: bool = False,
+) -> QuerySet:
     if not isinstance(string, str) or not string.strip():
         raise ValueError("search() needs a non-empty string")
     model = qs.model
@@ -73,10 +83,18 @@ def search_queryset(qs: QuerySet, string: str, *, field: str | list[str] | None 
             raise FieldError(f"search(field={name!r}): {name} is not a text field")
         columns[name] = getattr(model, attr)
     pieces = _pieces(string.strip())
-    narrow = or_(*[(col.contains(p, autoescape=True) if case_sensitive else col.icontains(p, autoescape=True)) for col in columns.values() for p in pieces])
+    narrow = or_(
+        *[
+            (col.contains(p, autoescape=True) if case_sensitive else col.icontains(p, autoescape=True))
+            for col in columns.values()
+            for p in pieces
+        ]
+    )
     store = qs.store
     try:
-        rows = store.session.execute(qs.filter(narrow).statement(model.id, *columns.values()).limit(MAX_CANDIDATES)).all()
+        rows = store.session.execute(
+            qs.filter(narrow).statement(model.id, *columns.values()).limit(MAX_CANDIDATES)
+        ).all()
     finally:
         store.release()
     scores: dict[int, float] = {}

@@ -26,7 +26,11 @@ class JsonTypeIn(ColumnElement):
 
     type = Boolean()
     # path and types are written into the SQL text, so they are part of the statement cache key
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("path", InternalTraversal.dp_plain_obj), ("json_types", InternalTraversal.dp_plain_obj)]
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("path", InternalTraversal.dp_plain_obj),
+        ("json_types", InternalTraversal.dp_plain_obj),
+    ]
     inherit_cache = True
 
     def __init__(self, column, path: tuple, json_types: tuple[str, ...]):
@@ -35,7 +39,14 @@ class JsonTypeIn(ColumnElement):
         self.json_types = tuple(json_types)
 
 
-_SQLITE_TYPES = {"number": ("integer", "real"), "string": ("text",), "boolean": ("true", "false"), "object": ("object",), "array": ("array",), "null": ("null",)}
+_SQLITE_TYPES = {
+    "number": ("integer", "real"),
+    "string": ("text",),
+    "boolean": ("true", "false"),
+    "object": ("object",),
+    "array": ("array",),
+    "null": ("null",),
+}
 
 
 @compiles(JsonTypeIn, "sqlite")
@@ -50,7 +61,9 @@ def _json_type_in_sqlite(element, compiler, **kw):
 def _json_type_in_pg(element, compiler, **kw):
     col = compiler.process(element.column, **kw)
     parts = ",".join('"' + str(p).replace('"', '\\"') + '"' for p in element.path).replace("'", "''")
-    return f"COALESCE(jsonb_typeof({col} #> '{{{parts}}}'), 'null') IN ({', '.join(repr(t) for t in element.json_types)})"
+    return (
+        f"COALESCE(jsonb_typeof({col} #> '{{{parts}}}'), 'null') IN ({', '.join(repr(t) for t in element.json_types)})"
+    )
 
 
 class CaseInsensitiveRegex(ColumnElement):
@@ -60,7 +73,10 @@ class CaseInsensitiveRegex(ColumnElement):
     """
 
     type = Boolean()
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("pattern", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
     inherit_cache = True
 
     def __init__(self, column, pattern: str):

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flowprov.core.registry.artifact import Artifact
 from sqlalchemy import inspect
 
+from flowprov.core.registry.artifact import Artifact
 from flowprov.core.registry.base import Record, raise_integrity_error
-from flowprov.core.registry.versioning import VersionedBatch
-from flowprov.core.registry.writer import insert_records
 from flowprov.core.registry.collection import Collection
 from flowprov.core.registry.run import Run
 from flowprov.core.registry.space import Space
 from flowprov.core.registry.storage import Storage
 from flowprov.core.registry.transform import Transform
 from flowprov.core.registry.user import User
+from flowprov.core.registry.versioning import VersionedBatch
+from flowprov.core.registry.writer import insert_records
 
 Base = Record
 

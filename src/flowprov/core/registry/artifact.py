@@ -87,7 +87,14 @@ class Artifact(Record):
     input_of_runs = RelatedDescriptor("_input_of_runs", doc="Runs that read this artifact.")
     collections = RelatedDescriptor("_collections", doc="Collections this artifact belongs to.")
 
-    def __init__(self, path: str | os.PathLike, key: str | None = None, description: str | None = None, run: Any = None, **fields: Any):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        key: str | None = None,
+        description: str | None = None,
+        run: Any = None,
+        **fields: Any,
+    ):
         text = os.fspath(path)
         local = Path(uri_to_path(text) if text.startswith("file://") else text)
         if "://" in text and not text.startswith("file://"):

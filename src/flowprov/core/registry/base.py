@@ -74,7 +74,9 @@ class Record(DeclarativeBase):
     def _set_fields(self, fields: dict[str, Any]) -> None:
         unknown = sorted(set(fields) - self._init_fields)
         if unknown:
-            raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}; accepted: {', '.join(sorted(self._init_fields))}")
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}; accepted: {', '.join(sorted(self._init_fields))}"
+            )
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -189,7 +191,9 @@ class Record(DeclarativeBase):
         if errors:
             raise ValidationError(errors)
 
-    def full_clean(self, exclude: list[str] | None = None, validate_unique: bool = True, validate_constraints: bool = True) -> None:
+    def full_clean(
+        self, exclude: list[str] | None = None, validate_unique: bool = True, validate_constraints: bool = True
+    ) -> None:
         self.clean_fields(exclude)
         self.clean()
         if validate_unique:
@@ -224,7 +228,9 @@ class Record(DeclarativeBase):
         return ValidationError({field_name: [f"{field_name} must be unique for {unique_for} {lookup_type}."]})
 
     def unique_error_message(self, model_class: type, unique_check: tuple[str, ...]) -> ValidationError:
-        fields = " and ".join(f.replace("_", " ").capitalize() if i == 0 else f.replace("_", " ") for i, f in enumerate(unique_check))
+        fields = " and ".join(
+            f.replace("_", " ").capitalize() if i == 0 else f.replace("_", " ") for i, f in enumerate(unique_check)
+        )
         return ValidationError(f"{model_class.__name__} with this {fields} already exists.")
 
     # -- writing ----------------------------------------------------------------------------
@@ -254,7 +260,14 @@ class Record(DeclarativeBase):
         self.clean()
         return self.save_base(*args, **kwargs)
 
-    def save_base(self, raw: bool = False, force_insert: bool = False, force_update: bool = False, using: str | Store | None = None, update_fields: list[str] | None = None) -> Self:
+    def save_base(
+        self,
+        raw: bool = False,
+        force_insert: bool = False,
+        force_update: bool = False,
+        using: str | Store | None = None,
+        update_fields: list[str] | None = None,
+    ) -> Self:
         """Write without running clean_fields() (Django's lower-level save)."""
         store = self._target_store(using)
         self._fill_defaults()
@@ -296,7 +309,9 @@ class Record(DeclarativeBase):
             cls._column_defaults_cache = cached
         return cached
 
-    def _prepare_write(self, session, store: Store, resolve_duplicates: bool = True, batch: set[int] | None = None) -> Record | None:
+    def _prepare_write(
+        self, session, store: Store, resolve_duplicates: bool = True, batch: set[int] | None = None
+    ) -> Record | None:
         """Resolve relations and defaults; return an existing record this one duplicates.
 
         `batch` holds id() of the records saved together with this one: relations to them are
@@ -337,7 +352,13 @@ class Record(DeclarativeBase):
                 continue
             other = _store_of(value)
             if other is not None and other is not store:
-                raise ValidationError({rel_key: [f"{value!r} belongs to store {other.display_url}, this record is saved to {store.display_url}; relations across stores are not possible"]})
+                raise ValidationError(
+                    {
+                        rel_key: [
+                            f"{value!r} belongs to store {other.display_url}, this record is saved to {store.display_url}; relations across stores are not possible"
+                        ]
+                    }
+                )
             canonical = getattr(value, "_canonical", None)
             if canonical is not None and inspect(canonical).session is session:
                 setattr(self, rel_key, canonical)
@@ -361,7 +382,9 @@ class Record(DeclarativeBase):
         self.__dict__.pop("id", None)
         self.id = None
 
-    def refresh_from_db(self, using: str | Store | None = None, fields: list[str] | None = None, from_queryset: QuerySet | None = None) -> None:
+    def refresh_from_db(
+        self, using: str | Store | None = None, fields: list[str] | None = None, from_queryset: QuerySet | None = None
+    ) -> None:
         """Reload field values from the store (all fields, or just `fields`)."""
         if self.id is None:
             raise ValueError(f"{type(self).__name__} is not saved, nothing to refresh from")
@@ -408,7 +431,9 @@ class Record(DeclarativeBase):
         return QuerySet(cls)
 
     @classmethod
-    def df(cls, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100) -> pd.DataFrame:
+    def df(
+        cls, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
+    ) -> pd.DataFrame:
         """The latest records as a DataFrame (`limit=None` for all)."""
         return QuerySet(cls).order_by("-id").df(include=include, features=features, limit=limit)
 
@@ -420,7 +445,9 @@ class Record(DeclarativeBase):
         return QuerySet(cls).lookup(field=field, return_field=return_field)
 
     @classmethod
-    def search(cls, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False) -> QuerySet:
+    def search(
+        cls, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False
+    ) -> QuerySet:
         """Records ranked by how well their text fields match `string` (typos tolerated)."""
         return QuerySet(cls).search(string, field=field, limit=limit, case_sensitive=case_sensitive)
 
@@ -447,9 +474,17 @@ def _field_error(column, value: Any, auto: bool) -> str | None:
     if isinstance(base, Boolean):
         return None if isinstance(value, bool) else f"Expected True or False, got {value!r}."
     if isinstance(base, (Integer, BigInteger)):
-        return None if isinstance(value, int) and not isinstance(value, bool) else f"Expected an integer, got {type(value).__name__} {value!r}."
+        return (
+            None
+            if isinstance(value, int) and not isinstance(value, bool)
+            else f"Expected an integer, got {type(value).__name__} {value!r}."
+        )
     if isinstance(base, Float):
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else f"Expected a number, got {value!r}."
+        return (
+            None
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else f"Expected a number, got {value!r}."
+        )
     if isinstance(base, (String, Text)):
         if not isinstance(value, str):
             return f"Expected a string, got {type(value).__name__} {value!r}."

@@ -94,14 +94,23 @@ class Collection(Record):
         return by_content.get(self._content_key())
 
     def _save_members(self, session) -> None:
-        rows = [{"collection_id": self.id, "artifact_id": m.id, "position": i} for i, m in enumerate(getattr(self, "_members", []))]
+        rows = [
+            {"collection_id": self.id, "artifact_id": m.id, "position": i}
+            for i, m in enumerate(getattr(self, "_members", []))
+        ]
         insert_ignore(session, collection_artifact, rows)
 
     def save_base(self, *args: Any, **kwargs: Any) -> Collection:
         store = self._target_store(kwargs.get("using"))
         unsaved = [m for m in getattr(self, "_members", []) if m.id is None]
         if unsaved:
-            raise ValidationError({"artifacts": [f"{len(unsaved)} member artifact(s) are not saved; save them first (e.g. ln.save(artifacts))"]})
+            raise ValidationError(
+                {
+                    "artifacts": [
+                        f"{len(unsaved)} member artifact(s) are not saved; save them first (e.g. ln.save(artifacts))"
+                    ]
+                }
+            )
         with store.transaction() as session:
             saved = super().save_base(*args, **kwargs)
             if saved is self:

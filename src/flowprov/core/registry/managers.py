@@ -46,7 +46,9 @@ class RelatedManager:
 
     def _require_saved(self) -> int:
         if self.instance.id is None:
-            raise ValueError(f"{type(self.instance).__name__} must be saved before its {self.prop.key.lstrip('_')} can be used")
+            raise ValueError(
+                f"{type(self.instance).__name__} must be saved before its {self.prop.key.lstrip('_')} can be used"
+            )
         return self.instance.id
 
     def all(self) -> QuerySet:
@@ -55,15 +57,20 @@ class RelatedManager:
         if owner_id is None:
             return qs.filter(self.model.id.in_([]))
         if self.prop.direction is ONETOMANY:
-            (local_col, remote_col), = self.prop.local_remote_pairs
+            ((local_col, remote_col),) = self.prop.local_remote_pairs
             remote_attr = getattr(self.model, self.model.__mapper__.get_property_by_column(remote_col).key)
             return qs.filter(remote_attr == owner_id)
-        (_, link_local), = self.prop.synchronize_pairs
-        (_, link_remote), = self.prop.secondary_synchronize_pairs
+        ((_, link_local),) = self.prop.synchronize_pairs
+        ((_, link_remote),) = self.prop.secondary_synchronize_pairs
         qs = qs.filter(self.model.id.in_(select(link_remote).where(link_local == owner_id)))
         if self.order_column is not None:
             table = self.prop.secondary
-            qs._order = [select(table.c[self.order_column]).where(link_local == owner_id, link_remote == self.model.id).scalar_subquery().asc()]
+            qs._order = [
+                select(table.c[self.order_column])
+                .where(link_local == owner_id, link_remote == self.model.id)
+                .scalar_subquery()
+                .asc()
+            ]
         return qs
 
     def filter(self, *queries: Any, **expressions: Any) -> QuerySet:
@@ -104,14 +111,22 @@ class RelatedManager:
         store = self._store()
         for obj in objs:
             if not isinstance(obj, self.model):
-                raise TypeError(f"{self.prop.key.lstrip('_')} takes {self.model.__name__} records, not {type(obj).__name__}")
+                raise TypeError(
+                    f"{self.prop.key.lstrip('_')} takes {self.model.__name__} records, not {type(obj).__name__}"
+                )
             if obj.id is None:
                 raise ValidationError({self.prop.key.lstrip("_"): [f"{obj!r} is not saved; save it first"]})
             from flowprov.core.registry.base import _store_of
 
             other = _store_of(obj)
             if other is not None and other is not store:
-                raise ValidationError({self.prop.key.lstrip("_"): [f"{obj!r} belongs to store {other.display_url}, not {store.display_url}"]})
+                raise ValidationError(
+                    {
+                        self.prop.key.lstrip("_"): [
+                            f"{obj!r} belongs to store {other.display_url}, not {store.display_url}"
+                        ]
+                    }
+                )
             ids.append(obj.id)
         return ids
 
@@ -129,8 +144,8 @@ class RelatedManager:
 
         with raise_integrity_error(type(self.instance)), store.transaction() as session:
             if self.prop.direction is MANYTOMANY:
-                (_, link_local), = self.prop.synchronize_pairs
-                (_, link_remote), = self.prop.secondary_synchronize_pairs
+                ((_, link_local),) = self.prop.synchronize_pairs
+                ((_, link_remote),) = self.prop.secondary_synchronize_pairs
                 rows = [{link_local.key: owner_id, link_remote.key: i} for i in ids]
                 if self.order_column is not None:
                     start = session.execute(select(link_local).where(link_local == owner_id)).all()
@@ -138,8 +153,11 @@ class RelatedManager:
                         row[self.order_column] = len(start) + n
                 insert_ignore(session, self.prop.secondary, rows)
             else:
-                (_, remote_col), = self.prop.local_remote_pairs
-                session.execute(update(self.model).where(self.model.id.in_(ids)).values({remote_col.key: owner_id}), execution_options={"synchronize_session": False})
+                ((_, remote_col),) = self.prop.local_remote_pairs
+                session.execute(
+                    update(self.model).where(self.model.id.in_(ids)).values({remote_col.key: owner_id}),
+                    execution_options={"synchronize_session": False},
+                )
             self._expire(session, objs)
 
     def remove(self, *objs: Any) -> None:
@@ -148,14 +166,25 @@ class RelatedManager:
         store = self._store()
         with store.transaction() as session:
             if self.prop.direction is MANYTOMANY:
-                (_, link_local), = self.prop.synchronize_pairs
-                (_, link_remote), = self.prop.secondary_synchronize_pairs
+                ((_, link_local),) = self.prop.synchronize_pairs
+                ((_, link_remote),) = self.prop.secondary_synchronize_pairs
                 session.execute(delete(self.prop.secondary).where(link_local == owner_id, link_remote.in_(ids)))
             else:
-                (_, remote_col), = self.prop.local_remote_pairs
+                ((_, remote_col),) = self.prop.local_remote_pairs
                 if not remote_col.nullable:
-                    raise ValidationError({self.prop.key.lstrip("_"): [f"{self.model.__name__}.{remote_col.key} cannot be empty; delete the records instead"]})
-                session.execute(update(self.model).where(self.model.id.in_(ids), remote_col == owner_id).values({remote_col.key: None}), execution_options={"synchronize_session": False})
+                    raise ValidationError(
+                        {
+                            self.prop.key.lstrip("_"): [
+                                f"{self.model.__name__}.{remote_col.key} cannot be empty; delete the records instead"
+                            ]
+                        }
+                    )
+                session.execute(
+                    update(self.model)
+                    .where(self.model.id.in_(ids), remote_col == owner_id)
+                    .values({remote_col.key: None}),
+                    execution_options={"synchronize_session": False},
+                )
             self._expire(session, objs)
 
     def clear(self) -> None:
@@ -172,7 +201,7 @@ class RelatedManager:
             if stale:
                 self.remove(*stale)
             if self.order_column is not None and self.prop.direction is MANYTOMANY:
-                (_, link_local), = self.prop.synchronize_pairs
+                ((_, link_local),) = self.prop.synchronize_pairs
                 store.session.execute(delete(self.prop.secondary).where(link_local == self.instance.id))
                 self.add(*objs)
             else:

@@ -18,7 +18,17 @@ from typing import Any
 from flowprov.core.exceptions import ValidationError
 
 REDACTED = "***"
-DEFAULT_SECRET_KEYS = ("password", "passwd", "token", "secret", "api_key", "apikey", "access_key", "credentials", "private_key")
+DEFAULT_SECRET_KEYS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "access_key",
+    "credentials",
+    "private_key",
+)
 
 
 def secret_key_pattern() -> re.Pattern[str]:
@@ -35,7 +45,9 @@ def is_secret_key(key: str) -> bool:
 def normalize_param(value: Any, key: str, pattern: re.Pattern[str] | None = None) -> Any:
     """A JSON-storable copy of `value`, with secrets redacted; raises ValidationError naming `key`."""
     pattern = pattern or secret_key_pattern()
-    if type(value).__name__ in ("SecretStr", "SecretBytes", "Secret") or pattern.search(str(key).rsplit(".", 1)[-1].replace("-", "_")):
+    if type(value).__name__ in ("SecretStr", "SecretBytes", "Secret") or pattern.search(
+        str(key).rsplit(".", 1)[-1].replace("-", "_")
+    ):
         return REDACTED if value is not None else None
     if value is None or isinstance(value, (bool, str, int)):
         return value
@@ -58,7 +70,13 @@ def normalize_param(value: Any, key: str, pattern: re.Pattern[str] | None = None
         return [normalize_param(v, f"{key}[{i}]", pattern) for i, v in enumerate(value)]
     if hasattr(value, "model_dump"):  # pydantic models
         return normalize_param(value.model_dump(), key, pattern)
-    raise ValidationError({"params": [f"{key}: cannot store a {type(value).__name__} value ({value!r}); use numbers, strings, bools, lists or dicts"]})
+    raise ValidationError(
+        {
+            "params": [
+                f"{key}: cannot store a {type(value).__name__} value ({value!r}); use numbers, strings, bools, lists or dicts"
+            ]
+        }
+    )
 
 
 class ParamManager:

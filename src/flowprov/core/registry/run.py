@@ -44,13 +44,34 @@ class Run(Record):
         CheckConstraint("_status_code BETWEEN -3 AND 2", name="status_code_known"),
     )
     _uid_len = 16
-    _init_fields = frozenset({
-        "name", "params", "initiated_by_run", "started_at", "finished_at", "aux", "environment", "report",
-        "status", "_status_code", "uid", "created_by", "space", "created_at",
-    })
+    _init_fields = frozenset(
+        {
+            "name",
+            "params",
+            "initiated_by_run",
+            "started_at",
+            "finished_at",
+            "aux",
+            "environment",
+            "report",
+            "status",
+            "_status_code",
+            "uid",
+            "created_by",
+            "space",
+            "created_at",
+        }
+    )
     _query_aliases = {"params": "_params", "status": "_status_code"}
     _query_values = {"status": status_code}
-    _checks = (("status_code_known", ("_status_code",), lambda c: c in STATUS_NAMES, f"_status_code must be one of {sorted(STATUS_NAMES)}"),)
+    _checks = (
+        (
+            "status_code_known",
+            ("_status_code",),
+            lambda c: c in STATUS_NAMES,
+            f"_status_code must be one of {sorted(STATUS_NAMES)}",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(16), unique=True)
@@ -64,9 +85,15 @@ class Run(Record):
     _params: Mapped[dict[str, Any] | None] = mapped_column("params", JSONType)
     _status_code: Mapped[int] = mapped_column(default=-1)
     transform_id: Mapped[int] = mapped_column(ForeignKey("flowprov_transform.id", ondelete="RESTRICT"), index=True)
-    environment_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True)
-    report_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True)
-    initiated_by_run_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_run.id", ondelete="SET NULL"), index=True)
+    environment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    initiated_by_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flowprov_run.id", ondelete="SET NULL"), index=True
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_user.id"))
     space_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_space.id"))
 
@@ -84,11 +111,15 @@ class Run(Record):
 
     initiated_runs = RelatedDescriptor("_initiated_runs", doc="Runs this run started (steps of a workflow, subflows).")
     input_artifacts = RelatedDescriptor("_input_artifacts", doc="Artifacts this run read.")
-    output_artifacts = RelatedDescriptor("_output_artifacts", doc="Artifacts this run created (reverse of Artifact.run).")
+    output_artifacts = RelatedDescriptor(
+        "_output_artifacts", doc="Artifacts this run created (reverse of Artifact.run)."
+    )
     input_collections = RelatedDescriptor("_input_collections", doc="Collections this run read.")
     output_collections = RelatedDescriptor("_output_collections", doc="Collections this run created.")
 
-    def __init__(self, transform: Any = None, reference: str | None = None, reference_type: str | None = None, **fields: Any):
+    def __init__(
+        self, transform: Any = None, reference: str | None = None, reference_type: str | None = None, **fields: Any
+    ):
         from flowprov.core.registry.transform import Transform
 
         if transform is None:
@@ -99,8 +130,14 @@ class Run(Record):
         # Unsaved records take their values straight into __dict__: the insert reads them from
         # there, and skipping attribute instrumentation makes constructing many runs cheap.
         self.__dict__.update(
-            uid=base62(16), transform=transform, reference=reference, reference_type=reference_type,
-            started_at=now, created_at=now, _status_code=-1, _params=None,
+            uid=base62(16),
+            transform=transform,
+            reference=reference,
+            reference_type=reference_type,
+            started_at=now,
+            created_at=now,
+            _status_code=-1,
+            _params=None,
         )
         status = fields.pop("status", None)
         params = fields.pop("params", None)

@@ -37,7 +37,9 @@ class Transform(Record):
     _uid_len = 16
     _versioned = True
     _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at"})
-    _checks = (("type_known", ("type",), lambda t: t in TRANSFORM_TYPES, f"type must be one of {', '.join(TRANSFORM_TYPES)}"),)
+    _checks = (
+        ("type_known", ("type",), lambda t: t in TRANSFORM_TYPES, f"type must be one of {', '.join(TRANSFORM_TYPES)}"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(16), unique=True)
@@ -93,9 +95,17 @@ class Transform(Record):
         if name is None and key is None:
             raise TypeError("Transform() needs a name or a key")
         self.__dict__.update(
-            name=name if name is not None else key.rstrip("/").rsplit("/", 1)[-1], key=key, version=version, type=type,
-            reference=reference, reference_type=reference_type, description=description, source_code=source_code,
-            hash=hash_source(source_code) if isinstance(source_code, str) else None, is_latest=True, created_at=utcnow(),
+            name=name if name is not None else key.rstrip("/").rsplit("/", 1)[-1],
+            key=key,
+            version=version,
+            type=type,
+            reference=reference,
+            reference_type=reference_type,
+            description=description,
+            source_code=source_code,
+            hash=hash_source(source_code) if isinstance(source_code, str) else None,
+            is_latest=True,
+            created_at=utcnow(),
         )
         self._set_fields(fields)
 
@@ -131,14 +141,20 @@ class Transform(Record):
             if self.version is not None and candidate.version == self.version:
                 if same_source or self.hash is None:
                     return candidate
-                raise ValidationError({"version": [
-                    f"Transform {self.key or self.name!r} version {self.version!r} is already stored with different source code "
-                    f"(hash {candidate.hash}); give the changed source a new version"
-                ]})
+                raise ValidationError(
+                    {
+                        "version": [
+                            f"Transform {self.key or self.name!r} version {self.version!r} is already stored with different source code "
+                            f"(hash {candidate.hash}); give the changed source a new version"
+                        ]
+                    }
+                )
             if self.version is None and same_source:
                 return candidate
         return None
 
 
 _BY_KEY = select(Transform).where(Transform.key.in_(bindparam("values", expanding=True)))
-_BY_NAME_WITHOUT_KEY = select(Transform).where(Transform.key.is_(None), Transform.name.in_(bindparam("values", expanding=True)))
+_BY_NAME_WITHOUT_KEY = select(Transform).where(
+    Transform.key.is_(None), Transform.name.in_(bindparam("values", expanding=True))
+)

@@ -56,7 +56,9 @@ def current_user_id(session, store) -> int:
 
     user_id = session.execute(select(User.id).where(User.handle == handle)).scalar()
     if user_id is None:
-        insert_ignore(session, User.__table__, [{"uid": base62(8), "handle": handle, "name": None, "created_at": utcnow()}])
+        insert_ignore(
+            session, User.__table__, [{"uid": base62(8), "handle": handle, "name": None, "created_at": utcnow()}]
+        )
         user_id = session.execute(select(User.id).where(User.handle == handle)).scalar_one()
     cache[handle] = user_id
     return user_id

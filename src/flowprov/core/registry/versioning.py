@@ -24,7 +24,10 @@ def lock_families(session, cls: type, family_keys: list[str]) -> None:
     if session.bind.dialect.name != "postgresql" or not family_keys:
         return
     keys = sorted({f"{cls.__tablename__}:{k}" for k in family_keys})
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"), {"keys": keys})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"),
+        {"keys": keys},
+    )
 
 
 def assign_new_version(record, family: list) -> list[str]:
@@ -50,7 +53,10 @@ def demote(session, cls: type, uids: list[str]) -> None:
     """Clear `is_latest` of the given versions in the store."""
     for start in range(0, len(uids), 5000):
         chunk = uids[start : start + 5000]
-        session.execute(update(cls).where(cls.uid.in_(chunk)).values(is_latest=False), execution_options={"synchronize_session": False})
+        session.execute(
+            update(cls).where(cls.uid.in_(chunk)).values(is_latest=False),
+            execution_options={"synchronize_session": False},
+        )
 
 
 class VersionedBatch:

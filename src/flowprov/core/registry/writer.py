@@ -21,7 +21,9 @@ def _many_to_one(cls: type) -> list[tuple[str, list[str]]]:
         cached = []
         for rel in cls.__mapper__.relationships:
             if rel.direction is MANYTOONE and not rel.viewonly:
-                cached.append((rel.key, [cls.__mapper__.get_property_by_column(local).key for local, _ in rel.local_remote_pairs]))
+                cached.append(
+                    (rel.key, [cls.__mapper__.get_property_by_column(local).key for local, _ in rel.local_remote_pairs])
+                )
         cls._writer_fk_cache = cached
     return cached
 
@@ -84,7 +86,9 @@ def allocate_ids(session, table, n: int) -> list[int]:
 def _columns(cls: type) -> list[tuple[str, str]]:
     cached = cls.__dict__.get("_writer_columns_cache")
     if cached is None:
-        cached = cls._writer_columns_cache = [(a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"]
+        cached = cls._writer_columns_cache = [
+            (a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"
+        ]
     return cached
 
 

@@ -61,7 +61,11 @@ class Store:
     def release(self) -> None:
         """End the session's read 'transaction' so its connection goes back to the pool."""
         session = self.session
-        if getattr(self._local, "depth", 0) == 0 and session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        if (
+            getattr(self._local, "depth", 0) == 0
+            and session.in_transaction()
+            and not (session.new or session.dirty or session.deleted)
+        ):
             session.commit()
 
     def in_write_transaction(self) -> bool:

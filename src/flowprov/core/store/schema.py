@@ -67,7 +67,9 @@ def ensure_schema(store: Store, create: bool = True) -> None:
         if revision is None or revision == SCHEMA_HEAD:
             return
     if revision is None:
-        raise StoreNeedsMigration(f"store {store.display_url} has no flowprov schema: run `flowprov init --db {store.display_url}`")
+        raise StoreNeedsMigration(
+            f"store {store.display_url} has no flowprov schema: run `flowprov init --db {store.display_url}`"
+        )
     raise StoreNeedsMigration(
         f"store {store.display_url} has schema revision {revision!r}, this flowprov expects {SCHEMA_HEAD!r}: "
         f"run `flowprov migrate --db {store.display_url}` (back up the store first)"

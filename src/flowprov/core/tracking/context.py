@@ -137,7 +137,10 @@ def _parent_run(initiated_by_run: Any) -> Any:
     try:
         return Run.get(uid)
     except DoesNotExist:
-        print(f"flowprov: warning: {INITIATED_BY_ENV}={uid} names no run in this store; recording without a parent", file=sys.stderr)
+        print(
+            f"flowprov: warning: {INITIATED_BY_ENV}={uid} names no run in this store; recording without a parent",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -167,14 +170,25 @@ def track(
     from flowprov.core.tracking.gitinfo import git_info
 
     with context._lock:
-        aux: dict[str, Any] = {"cli_args": redact_argv(list(sys.argv)), "hostname": socket.gethostname(), "pid": os.getpid(), "python": sys.executable}
+        aux: dict[str, Any] = {
+            "cli_args": redact_argv(list(sys.argv)),
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": sys.executable,
+        }
         project_root: Path | None = None
         if transform is None:
             notebook = _in_notebook()
             source_path = _notebook_path() if notebook else _caller_file()
             if source_path is None and key is None:
-                raise ValueError("flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')")
-            source = (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace")) if source_path else None
+                raise ValueError(
+                    "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
+                )
+            source = (
+                (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace"))
+                if source_path
+                else None
+            )
             git = git_info(source_path) if source_path else None
             project_root = git.root if git else Path.cwd()
             if git:
@@ -187,7 +201,14 @@ def track(
         env, locks = environment_artifact(project_root)
         if locks:
             aux["environment_files"] = [a.uid for a in locks]
-        run = Run(transform, name=name, params=params, initiated_by_run=_parent_run(initiated_by_run), aux=aux, environment=env)
+        run = Run(
+            transform,
+            name=name,
+            params=params,
+            initiated_by_run=_parent_run(initiated_by_run),
+            aux=aux,
+            environment=env,
+        )
         run.save()
         context.transform, context.run = transform, run
         context._finished, context._error = False, None
@@ -254,7 +275,9 @@ def track_input(item: Any, key: str | None = None) -> Any:
     """Record a file, directory or Artifact as an input of the current run (script, flow or task)."""
     target = find_target()
     if target is None:
-        raise RuntimeError("flowprov.track_input(): no run is being recorded here; call flowprov.track() or run inside a tracked flow")
+        raise RuntimeError(
+            "flowprov.track_input(): no run is being recorded here; call flowprov.track() or run inside a tracked flow"
+        )
     return target.add_input(item, key)
 
 
@@ -262,7 +285,9 @@ def track_output(item: Any, key: str | None = None) -> Any:
     """Record a file, directory or Artifact as an output of the current run (script, flow or task)."""
     target = find_target()
     if target is None:
-        raise RuntimeError("flowprov.track_output(): no run is being recorded here; call flowprov.track() or run inside a tracked flow")
+        raise RuntimeError(
+            "flowprov.track_output(): no run is being recorded here; call flowprov.track() or run inside a tracked flow"
+        )
     return target.add_output(item, key)
 
 
@@ -271,6 +296,7 @@ def _default_run() -> Any:
 
 
 # -- exit handling -------------------------------------------------------------------------------
+
 
 def _install_exit_hooks() -> None:
     if context._hooks_installed:
@@ -281,7 +307,10 @@ def _install_exit_hooks() -> None:
     def excepthook(exc_type, exc, tb):
         try:
             status = "aborted" if issubclass(exc_type, KeyboardInterrupt) else "errored"
-            context._error = {"error": f"{exc_type.__name__}: {exc}", "traceback": "".join(traceback.format_exception(exc_type, exc, tb)[-3:])}
+            context._error = {
+                "error": f"{exc_type.__name__}: {exc}",
+                "traceback": "".join(traceback.format_exception(exc_type, exc, tb)[-3:]),
+            }
             if context.run is not None and not context._finished:
                 finish(status)
         except Exception as record_error:  # never hide the user's exception behind ours

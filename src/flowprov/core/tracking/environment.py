@@ -14,7 +14,15 @@ import os
 import sys
 from pathlib import Path
 
-LOCK_FILES = ("uv.lock", "pixi.lock", "environment.yml", "environment.yaml", "conda-lock.yml", "poetry.lock", "requirements.txt")
+LOCK_FILES = (
+    "uv.lock",
+    "pixi.lock",
+    "environment.yml",
+    "environment.yaml",
+    "conda-lock.yml",
+    "poetry.lock",
+    "requirements.txt",
+)
 
 
 def cache_dir() -> Path:

@@ -56,7 +56,10 @@ def git_info(path: Path) -> GitInfo | None:
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=10,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         if out.returncode == 0:
             lines = out.stdout.splitlines()

@@ -284,16 +284,18 @@ class Recorder:
                         time.sleep(delay)
                         delay = min(delay * 2, 5.0)
                         continue
-                    raise RecorderError(f"could not write {len(pending)} run(s) to {self.store.display_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+                    raise RecorderError(
+                        f"could not write {len(pending)} run(s) to {self.store.display_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                    ) from exc
             for h in pending:
                 h.dirty = False
                 h.stored = True
             self._closed_since_flush = 0
 
     def _write(self, pending: list[RunHandle]) -> None:
-        import flowprov as ln
         from sqlalchemy import bindparam, insert, select, update
 
+        import flowprov as ln
         from flowprov.core.registry import Artifact, Run, Transform
         from flowprov.core.registry.links import run_input_artifact
         from flowprov.core.registry.managers import insert_ignore
@@ -306,8 +308,19 @@ class Recorder:
         with store.transaction() as session:
             # transforms: one batch, deduplicated by key + source
             specs = {id(h.transform): h.transform for h in pending}
-            built = [Transform(name=sp.name, key=sp.key, version=sp.version, type=sp.type, reference=sp.reference,
-                               reference_type=sp.reference_type, description=sp.description, source_code=sp.source_code) for sp in specs.values()]
+            built = [
+                Transform(
+                    name=sp.name,
+                    key=sp.key,
+                    version=sp.version,
+                    type=sp.type,
+                    reference=sp.reference,
+                    reference_type=sp.reference_type,
+                    description=sp.description,
+                    source_code=sp.source_code,
+                )
+                for sp in specs.values()
+            ]
             transform_id = {k: t.id for k, t in zip(specs, ln.save(built), strict=True)}
             # artifacts first: runs refer to their environment and report
             files: list[tuple[RunHandle, str, FileSpec]] = []
@@ -318,7 +331,11 @@ class Recorder:
                 if h.report is not None:
                     files.append((h, "report", h.report))
             fresh = [f for _, _, f in files if f.artifact_id is None]
-            saved = ln.save([Artifact(f.path, key=f.key, _content=ContentHash(**f.content), run=False) for f in fresh]) if fresh else []
+            saved = (
+                ln.save([Artifact(f.path, key=f.key, _content=ContentHash(**f.content), run=False) for f in fresh])
+                if fresh
+                else []
+            )
             for f, a in zip(fresh, saved, strict=True):
                 f.artifact_id = a.id
             # runs already stored by an earlier recorder: (reference_type, reference, name)
@@ -326,7 +343,11 @@ class Recorder:
             found: dict[tuple, int] = {}
             refs = sorted({h.reference for h in unknown})
             for start in range(0, len(refs), 5000):
-                rows = session.execute(select(Run.id, Run.reference_type, Run.reference, Run.name).where(Run.reference.in_(refs[start : start + 5000])))
+                rows = session.execute(
+                    select(Run.id, Run.reference_type, Run.reference, Run.name).where(
+                        Run.reference.in_(refs[start : start + 5000])
+                    )
+                )
                 for run_id, rtype, ref, name in rows:
                     found.setdefault((rtype, ref, name), run_id)
             for h in unknown:
@@ -342,14 +363,28 @@ class Recorder:
                     h.run_id = new_id
                 user_id = current_user_id(session, store)
                 now = utcnow()
-                rows = [{
-                    "id": h.run_id, "uid": base62(16), "name": h.name, "started_at": h.started_at or h.opened_at, "finished_at": h.finished_at,
-                    "reference": h.reference, "reference_type": h.reference_type, "created_at": now, "aux": dict(h.aux) or None,
-                    "params": dict(h.params) or None, "_status_code": status_code(h.status or "started"), "transform_id": transform_id[id(h.transform)],
-                    "environment_id": env_of.get(id(h)), "report_id": report_of.get(id(h)),
-                    "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
-                    "created_by_id": user_id, "space_id": 1,
-                } for h in new]
+                rows = [
+                    {
+                        "id": h.run_id,
+                        "uid": base62(16),
+                        "name": h.name,
+                        "started_at": h.started_at or h.opened_at,
+                        "finished_at": h.finished_at,
+                        "reference": h.reference,
+                        "reference_type": h.reference_type,
+                        "created_at": now,
+                        "aux": dict(h.aux) or None,
+                        "params": dict(h.params) or None,
+                        "_status_code": status_code(h.status or "started"),
+                        "transform_id": transform_id[id(h.transform)],
+                        "environment_id": env_of.get(id(h)),
+                        "report_id": report_of.get(id(h)),
+                        "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
+                        "created_by_id": user_id,
+                        "space_id": 1,
+                    }
+                    for h in new
+                ]
                 session.execute(insert(Run.__table__), rows)
             # runs stored before: update only what changed, in one executemany
             stored = [h for h in pending if h.stored]
@@ -358,7 +393,9 @@ class Recorder:
                 current: dict[int, Any] = {}
                 ids = [h.run_id for h in stored]
                 for start in range(0, len(ids), 5000):
-                    for row in session.execute(select(table).where(table.c.id.in_(ids[start : start + 5000]))).mappings():
+                    for row in session.execute(
+                        select(table).where(table.c.id.in_(ids[start : start + 5000]))
+                    ).mappings():
                         current[row["id"]] = row
                 changes = []
                 for h in stored:
@@ -377,11 +414,19 @@ class Recorder:
                         changes.append({"b_id": h.run_id, **{f"b_{k}": v for k, v in wanted.items()}})
                 if changes:
                     columns = [k.removeprefix("b_") for k in changes[0] if k != "b_id"]
-                    stmt = table.update().where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in columns})
+                    stmt = (
+                        table.update()
+                        .where(table.c.id == bindparam("b_id"))
+                        .values({c: bindparam(f"b_{c}") for c in columns})
+                    )
                     session.execute(stmt, changes)
             session.flush()
             # inputs and output ownership
-            insert_ignore(session, run_input_artifact, [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"])
+            insert_ignore(
+                session,
+                run_input_artifact,
+                [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"],
+            )
             owner: dict[int, int] = {}
             again: dict[int, list[int]] = {}
             handle_of = {h.run_id: h for h, _, _ in files}
@@ -397,10 +442,17 @@ class Recorder:
             creators: dict[int, int | None] = {}
             owned = list(owner)
             for start in range(0, len(owned), 5000):
-                creators.update(session.execute(select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(owned[start : start + 5000]))).all())
+                creators.update(
+                    session.execute(
+                        select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(owned[start : start + 5000]))
+                    ).all()
+                )
             for artifact_id, run_id in owner.items():
                 if creators.get(artifact_id) is None:
-                    session.execute(update(Artifact).where(Artifact.id == artifact_id).values(run_id=run_id), execution_options={"synchronize_session": False})
+                    session.execute(
+                        update(Artifact).where(Artifact.id == artifact_id).values(run_id=run_id),
+                        execution_options={"synchronize_session": False},
+                    )
                 elif creators[artifact_id] != run_id:
                     again.setdefault(run_id, []).append(artifact_id)
             # the first run that wrote some bytes owns them; a later run that wrote the same bytes notes it in aux
@@ -419,21 +471,33 @@ class Recorder:
 
     def spool(self, directory: Path | None = None) -> Path:
         """Save what is buffered as JSON (when the store cannot be reached) and return the file."""
-        base = directory or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "flowprov" / "spool"
+        base = (
+            directory
+            or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "flowprov" / "spool"
+        )
         base.mkdir(parents=True, exist_ok=True)
         path = base / f"spool-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
         data = []
         for h in self.handles:
             if not h.dirty:
                 continue
-            data.append({
-                "transform": asdict(h.transform), "reference": h.reference, "reference_type": h.reference_type, "name": h.name,
-                "parent": [h.parent.reference_type, h.parent.reference, h.parent.name] if h.parent else None,
-                "parent_run_id": h.parent_run_id, "params": h.params, "aux": h.aux, "status": h.status,
-                "started_at": h.started_at.isoformat() if h.started_at else None,
-                "finished_at": h.finished_at.isoformat() if h.finished_at else None,
-                "inputs": [asdict(f) for f in h.inputs], "outputs": [asdict(f) for f in h.outputs],
-            })
+            data.append(
+                {
+                    "transform": asdict(h.transform),
+                    "reference": h.reference,
+                    "reference_type": h.reference_type,
+                    "name": h.name,
+                    "parent": [h.parent.reference_type, h.parent.reference, h.parent.name] if h.parent else None,
+                    "parent_run_id": h.parent_run_id,
+                    "params": h.params,
+                    "aux": h.aux,
+                    "status": h.status,
+                    "started_at": h.started_at.isoformat() if h.started_at else None,
+                    "finished_at": h.finished_at.isoformat() if h.finished_at else None,
+                    "inputs": [asdict(f) for f in h.inputs],
+                    "outputs": [asdict(f) for f in h.outputs],
+                }
+            )
         path.write_text(json.dumps({"store": self.store.display_url, "runs": data}, indent=1, default=str))
         return path
 
@@ -449,9 +513,16 @@ def replay_spool(path: Path, store: Any = None) -> int:
     for item in data["runs"]:
         spec = TransformSpec(**item["transform"])
         parent = handles.get(tuple(item["parent"])) if item["parent"] else None
-        h = rec.open_run(spec, reference=item["reference"], reference_type=item["reference_type"], name=item["name"],
-                         parent=parent, started_at=dt.datetime.fromisoformat(item["started_at"]) if item["started_at"] else None,
-                         status=item["status"], aux=item["aux"])
+        h = rec.open_run(
+            spec,
+            reference=item["reference"],
+            reference_type=item["reference_type"],
+            name=item["name"],
+            parent=parent,
+            started_at=dt.datetime.fromisoformat(item["started_at"]) if item["started_at"] else None,
+            status=item["status"],
+            aux=item["aux"],
+        )
         h.params.update(item["params"])
         h.parent_run_id = item["parent_run_id"]
         h.finished_at = dt.datetime.fromisoformat(item["finished_at"]) if item["finished_at"] else None

@@ -40,13 +40,68 @@ class HistoryEntry:
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # nextflow run options that take a value (so their value is not the pipeline)
 _VALUE_OPTIONS = {
-    "-c", "-config", "-C", "-profile", "-r", "-revision", "-w", "-work-dir", "-bucket-dir", "-name", "-params-file",
-    "-with-trace", "-with-report", "-with-timeline", "-with-dag", "-with-tower", "-with-weblog", "-hub", "-user",
-    "-qs", "-queue-size", "-e.", "-entry", "-main-script", "-latest", "-N", "-with-notification", "-log", "-ansi-log",
-    "-with-docker", "-with-singularity", "-with-conda", "-with-apptainer", "-with-podman", "-with-charliecloud",
-    "-with-spack", "-process.", "-cache", "-dump-hashes", "-offline", "-plugins", "-stub-run", "-preview",
+    "-c",
+    "-config",
+    "-C",
+    "-profile",
+    "-r",
+    "-revision",
+    "-w",
+    "-work-dir",
+    "-bucket-dir",
+    "-name",
+    "-params-file",
+    "-with-trace",
+    "-with-report",
+    "-with-timeline",
+    "-with-dag",
+    "-with-tower",
+    "-with-weblog",
+    "-hub",
+    "-user",
+    "-qs",
+    "-queue-size",
+    "-e.",
+    "-entry",
+    "-main-script",
+    "-latest",
+    "-N",
+    "-with-notification",
+    "-log",
+    "-ansi-log",
+    "-with-docker",
+    "-with-singularity",
+    "-with-conda",
+    "-with-apptainer",
+    "-with-podman",
+    "-with-charliecloud",
+    "-with-spack",
+    "-process.",
+    "-cache",
+    "-dump-hashes",
+    "-offline",
+    "-plugins",
+    "-stub-run",
+    "-preview",
 }
-_FLAG_OPTIONS = {"-resume", "-with-tower", "-with-trace", "-with-report", "-with-timeline", "-with-dag", "-bg", "-q", "-quiet", "-latest", "-offline", "-stub-run", "-stub", "-preview", "-dsl1", "-dsl2"}
+_FLAG_OPTIONS = {
+    "-resume",
+    "-with-tower",
+    "-with-trace",
+    "-with-report",
+    "-with-timeline",
+    "-with-dag",
+    "-bg",
+    "-q",
+    "-quiet",
+    "-latest",
+    "-offline",
+    "-stub-run",
+    "-stub",
+    "-preview",
+    "-dsl1",
+    "-dsl2",
+}
 
 
 def pipeline_from_command(command: str) -> str | None:
@@ -86,13 +141,31 @@ def read_history(path: Path) -> list[HistoryEntry]:
         parts = line.split("\t")
         if len(parts) < 7:
             raise HistoryError(f"{path}:{number}: {len(parts)} tab-separated columns, a history line has 7")
-        stamp, duration, run_name, status, revision, session, command = parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], "\t".join(parts[6:])
+        stamp, duration, run_name, status, revision, session, command = (
+            parts[0],
+            parts[1],
+            parts[2],
+            parts[3],
+            parts[4],
+            parts[5],
+            "\t".join(parts[6:]),
+        )
         try:
             when = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
         except ValueError:
             raise HistoryError(f"{path}:{number}: field 'timestamp': cannot parse {stamp!r}") from None
         if not _UUID.match(session):
             raise HistoryError(f"{path}:{number}: field 'session': {session!r} is not a UUID")
-        entries.append(HistoryEntry(number, when, None if duration == "-" else duration, run_name, None if status == "-" else status,
-                                    None if revision == "-" else revision, session, command))
+        entries.append(
+            HistoryEntry(
+                number,
+                when,
+                None if duration == "-" else duration,
+                run_name,
+                None if status == "-" else status,
+                None if revision == "-" else revision,
+                session,
+                command,
+            )
+        )
     return entries

@@ -31,13 +31,27 @@ from zoneinfo import ZoneInfo
 
 from flowprov.core.exceptions import FlowprovError
 from flowprov.integrations.nextflow.history import HistoryEntry, pipeline_from_command, read_history
+from flowprov.integrations.nextflow.lineage_store import LineageStore, workflow_params
 from flowprov.integrations.nextflow.logfile import LogInfo, read_log
 from flowprov.integrations.nextflow.report import Report, read_report
 from flowprov.integrations.nextflow.trace import TaskRecord, TraceError, TraceReader
-from flowprov.integrations.nextflow.lineage_store import LineageStore, workflow_params
-from flowprov.integrations.nextflow.workdir import MAX_SCRIPT, find_work_dir, full_hash_of, read_cache_index, read_work_dir
+from flowprov.integrations.nextflow.workdir import (
+    MAX_SCRIPT,
+    find_work_dir,
+    full_hash_of,
+    read_cache_index,
+    read_work_dir,
+)
 
-TASK_STATUS = {"COMPLETED": "completed", "FAILED": "errored", "ABORTED": "aborted", "CACHED": "completed", "NEW": "scheduled", "SUBMITTED": "scheduled", "RUNNING": "started"}
+TASK_STATUS = {
+    "COMPLETED": "completed",
+    "FAILED": "errored",
+    "ABORTED": "aborted",
+    "CACHED": "completed",
+    "NEW": "scheduled",
+    "SUBMITTED": "scheduled",
+    "RUNNING": "started",
+}
 CHUNK = 5000
 
 
@@ -87,9 +101,18 @@ class IngestResult:
 
 # -- finding files -------------------------------------------------------------------------------
 
+
 def _trace_candidates(directory: Path) -> list[Path]:
-    patterns = ("trace.txt", "trace.txt.[0-9]", "*trace*.txt", "*trace*.csv", "*trace*.tsv", "pipeline_info/execution_trace*.txt",
-                "results/pipeline_info/execution_trace*.txt", "*/pipeline_info/execution_trace*.txt")
+    patterns = (
+        "trace.txt",
+        "trace.txt.[0-9]",
+        "*trace*.txt",
+        "*trace*.csv",
+        "*trace*.tsv",
+        "pipeline_info/execution_trace*.txt",
+        "results/pipeline_info/execution_trace*.txt",
+        "*/pipeline_info/execution_trace*.txt",
+    )
     found: list[Path] = []
     for pattern in patterns:
         for p in sorted(directory.glob(pattern)):
@@ -98,14 +121,22 @@ def _trace_candidates(directory: Path) -> list[Path]:
     return found
 
 
-def find_launch_files(target: Path, history: Path | None = None, log: Path | None = None, report: Path | None = None, params_file: Path | None = None) -> LaunchFiles:
+def find_launch_files(
+    target: Path,
+    history: Path | None = None,
+    log: Path | None = None,
+    report: Path | None = None,
+    params_file: Path | None = None,
+) -> LaunchFiles:
     target = Path(target)
     if not target.exists():
         raise IngestError(f"{target}: no such file or directory")
     if target.is_dir():
         traces = _trace_candidates(target)
         if not traces:
-            raise IngestError(f"{target}: no trace file here (looked for trace.txt, *trace*.txt, pipeline_info/execution_trace*.txt); run Nextflow with -with-trace")
+            raise IngestError(
+                f"{target}: no trace file here (looked for trace.txt, *trace*.txt, pipeline_info/execution_trace*.txt); run Nextflow with -with-trace"
+            )
         launch_dir = target
     else:
         traces = [target]
@@ -125,10 +156,19 @@ def find_launch_files(target: Path, history: Path | None = None, log: Path | Non
     if params_file is None:
         params = sorted(trace_dir.glob("params_*.json"))
         params_file = params[-1] if params else None
-    return LaunchFiles(traces, history, log, report, params_file, report_found=report_found and report is not None, launch_dir=launch_dir)
+    return LaunchFiles(
+        traces,
+        history,
+        log,
+        report,
+        params_file,
+        report_found=report_found and report is not None,
+        launch_dir=launch_dir,
+    )
 
 
 # -- identity ----------------------------------------------------------------------------------
+
 
 def _infer_timezone(reader: TraceReader, report: Report | None) -> tuple[dt.tzinfo | None, str | None]:
     """A fixed offset from the report's epoch times of the same tasks, if both are there."""
@@ -184,7 +224,9 @@ def _enrich_from_report(record: TaskRecord, task: dict[str, Any]) -> None:
         record.process = str(task["process"])
 
 
-def _choose_history(entries: list[HistoryEntry], run_name: str | None, session_id: str | None, first_submit_local: dt.datetime | None) -> HistoryEntry | None:
+def _choose_history(
+    entries: list[HistoryEntry], run_name: str | None, session_id: str | None, first_submit_local: dt.datetime | None
+) -> HistoryEntry | None:
     if not entries:
         return None
     if run_name:
@@ -233,6 +275,7 @@ def _full_hash(record: TaskRecord) -> str | None:
 
 # -- ingest ------------------------------------------------------------------------------------
 
+
 def ingest(
     target: str | Path,
     *,
@@ -255,7 +298,17 @@ def ingest(
     files.work_dir = _opt(work_dir) or _default_work_dir(Path(target))
     files.outdir = _opt(outdir)
     return [
-        ingest_one(trace, files, run_name=run_name, session_id=session_id, pipeline=pipeline, timezone=timezone, store=store, dry_run=dry_run, progress=progress)
+        ingest_one(
+            trace,
+            files,
+            run_name=run_name,
+            session_id=session_id,
+            pipeline=pipeline,
+            timezone=timezone,
+            store=store,
+            dry_run=dry_run,
+            progress=progress,
+        )
         for trace in files.traces
     ]
 
@@ -275,8 +328,18 @@ def _opt(value: str | Path | None) -> Path | None:
     return Path(value) if value is not None else None
 
 
-def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session_id: str | None, pipeline: str | None,
-               timezone: str | None, store: Any, dry_run: bool, progress: Callable[[int, int], None] | None) -> IngestResult:
+def ingest_one(
+    trace: Path,
+    files: LaunchFiles,
+    *,
+    run_name: str | None,
+    session_id: str | None,
+    pipeline: str | None,
+    timezone: str | None,
+    store: Any,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None,
+) -> IngestResult:
     result = IngestResult()
     lineage = _open_lineage_store(files)
     rep = read_report(files.report) if files.report else None
@@ -316,16 +379,34 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
     session = pick("session_id", ("command line", session_id), ("report", rep.session_id if rep else None))
     entry = _choose_history(entries, name, session, first_submit_local)
     wf_spec = lineage.workflow(session, name) if lineage else None
-    name = name or pick("run_name", ("history", entry.run_name if entry else None), ("log", log_info.run_name if log_info else None),
-                        ("lineage store", wf_spec.get("name") if wf_spec else None))
-    session = session or pick("session_id", ("history", entry.session_id if entry else None), ("log", log_info.session_id if log_info else None),
-                              ("lineage store", wf_spec.get("sessionId") if wf_spec else None))
+    name = name or pick(
+        "run_name",
+        ("history", entry.run_name if entry else None),
+        ("log", log_info.run_name if log_info else None),
+        ("lineage store", wf_spec.get("name") if wf_spec else None),
+    )
+    session = session or pick(
+        "session_id",
+        ("history", entry.session_id if entry else None),
+        ("log", log_info.session_id if log_info else None),
+        ("lineage store", wf_spec.get("sessionId") if wf_spec else None),
+    )
     wf_meta = (wf_spec or {}).get("metadata") or {}
     command = (entry.command if entry else None) or (rep.command if rep else None) or wf_meta.get("commandLine")
-    pipeline_key = pick("pipeline", ("command line", pipeline), ("history", entry.pipeline if entry else None),
-                        ("report", pipeline_from_command(rep.command) if rep and rep.command else None), ("log", log_info.script if log_info else None),
-                        ("lineage store", pipeline_from_command(wf_meta["commandLine"]) if wf_meta.get("commandLine") else None))
-    revision = (entry.revision if entry else None) or (rep.commit if rep else None) or (log_info.revision if log_info else None) or wf_meta.get("commitId")
+    pipeline_key = pick(
+        "pipeline",
+        ("command line", pipeline),
+        ("history", entry.pipeline if entry else None),
+        ("report", pipeline_from_command(rep.command) if rep and rep.command else None),
+        ("log", log_info.script if log_info else None),
+        ("lineage store", pipeline_from_command(wf_meta["commandLine"]) if wf_meta.get("commandLine") else None),
+    )
+    revision = (
+        (entry.revision if entry else None)
+        or (rep.commit if rep else None)
+        or (log_info.revision if log_info else None)
+        or wf_meta.get("commitId")
+    )
     reference_type = "nextflow_session_id"
     if not session:
         from flowprov.core.hashing import hash_path
@@ -343,12 +424,35 @@ def ingest_one(trace: Path, files: LaunchFiles, *, run_name: str | None, session
     if not params and wf_spec:
         params = workflow_params(wf_spec)
     report_tasks = {str(t.get("task_id")): t for t in (rep.tasks or []) if isinstance(t, dict)} if rep else {}
-    return _write_launch(reader, result, files if rep or not files.report_found else _without_report(files), entry, tz, command, revision,
-                         reference_type, params, store, dry_run, progress, report_tasks, lineage)
+    return _write_launch(
+        reader,
+        result,
+        files if rep or not files.report_found else _without_report(files),
+        entry,
+        tz,
+        command,
+        revision,
+        reference_type,
+        params,
+        store,
+        dry_run,
+        progress,
+        report_tasks,
+        lineage,
+    )
 
 
 def _without_report(files: LaunchFiles) -> LaunchFiles:
-    return LaunchFiles(files.traces, files.history, files.log, None, files.params_file, work_dir=files.work_dir, outdir=files.outdir, launch_dir=files.launch_dir)
+    return LaunchFiles(
+        files.traces,
+        files.history,
+        files.log,
+        None,
+        files.params_file,
+        work_dir=files.work_dir,
+        outdir=files.outdir,
+        launch_dir=files.launch_dir,
+    )
 
 
 def _first_submit_local(trace: Path) -> dt.datetime | None:
@@ -363,10 +467,22 @@ def _first_submit_local(trace: Path) -> dt.datetime | None:
     return None
 
 
-def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles, entry: HistoryEntry | None, tz: dt.tzinfo,
-                  command: str | None, revision: str | None, reference_type: str, params: dict[str, Any], store: Any,
-                  dry_run: bool, progress: Callable[[int, int], None] | None, report_tasks: dict[str, dict[str, Any]],
-                  lineage: LineageStore | None = None) -> IngestResult:
+def _write_launch(
+    reader: TraceReader,
+    result: IngestResult,
+    files: LaunchFiles,
+    entry: HistoryEntry | None,
+    tz: dt.tzinfo,
+    command: str | None,
+    revision: str | None,
+    reference_type: str,
+    params: dict[str, Any],
+    store: Any,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None,
+    report_tasks: dict[str, dict[str, Any]],
+    lineage: LineageStore | None = None,
+) -> IngestResult:
     from flowprov.core.registry import Run
     from flowprov.core.tracking.context import redact_argv
     from flowprov.core.tracking.recorder import Recorder, TransformSpec
@@ -376,7 +492,11 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
 
         store = current_store()
     total = reader.path.stat().st_size
-    aux: dict[str, Any] = {"trace_file": str(reader.path.resolve()), "trace_timezone": result.timezone, "identity_source": result.identity_source}
+    aux: dict[str, Any] = {
+        "trace_file": str(reader.path.resolve()),
+        "trace_timezone": result.timezone,
+        "identity_source": result.identity_source,
+    }
     if command:
         try:
             aux["command"] = " ".join(shlex.quote(w) for w in redact_argv(shlex.split(command)))
@@ -420,8 +540,16 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
     with ctx:
         launch = None
         if rec is not None:
-            launch = rec.open_run(pipeline_spec, reference=result.session_id, reference_type=reference_type, name=result.run_name,
-                                  params=params, started_at=started, status="started", aux=aux)
+            launch = rec.open_run(
+                pipeline_spec,
+                reference=result.session_id,
+                reference_type=reference_type,
+                name=result.run_name,
+                params=params,
+                started_at=started,
+                status="started",
+                aux=aux,
+            )
         chunk: list[TaskRecord] = []
 
         def write_chunk() -> None:
@@ -433,13 +561,19 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
             existing: dict[str, Any] = {}
             refs = [task_reference(r) for r in cached]
             if refs:
-                for run in Run.filter(reference_type="nextflow_task_hash", reference__in=[r for r in refs if r]).exclude(initiated_by_run__reference=result.session_id, initiated_by_run__name=result.run_name):
+                for run in Run.filter(
+                    reference_type="nextflow_task_hash", reference__in=[r for r in refs if r]
+                ).exclude(initiated_by_run__reference=result.session_id, initiated_by_run__name=result.run_name):
                     existing[run.reference] = run
             for record in chunk:
                 reference = task_reference(record)
-                work = find_work_dir(record.workdir, record.hash, reference if len(reference) == 32 else None, files.work_dir)
+                work = find_work_dir(
+                    record.workdir, record.hash, reference if len(reference) == 32 else None, files.work_dir
+                )
                 if work is not None and len(reference) != 32:
-                    reference = full_hash_of(work) or reference  # found by its short hash: the directory names the full one
+                    reference = (
+                        full_hash_of(work) or reference
+                    )  # found by its short hash: the directory names the full one
                 if record.status == "CACHED" and reference in existing:
                     result.cached_linked += 1
                     cached_uids.append(existing[reference].uid)
@@ -447,7 +581,9 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
                 process = record.process_name or "unknown"
                 spec = step_specs.get(process)
                 if spec is None:
-                    spec = step_specs[process] = TransformSpec(key=f"{result.pipeline}#{process}", name=process, type="step", version=revision)
+                    spec = step_specs[process] = TransformSpec(
+                        key=f"{result.pipeline}#{process}", name=process, type="step", version=revision
+                    )
                 task_aux = dict(record.metrics)
                 task_aux["task_id"] = record.task_id
                 task_aux["trace_status"] = record.status
@@ -461,8 +597,16 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
                 previous = failed_retry.pop(record.name, None) if record.attempt > 1 and record.name else None
                 if previous:
                     task_aux["retry_of"] = previous
-                handle = rec.open_run(spec, reference=reference, reference_type="nextflow_task_hash", name=record.name, parent=launch,
-                                      started_at=record.start or record.submit, status=TASK_STATUS.get(record.status or "", "started"), aux=task_aux)
+                handle = rec.open_run(
+                    spec,
+                    reference=reference,
+                    reference_type="nextflow_task_hash",
+                    name=record.name,
+                    parent=launch,
+                    started_at=record.start or record.submit,
+                    status=TASK_STATUS.get(record.status or "", "started"),
+                    aux=task_aux,
+                )
                 handle.finished_at = record.complete
                 handle.dirty = True
                 if work is not None and record.status != "CACHED":
@@ -516,8 +660,15 @@ def _write_launch(reader: TraceReader, result: IngestResult, files: LaunchFiles,
         result.duplicates = reader.duplicates
         result.statuses = dict(statuses)
         if rec is not None:
-            summary = {"tasks": result.tasks, "executed": result.executed, "cached": result.cached, "cached_linked": result.cached_linked,
-                       "failed": result.failed, "retried": result.retried, "duplicate_rows": result.duplicates}
+            summary = {
+                "tasks": result.tasks,
+                "executed": result.executed,
+                "cached": result.cached,
+                "cached_linked": result.cached_linked,
+                "failed": result.failed,
+                "retried": result.retried,
+                "duplicate_rows": result.duplicates,
+            }
             launch.update_aux({"task_counts": summary, **({"cached_task_runs": cached_uids} if cached_uids else {})})
             launch.started_at = started or first_submit or launch.started_at
             if files.outdir is not None:
@@ -546,8 +697,15 @@ def _load_cache_index(files: LaunchFiles, result: IngestResult) -> dict[str, tup
         raise IngestError(str(exc)) from None
 
 
-def _record_work_dir(handle: Any, work: Path, spec: Any, reference: str, name: str | None,
-                     published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
+def _record_work_dir(
+    handle: Any,
+    work: Path,
+    spec: Any,
+    reference: str,
+    name: str | None,
+    published_owner: dict[str, tuple[Any, str, str | None]],
+    result: IngestResult,
+) -> None:
     """Inputs staged into the task's work dir, the files it wrote, its script and metrics."""
     info = read_work_dir(work)
     if info.script:
@@ -577,8 +735,15 @@ def _open_lineage_store(files: LaunchFiles) -> LineageStore | None:
     return LineageStore(root) if root.is_dir() else None
 
 
-def _record_lineage_task(handle: Any, lineage: LineageStore, reference: str, spec: Any, name: str | None,
-                         published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
+def _record_lineage_task(
+    handle: Any,
+    lineage: LineageStore,
+    reference: str,
+    spec: Any,
+    name: str | None,
+    published_owner: dict[str, tuple[Any, str, str | None]],
+    result: IngestResult,
+) -> None:
     """What the lineage store knows about a task: its script, and its files when they are here."""
     task = lineage.task(reference)
     if task is None:
@@ -595,7 +760,9 @@ def _record_lineage_task(handle: Any, lineage: LineageStore, reference: str, spe
             result.artifacts += 1
 
 
-def _record_published(rec: Any, launch: Any, outdir: Path, published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult) -> None:
+def _record_published(
+    rec: Any, launch: Any, outdir: Path, published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult
+) -> None:
     """Files under --outdir: the task that wrote the same bytes owns them (their path moves to
     the published location); files no task output matches become outputs of the launch."""
     from flowprov.core.hashing import hash_path
@@ -609,7 +776,9 @@ def _record_published(rec: Any, launch: Any, outdir: Path, published_owner: dict
             launch.add_output(path)
         else:
             spec, reference, name = owner
-            task = rec.open_run(spec, reference=reference, reference_type="nextflow_task_hash", name=name, parent=launch, status=None)
+            task = rec.open_run(
+                spec, reference=reference, reference_type="nextflow_task_hash", name=name, parent=launch, status=None
+            )
             task.add_output(path)
         result.artifacts += 1
 
@@ -640,5 +809,8 @@ def print_summary(results: list[IngestResult], stream=None) -> None:
     for r in results:
         head = f"launch {r.run.uid if r.run else '(dry run)'}: {r.run_name or '?'} session {r.session_id} pipeline {r.pipeline}"
         print(head, file=stream)
-        print(f"  tasks {r.tasks}: executed {r.executed}, cached {r.cached} ({r.cached_linked} linked to earlier runs), failed {r.failed}, retried {r.retried}, duplicate rows dropped {r.duplicates}", file=stream)
+        print(
+            f"  tasks {r.tasks}: executed {r.executed}, cached {r.cached} ({r.cached_linked} linked to earlier runs), failed {r.failed}, retried {r.retried}, duplicate rows dropped {r.duplicates}",
+            file=stream,
+        )
         print(f"  identity from {r.identity_source}; trace times in {r.timezone}", file=stream)

@@ -20,10 +20,48 @@ from flowprov.core.exceptions import FlowprovError
 from flowprov.integrations.nextflow import values as v
 
 TRACE_FIELDS = (
-    "task_id", "hash", "native_id", "process", "module", "container", "tag", "name", "status", "exit", "submit", "start",
-    "complete", "duration", "realtime", "time", "%cpu", "%mem", "rss", "vmem", "peak_rss", "peak_vmem", "rchar", "wchar",
-    "read_bytes", "write_bytes", "syscr", "syscw", "memory", "disk", "attempt", "cpus", "vol_ctxt", "inv_ctxt", "workdir",
-    "script", "scratch", "queue", "env", "error_action", "hostname", "cpu_model",
+    "task_id",
+    "hash",
+    "native_id",
+    "process",
+    "module",
+    "container",
+    "tag",
+    "name",
+    "status",
+    "exit",
+    "submit",
+    "start",
+    "complete",
+    "duration",
+    "realtime",
+    "time",
+    "%cpu",
+    "%mem",
+    "rss",
+    "vmem",
+    "peak_rss",
+    "peak_vmem",
+    "rchar",
+    "wchar",
+    "read_bytes",
+    "write_bytes",
+    "syscr",
+    "syscw",
+    "memory",
+    "disk",
+    "attempt",
+    "cpus",
+    "vol_ctxt",
+    "inv_ctxt",
+    "workdir",
+    "script",
+    "scratch",
+    "queue",
+    "env",
+    "error_action",
+    "hostname",
+    "cpu_model",
 )
 MULTILINE_FIELDS = ("script", "env")
 STATUSES = ("COMPLETED", "FAILED", "ABORTED", "CACHED", "NEW", "SUBMITTED", "RUNNING")
@@ -31,16 +69,49 @@ ERROR_ACTIONS = ("RETRY", "IGNORE", "FINISH", "TERMINATE")
 
 # field -> (parser kind, aux key with the unit in its name)
 METRICS: dict[str, tuple[str, str]] = {
-    "duration": ("duration", "duration_ms"), "realtime": ("duration", "realtime_ms"), "time": ("duration", "time_limit_ms"),
-    "%cpu": ("percent", "cpu_percent"), "%mem": ("percent", "mem_percent"),
-    "rss": ("memory", "rss_bytes"), "vmem": ("memory", "vmem_bytes"), "peak_rss": ("memory", "peak_rss_bytes"),
-    "peak_vmem": ("memory", "peak_vmem_bytes"), "rchar": ("memory", "rchar_bytes"), "wchar": ("memory", "wchar_bytes"),
-    "read_bytes": ("memory", "read_bytes"), "write_bytes": ("memory", "write_bytes"), "memory": ("memory", "memory_bytes"),
-    "disk": ("memory", "disk_bytes"), "syscr": ("int", "syscr"), "syscw": ("int", "syscw"), "vol_ctxt": ("int", "vol_ctxt"),
-    "inv_ctxt": ("int", "inv_ctxt"), "cpus": ("int", "cpus"), "attempt": ("int", "attempt"), "exit": ("int", "exit"),
+    "duration": ("duration", "duration_ms"),
+    "realtime": ("duration", "realtime_ms"),
+    "time": ("duration", "time_limit_ms"),
+    "%cpu": ("percent", "cpu_percent"),
+    "%mem": ("percent", "mem_percent"),
+    "rss": ("memory", "rss_bytes"),
+    "vmem": ("memory", "vmem_bytes"),
+    "peak_rss": ("memory", "peak_rss_bytes"),
+    "peak_vmem": ("memory", "peak_vmem_bytes"),
+    "rchar": ("memory", "rchar_bytes"),
+    "wchar": ("memory", "wchar_bytes"),
+    "read_bytes": ("memory", "read_bytes"),
+    "write_bytes": ("memory", "write_bytes"),
+    "memory": ("memory", "memory_bytes"),
+    "disk": ("memory", "disk_bytes"),
+    "syscr": ("int", "syscr"),
+    "syscw": ("int", "syscw"),
+    "vol_ctxt": ("int", "vol_ctxt"),
+    "inv_ctxt": ("int", "inv_ctxt"),
+    "cpus": ("int", "cpus"),
+    "attempt": ("int", "attempt"),
+    "exit": ("int", "exit"),
 }
-TEXT_AUX = ("native_id", "module", "container", "tag", "workdir", "scratch", "queue", "error_action", "hostname", "cpu_model", "script", "env")
-_PARSERS = {"duration": v.parse_duration_ms, "memory": v.parse_memory_bytes, "percent": v.parse_percent, "int": v.parse_int}
+TEXT_AUX = (
+    "native_id",
+    "module",
+    "container",
+    "tag",
+    "workdir",
+    "scratch",
+    "queue",
+    "error_action",
+    "hostname",
+    "cpu_model",
+    "script",
+    "env",
+)
+_PARSERS = {
+    "duration": v.parse_duration_ms,
+    "memory": v.parse_memory_bytes,
+    "percent": v.parse_percent,
+    "int": v.parse_int,
+}
 
 
 class TraceError(FlowprovError, ValueError):
@@ -87,7 +158,9 @@ def detect_separator(header: str, where: str) -> str:
     if not header.strip() or not names or not names[0]:
         raise TraceError(f"{where}:1: not a trace header: {header[:80]!r}")
     if len(seps) != 1:
-        raise TraceError(f"{where}:1: cannot tell the separator from the header (found {sorted(seps) or 'none'}); expected field names like task_id<TAB>hash<TAB>...")
+        raise TraceError(
+            f"{where}:1: cannot tell the separator from the header (found {sorted(seps) or 'none'}); expected field names like task_id<TAB>hash<TAB>..."
+        )
     return seps.pop()
 
 
@@ -109,7 +182,9 @@ class TraceReader:
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise TraceError(f"{self.where}:{number}: bytes that are not UTF-8 at column {exc.start + 1}") from None
+                    raise TraceError(
+                        f"{self.where}:{number}: bytes that are not UTF-8 at column {exc.start + 1}"
+                    ) from None
                 self.last_line_complete = text.endswith("\n")
                 yield number, text.rstrip("\n").rstrip("\r")
 
@@ -118,7 +193,9 @@ class TraceReader:
         self.fields = line.split(self.sep)
         unknown = [f for f in self.fields if f not in TRACE_FIELDS]
         if unknown:
-            raise TraceError(f"{self.where}:1: field {unknown[0]!r}: not a Nextflow trace field (known: {', '.join(TRACE_FIELDS)})")
+            raise TraceError(
+                f"{self.where}:1: field {unknown[0]!r}: not a Nextflow trace field (known: {', '.join(TRACE_FIELDS)})"
+            )
         dupes = {f for f in self.fields if self.fields.count(f) > 1}
         if dupes:
             raise TraceError(f"{self.where}:1: field {sorted(dupes)[0]!r} appears twice in the header")
@@ -150,19 +227,29 @@ class TraceReader:
             if len(pending) < n:
                 if not multiline:
                     if not self.last_line_complete:
-                        raise TraceError(f"{self.where}:{start}: the last line has {len(pending)} of {n} fields and no line end: the file is truncated")
-                    raise TraceError(f"{self.where}:{start}: {len(pending)} fields where the header has {n} (wrong separator or a cut line?)")
+                        raise TraceError(
+                            f"{self.where}:{start}: the last line has {len(pending)} of {n} fields and no line end: the file is truncated"
+                        )
+                    raise TraceError(
+                        f"{self.where}:{start}: {len(pending)} fields where the header has {n} (wrong separator or a cut line?)"
+                    )
                 continue
             if len(pending) > n:
                 if not multiline:
-                    raise TraceError(f"{self.where}:{start}: {len(pending)} fields where the header has {n} (a stray {self.sep!r}?)")
+                    raise TraceError(
+                        f"{self.where}:{start}: {len(pending)} fields where the header has {n} (a stray {self.sep!r}?)"
+                    )
                 keep = multiline[-1]
                 extra = len(pending) - n
-                pending = pending[:keep] + [self.sep.join(pending[keep : keep + extra + 1])] + pending[keep + extra + 1 :]
+                pending = (
+                    pending[:keep] + [self.sep.join(pending[keep : keep + extra + 1])] + pending[keep + extra + 1 :]
+                )
             yield start, pending
             pending = None
         if pending is not None:
-            raise TraceError(f"{self.where}:{start}: the file ends inside a record ({len(pending)} of {n} fields): truncated?")
+            raise TraceError(
+                f"{self.where}:{start}: the file ends inside a record ({len(pending)} of {n} fields): truncated?"
+            )
 
     def records(self) -> Iterator[TaskRecord]:
         seen: set[int] = set()
@@ -177,8 +264,13 @@ class TraceReader:
     def _plan(self) -> None:
         """Per column, what to do with its value; computed once from the header."""
         index = {name: i for i, name in enumerate(self.fields)}
-        self._idx = {name: index.get(name) for name in ("task_id", "hash", "name", "process", "status", "submit", "start", "complete")}
-        self._metric_plan = [(index[name], name, _PARSERS[kind], key) for name, (kind, key) in METRICS.items() if name in index]
+        self._idx = {
+            name: index.get(name)
+            for name in ("task_id", "hash", "name", "process", "status", "submit", "start", "complete")
+        }
+        self._metric_plan = [
+            (index[name], name, _PARSERS[kind], key) for name, (kind, key) in METRICS.items() if name in index
+        ]
         self._text_plan = [(index[name], name) for name in TEXT_AUX if name in index]
 
     def parse(self, number: int, values: list[str]) -> TaskRecord:
@@ -201,8 +293,12 @@ class TraceReader:
         if status is not None and status not in STATUSES and not v.missing(status):
             raise fail("status", ValueError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})"))
         record = TaskRecord(
-            line=number, task_id=task_id, hash=_text(get("hash")), name=_text(get("name")),
-            process=_text(get("process")), status=None if status is None or v.missing(status) else status,
+            line=number,
+            task_id=task_id,
+            hash=_text(get("hash")),
+            name=_text(get("name")),
+            process=_text(get("process")),
+            status=None if status is None or v.missing(status) else status,
         )
         if record.hash is not None and not _HASH.match(record.hash):
             raise fail("hash", ValueError(f"cannot parse {record.hash!r} (expected like 'ab/cdef12')"))

@@ -17,7 +17,16 @@ _DURATION_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*(ms|d|h|m|s)")
 _DURATION_FULL = re.compile(r"^(?:\s*\d+(?:[.,]\d+)?\s*(?:ms|d|h|m|s))+\s*$")
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _MEMORY = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(B|KB|MB|GB|TB|PB|EB)?$")
-_MEMORY_FACTOR = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4, "PB": 1024**5, "EB": 1024**6}
+_MEMORY_FACTOR = {
+    None: 1,
+    "B": 1,
+    "KB": 1024,
+    "MB": 1024**2,
+    "GB": 1024**3,
+    "TB": 1024**4,
+    "PB": 1024**5,
+    "EB": 1024**6,
+}
 _NUMBER = re.compile(r"^-?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?$")
 
 

@@ -19,13 +19,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-NEXTFLOW_FILES = {".command.sh", ".command.run", ".command.out", ".command.err", ".command.log", ".command.begin", ".command.trace",
-                  ".command.env", ".command.infile", ".exitcode", ".command.stub"}
+NEXTFLOW_FILES = {
+    ".command.sh",
+    ".command.run",
+    ".command.out",
+    ".command.err",
+    ".command.log",
+    ".command.begin",
+    ".command.trace",
+    ".command.env",
+    ".command.infile",
+    ".exitcode",
+    ".command.stub",
+}
 MAX_SCRIPT = 64 * 1024
-_TRACE_V2 = {"realtime": ("realtime_ms", 1), "%cpu": ("cpu_percent", 0.1), "%mem": ("mem_percent", 0.1), "rchar": ("rchar_bytes", 1),
-             "wchar": ("wchar_bytes", 1), "syscr": ("syscr", 1), "syscw": ("syscw", 1), "read_bytes": ("read_bytes", 1),
-             "write_bytes": ("write_bytes", 1), "vmem": ("vmem_bytes", 1024), "rss": ("rss_bytes", 1024), "peak_vmem": ("peak_vmem_bytes", 1024),
-             "peak_rss": ("peak_rss_bytes", 1024), "vol_ctxt": ("vol_ctxt", 1), "inv_ctxt": ("inv_ctxt", 1)}
+_TRACE_V2 = {
+    "realtime": ("realtime_ms", 1),
+    "%cpu": ("cpu_percent", 0.1),
+    "%mem": ("mem_percent", 0.1),
+    "rchar": ("rchar_bytes", 1),
+    "wchar": ("wchar_bytes", 1),
+    "syscr": ("syscr", 1),
+    "syscw": ("syscw", 1),
+    "read_bytes": ("read_bytes", 1),
+    "write_bytes": ("write_bytes", 1),
+    "vmem": ("vmem_bytes", 1024),
+    "rss": ("rss_bytes", 1024),
+    "peak_vmem": ("peak_vmem_bytes", 1024),
+    "peak_rss": ("peak_rss_bytes", 1024),
+    "vol_ctxt": ("vol_ctxt", 1),
+    "inv_ctxt": ("inv_ctxt", 1),
+}
 
 
 @dataclass
@@ -107,7 +131,9 @@ def read_cache_index(path: Path) -> dict[str, tuple[str, bool]]:
     return out
 
 
-def find_work_dir(record_workdir: str | None, short_hash: str | None, full_hash: str | None, work_root: Path | None) -> Path | None:
+def find_work_dir(
+    record_workdir: str | None, short_hash: str | None, full_hash: str | None, work_root: Path | None
+) -> Path | None:
     """The task's work dir on this machine: the trace's `workdir`, else under `--work-dir`."""
     if record_workdir and "://" not in record_workdir and Path(record_workdir).is_dir():
         return Path(record_workdir)

@@ -63,7 +63,10 @@ def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: 
 
     nextflow = shutil.which("nextflow")
     if nextflow is None:
-        print("flowprov: error: `nextflow` is not on PATH; install Nextflow or activate the environment that has it", file=sys.stderr)
+        print(
+            "flowprov: error: `nextflow` is not on PATH; install Nextflow or activate the environment that has it",
+            file=sys.stderr,
+        )
         return 127
     workdir = workdir or Path.cwd()
     command, name, trace, report = build_command(nextflow, pipeline, args, workdir)
@@ -76,11 +79,19 @@ def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: 
         print(f"flowprov: error: Nextflow wrote no trace at {trace}; nothing recorded for run {name}", file=sys.stderr)
         return code
     try:
-        results = ingest(trace, run_name=name, report=report if report.exists() else None,
-                         history=workdir / ".nextflow" / "history" if (workdir / ".nextflow" / "history").exists() else None,
-                         log=workdir / ".nextflow.log" if (workdir / ".nextflow.log").exists() else None, store=store)
+        results = ingest(
+            trace,
+            run_name=name,
+            report=report if report.exists() else None,
+            history=workdir / ".nextflow" / "history" if (workdir / ".nextflow" / "history").exists() else None,
+            log=workdir / ".nextflow.log" if (workdir / ".nextflow.log").exists() else None,
+            store=store,
+        )
         print_summary(results, stream=sys.stderr)
     except Exception as exc:  # recording must not change Nextflow's exit code; say it loudly instead
-        print(f"flowprov: error: Nextflow finished (exit {code}) but ingesting its trace failed: {exc}\n"
-              f"flowprov: retry with: ingest-nextflow-trace {shlex.quote(str(trace))} --run-name {name}", file=sys.stderr)
+        print(
+            f"flowprov: error: Nextflow finished (exit {code}) but ingesting its trace failed: {exc}\n"
+            f"flowprov: retry with: ingest-nextflow-trace {shlex.quote(str(trace))} --run-name {name}",
+            file=sys.stderr,
+        )
     return code

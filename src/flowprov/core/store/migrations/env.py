@@ -10,6 +10,8 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run flowprov migrations through `flowprov migrate`, not the alembic command")
 
-context.configure(connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE, render_as_batch=True)
+context.configure(
+    connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE, render_as_batch=True
+)
 with context.begin_transaction():
     context.run_migrations()
