@@ -1,4 +1,4 @@
-"""Nextflow ingest on the real trace files in shared/data/nextflow and on generated ones, both stores."""
+"""Nextflow ingest on the real trace files in tests/data/nextflow and on generated ones, both stores."""
 
 from __future__ import annotations
 
@@ -20,13 +20,8 @@ from flowprov.integrations.nextflow.values import parse_duration_ms, parse_memor
 from tests.conftest import REPO
 from tests.integrations.nextflow_stand_in import install_stand_in
 
-# The real Nextflow files live in the project's shared/ folder, beside the repository (in CI too).
-DATA = Path(os.environ.get("FLOWPROV_TEST_DATA", REPO.parent / "shared" / "data")) / "nextflow"
-if not (DATA / "SOURCES.tsv").exists():
-    pytest.fail(
-        f"the real Nextflow files are not at {DATA}: put shared/ beside the repository or set FLOWPROV_TEST_DATA",
-        pytrace=False,
-    )
+# The real Nextflow files (their sources in SOURCES.tsv beside them) are part of the repository.
+DATA = REPO / "tests" / "data" / "nextflow"
 HEADER = (
     "task_id\thash\tnative_id\tname\tstatus\texit\tsubmit\tduration\trealtime\t%cpu\tpeak_rss\tpeak_vmem\trchar\twchar"
 )
