@@ -260,7 +260,10 @@ class SideBySide:
         )
         if "flowprov" in self.tools:
             floor = self.sqlite_floor(sizes)
-            one += "\nThe floor under any SQLite tool: plain `sqlite3` inserting the same run rows into a flowprov store, one transaction each (WAL, synchronous=NORMAL): "
+            one += (
+                "\nThe floor under any SQLite tool: plain `sqlite3` inserting the same run rows "
+                "into a flowprov store, one transaction each (WAL, synchronous=NORMAL): "
+            )
             one += ", ".join(f"{fmt_seconds(floor[n])} for {n:,}" for n in sizes) + ".\n"
         bulk = table(
             "Creating runs in bulk (flowprov and lamindb: `save(list)`; MLflow has no bulk run creation)",
@@ -283,7 +286,8 @@ class SideBySide:
             conn = sqlite3.connect(store / "flowprov.db", isolation_level=None)
             conn.execute("PRAGMA synchronous = NORMAL")
             sql = (
-                "INSERT INTO flowprov_run (uid, reference, reference_type, params, _status_code, transform_id, created_by_id, space_id, created_at, started_at)"
+                "INSERT INTO flowprov_run (uid, reference, reference_type, params, _status_code, "
+                "transform_id, created_by_id, space_id, created_at, started_at)"
                 " VALUES (?, ?, ?, ?, -1, 1, 1, 1, ?, ?)"
             )
             marks, start = {}, time.perf_counter()
@@ -316,7 +320,7 @@ class SideBySide:
                 for _ in range(mib):
                     fh.write(block[:-8] + os.urandom(8))
 
-            def new_content(store: Path) -> None:
+            def new_content(store: Path, path: Path = path) -> None:
                 # new bytes at the end: no tool may recognise the file from a previous repeat
                 with open(path, "r+b") as fh:
                     fh.seek(-8, os.SEEK_END)
@@ -335,7 +339,10 @@ class SideBySide:
             }
             rows.append(self.rows_for(f"register a {mib:,} MiB file", results))
             path.unlink()
-        title = "Registering a file (flowprov: hashed in place; lamindb: hashed and copied into its storage; MLflow: `log_artifact` copies it, no hash)"
+        title = (
+            "Registering a file (flowprov: hashed in place; lamindb: hashed and copied into its "
+            "storage; MLflow: `log_artifact` copies it, no hash)"
+        )
         return table(title, self.headers("workload"), rows)
 
     def queries(self) -> str:
@@ -381,7 +388,10 @@ class SideBySide:
                     m.notes.append(f"found {result['runs_found']} of {depth} runs")
                 shutil.rmtree(store, ignore_errors=True)
             rows.append(self.rows_for(f"upstream walk from the last output, {depth} runs deep", results))
-        title = "Lineage walk (flowprov: `upstream()`; lamindb: the walk behind `view_lineage()`; MLflow: following `mlflow.parentRunId` tags)"
+        title = (
+            "Lineage walk (flowprov: `upstream()`; lamindb: the walk behind `view_lineage()`; "
+            "MLflow: following `mlflow.parentRunId` tags)"
+        )
         return table(title, self.headers("workload"), rows)
 
     def concurrency(self) -> str:

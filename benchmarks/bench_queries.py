@@ -46,7 +46,8 @@ def populate(db: Path, n_runs: int) -> None:
             for i in range(start, min(start + batch, n_runs))
         ]
         conn.executemany(
-            "INSERT INTO flowprov_run (uid, name, started_at, reference, reference_type, created_at, params, _status_code, transform_id, created_by_id, space_id)"
+            "INSERT INTO flowprov_run (uid, name, started_at, reference, reference_type, created_at, "
+            "params, _status_code, transform_id, created_by_id, space_id)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
@@ -132,10 +133,10 @@ def bench_lineage(tmp: Path, depths: list[int]) -> list[list[str]]:
                 insert(run_input_artifact), [{"run_id": runs[i].id, "artifact_id": arts[i].id} for i in range(depth)]
             )
         last = arts[-1]
-        ours = median_time(lambda: upstream(last), 3)
+        ours = median_time(lambda last=last: upstream(last), 3)
         conn = sqlite3.connect(db)
 
-        def per_level_walk():
+        def per_level_walk(last=last, conn=conn):
             frontier, seen = [last.id], set()
             while frontier:
                 placeholders = ",".join("?" * len(frontier))

@@ -7,9 +7,11 @@ variants skip with a reason when no server answers; in CI (env CI set) they fail
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -39,6 +41,16 @@ def require_pg() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{problem} (CI must run the PostgreSQL tests)")
         pytest.skip(problem)
+
+
+def require_module(name: str) -> ModuleType:
+    """Import a workflow manager the tests need: skip without it locally, fail in CI (env CI set)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed ({exc}); CI must run these tests", pytrace=False)
+        pytest.skip(f"{name} is not installed: {exc}", allow_module_level=True)
 
 
 def new_pg_schema_url() -> tuple[str, str]:

@@ -259,7 +259,8 @@ def show(
     console = Console()
     console.print(f"[bold]Run {data['uid']}[/bold] {data['name'] or ''}  status={data['status']}")
     console.print(
-        f"transform: {data['transform']['key'] or data['transform']['name']} (version {data['transform']['version']}, uid {data['transform']['uid']})"
+        f"transform: {data['transform']['key'] or data['transform']['name']} (version "
+        f"{data['transform']['version']}, uid {data['transform']['uid']})"
     )
     console.print(f"reference: {data['reference_type']} = {data['reference']}")
     console.print(f"started {data['started_at']}  finished {data['finished_at']}")
@@ -380,7 +381,10 @@ def nextflow_ingest(
         Path | None,
         typer.Option(
             "--work-dir",
-            help="Nextflow's work directory, to read task scripts, staged inputs and outputs (default: the trace's workdir field, else ./work beside the launch).",
+            help=(
+                "Nextflow's work directory, to read task scripts, staged inputs and outputs "
+                "(default: the trace's workdir field, else ./work beside the launch)."
+            ),
         ),
     ] = None,
     outdir: Annotated[

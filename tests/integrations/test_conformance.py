@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
+from tests.conftest import require_module
 from tests.integrations.conformance import AdapterConformance, Execution
 from tests.integrations.nextflow_stand_in import SESSION, install_stand_in
-from tests.integrations.test_snakemake import SNAKEMAKE, make_workflow
 
 
 def _env(store_url: str, **extra: str) -> dict[str, str]:
@@ -24,10 +24,11 @@ class SnakemakeConformance(AdapterConformance):
     hooks = True
 
     def execute(self, store_url, workdir, *, fail=False, again=False):
+        require_module("snakemake")  # here, not at import: the Nextflow class must not need Snakemake
+        from tests.integrations.test_snakemake import HOOKS, SNAKEMAKE, make_workflow
+
         root = workdir / "wf"
         if not again:
-            from tests.integrations.test_snakemake import HOOKS
-
             make_workflow(root, hooks=HOOKS if self.hooks else "")
         result = subprocess.run(
             [SNAKEMAKE, "-c2", *self.extra_args, *(["--keep-going"] if fail else [])],

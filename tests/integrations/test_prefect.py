@@ -14,7 +14,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
 os.environ.pop("PREFECT_API_URL", None)
 
-prefect = pytest.importorskip("prefect")
+from tests.conftest import require_module  # noqa: E402
+
+prefect = require_module("prefect")
 
 from prefect.states import Cancelled  # noqa: E402
 from pydantic import BaseModel, SecretStr  # noqa: E402

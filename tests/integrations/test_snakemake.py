@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import flowprov as ln
+from tests.conftest import require_module
 
-pytest.importorskip("snakemake")
+require_module("snakemake")
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 HOOKS = """
@@ -35,7 +36,10 @@ rule copy:
     log: "logs/{s}.log"
     benchmark: "bench/{s}.tsv"
     threads: 2
-    shell: "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo copied) > {output}; echo copied {wildcards.s} > {log}"
+    shell: (
+        "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo "
+        "copied) > {output}; echo copied {wildcards.s} > {log}"
+    )
 
 rule summary:
     input: expand("out/{s}.txt", s=config["samples"])

@@ -93,12 +93,12 @@ def onstart(workflow: Any, log: Any) -> None:
 
 def onsuccess(workflow: Any, log: Any) -> None:
     """Record the jobs and close the run as completed (call from `onsuccess:`)."""
-    _guarded("end", lambda w, l: _finish(w, l, "completed"), workflow, log)
+    _guarded("end", lambda wf, logfile: _finish(wf, logfile, "completed"), workflow, log)
 
 
 def onerror(workflow: Any, log: Any) -> None:
     """Record the jobs and close the run as errored (call from `onerror:`)."""
-    _guarded("end", lambda w, l: _finish(w, l, "errored"), workflow, log)
+    _guarded("end", lambda wf, logfile: _finish(wf, logfile, "errored"), workflow, log)
 
 
 # -- the execution --------------------------------------------------------------------------------

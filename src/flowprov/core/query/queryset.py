@@ -321,8 +321,9 @@ class QuerySet:
         listed = ", ".join(r.uid for r in rows[:MAX_LISTED_CANDIDATES]) + (
             ", ..." if len(rows) > MAX_LISTED_CANDIDATES else ""
         )
+        count = len(rows) if len(rows) <= MAX_LISTED_CANDIDATES else f"more than {MAX_LISTED_CANDIDATES}"
         raise MultipleResultsFound(
-            f"{len(rows) if len(rows) <= MAX_LISTED_CANDIDATES else 'more than ' + str(MAX_LISTED_CANDIDATES)} {self.model.__name__} records match {desc}: {listed}; give a longer uid or more fields"
+            f"{count} {self.model.__name__} records match {desc}: {listed}; give a longer uid or more fields"
         )
 
     def df(

@@ -75,7 +75,8 @@ class Record(DeclarativeBase):
         unknown = sorted(set(fields) - self._init_fields)
         if unknown:
             raise TypeError(
-                f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}; accepted: {', '.join(sorted(self._init_fields))}"
+                f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}; "
+                f"accepted: {', '.join(sorted(self._init_fields))}"
             )
         for name, value in fields.items():
             setattr(self, name, value)
@@ -355,7 +356,8 @@ class Record(DeclarativeBase):
                 raise ValidationError(
                     {
                         rel_key: [
-                            f"{value!r} belongs to store {other.display_url}, this record is saved to {store.display_url}; relations across stores are not possible"
+                            f"{value!r} belongs to store {other.display_url}, this record is saved to "
+                            f"{store.display_url}; relations across stores are not possible"
                         ]
                     }
                 )

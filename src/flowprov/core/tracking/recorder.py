@@ -285,7 +285,8 @@ class Recorder:
                         delay = min(delay * 2, 5.0)
                         continue
                     raise RecorderError(
-                        f"could not write {len(pending)} run(s) to {self.store.display_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        f"could not write {len(pending)} run(s) to {self.store.display_url}: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
                     ) from exc
             for h in pending:
                 h.dirty = False

@@ -135,7 +135,8 @@ def find_launch_files(
         traces = _trace_candidates(target)
         if not traces:
             raise IngestError(
-                f"{target}: no trace file here (looked for trace.txt, *trace*.txt, pipeline_info/execution_trace*.txt); run Nextflow with -with-trace"
+                f"{target}: no trace file here (looked for trace.txt, *trace*.txt, "
+                "pipeline_info/execution_trace*.txt); run Nextflow with -with-trace"
             )
         launch_dir = target
     else:
@@ -414,7 +415,10 @@ def ingest_one(
         session = hash_path(trace).hash
         reference_type = "nextflow_trace"
         sources["session_id"] = "trace content hash"
-        message = f"{trace}: no session id found (no report, history or log beside it, none given): using the trace's content hash as reference"
+        message = (
+            f"{trace}: no session id found (no report, history or log beside it, none given): "
+            "using the trace's content hash as reference"
+        )
         result.warnings.append(message)
         warnings.warn(message, stacklevel=2)
     pipeline_key = pipeline_key or f"nextflow/{trace.parent.name or 'pipeline'}"
@@ -810,7 +814,8 @@ def print_summary(results: list[IngestResult], stream=None) -> None:
         head = f"launch {r.run.uid if r.run else '(dry run)'}: {r.run_name or '?'} session {r.session_id} pipeline {r.pipeline}"
         print(head, file=stream)
         print(
-            f"  tasks {r.tasks}: executed {r.executed}, cached {r.cached} ({r.cached_linked} linked to earlier runs), failed {r.failed}, retried {r.retried}, duplicate rows dropped {r.duplicates}",
+            f"  tasks {r.tasks}: executed {r.executed}, cached {r.cached} ({r.cached_linked} linked "
+            f"to earlier runs), failed {r.failed}, retried {r.retried}, duplicate rows dropped {r.duplicates}",
             file=stream,
         )
         print(f"  identity from {r.identity_source}; trace times in {r.timezone}", file=stream)

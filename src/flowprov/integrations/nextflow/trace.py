@@ -159,7 +159,8 @@ def detect_separator(header: str, where: str) -> str:
         raise TraceError(f"{where}:1: not a trace header: {header[:80]!r}")
     if len(seps) != 1:
         raise TraceError(
-            f"{where}:1: cannot tell the separator from the header (found {sorted(seps) or 'none'}); expected field names like task_id<TAB>hash<TAB>..."
+            f"{where}:1: cannot tell the separator from the header (found {sorted(seps) or 'none'}); "
+            "expected field names like task_id<TAB>hash<TAB>..."
         )
     return seps.pop()
 
