@@ -444,7 +444,7 @@ def nextflow_ingest(
             ),
             str(target),
         )
-    if as_json:
+    if _want_json(as_json):
         _print_json([r.as_dict() for r in results])
     else:
         print_summary(results)

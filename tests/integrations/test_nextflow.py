@@ -344,8 +344,11 @@ def test_cli_ingest_and_errors(store, openproblems_launch, tmp_path):
     assert result.exit_code == 0, result.output
     [summary] = json.loads(result.output)
     assert summary["run_name"] == "loving_blackwell" and summary["tasks"] == 217
+    # no --json, but the output is not a terminal: JSON all the same
     again = runner.invoke(app, ["nextflow", "ingest", str(openproblems_launch), "--db", store.url])
-    assert again.exit_code == 0 and "loving_blackwell" in again.output
+    assert again.exit_code == 0, again.output
+    [summary_again] = json.loads(again.output)
+    assert summary_again["run_name"] == "loving_blackwell" and summary_again["tasks"] == 217
     bad = tmp_path / "bad.txt"
     bad.write_text(HEADER + "\n" + GOOD_ROW.replace("1 MB", "12.3 XB") + "\n")
     failed = runner.invoke(ingest_app, [str(bad), "--db", store.url, "--timezone", "UTC"])

@@ -1,1 +1,1 @@
-"""flowprov's core: store, records, queries, tracking and hashing (see DESIGN.md for the layers)."""
+"""flowprov's core: store, records, queries, tracking and hashing (see docs/design.md for the layers)."""

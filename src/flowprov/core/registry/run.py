@@ -1,6 +1,6 @@
 """Run: one execution of a transform, with lamindb's Run fields plus a status.
 
-`reference` / `reference_type` hold the workflow manager's own run id (see DESIGN.md's reference
+`reference` / `reference_type` hold the workflow manager's own run id (see docs/design.md's reference
 vocabulary); steps are child runs (`initiated_by_run`). The status is stored as lamindb's
 `_status_code`; `run.status` gives its name.
 """
