@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import warnings
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,17 +31,30 @@ nextflow_app = typer.Typer(
 )
 app.add_typer(nextflow_app, name="nextflow")
 
+
+def _check_db(value: str | None) -> str | None:
+    from flowprov.core.store.engine import is_in_memory
+
+    if value is not None and "://" in value and is_in_memory(value):
+        raise typer.BadParameter(f"{value!r} is an in-memory store, gone when the command ends: give a file path")
+    return value
+
+
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
         help="Store URL, file path or configured name (default: FLOWPROV_DB, nearest .flowprov/, per-user default).",
+        callback=_check_db,
     ),
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")
 ]
-LimitOption = Annotated[int, typer.Option("--limit", "-n", help="Show at most this many records (newest first).")]
+LimitOption = Annotated[
+    int,
+    typer.Option("--limit", "-n", min=0, max=10**12, help="Show at most this many records (newest first)."),
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -53,20 +67,26 @@ def cli_errors(func):
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any):
+        from sqlalchemy.exc import DBAPIError
+
         from flowprov.core.exceptions import FlowprovError
+        from flowprov.core.store.engine import driver_reason
 
         try:
             return func(*args, **kwargs)
         except (FlowprovError, LookupError, ValueError, OSError) as exc:
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except DBAPIError as exc:  # the store failed under a command that opened it fine
+            _fail(f"the store failed: {driver_reason(exc)}")
 
     return wrapper
 
 
-def _connect(db: str | None):
+def _connect(db: str | None, create: bool = True):
+    """Open the store; read commands pass create=False, so they never make a store or a schema."""
     import flowprov
 
-    return flowprov.connect(db) if db else flowprov.connect()
+    return flowprov.connect(db, create=create)
 
 
 def _want_json(flag: bool) -> bool:
@@ -75,6 +95,18 @@ def _want_json(flag: bool) -> bool:
 
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _print_json_stream(rows: Any) -> None:
+    """A JSON array written row by row: a million rows never sit in memory at once."""
+    out = sys.stdout
+    out.write("[")
+    separator = "\n  "
+    for row in rows:
+        out.write(separator + json.dumps(row, default=str))
+        separator = ",\n  "
+    out.write("\n]\n" if separator != "\n  " else "]\n")
+    out.flush()
 
 
 def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -130,7 +162,7 @@ def where(db: DbOption = None) -> None:
     """Print which store is used, and why (the configuration lookup order)."""
     from flowprov.core.store.connection import current_store_source
 
-    store = _connect(db)
+    store = _connect(db, create=False)
     typer.echo(f"{store.display_url}  (from {current_store_source()})")
 
 
@@ -141,19 +173,21 @@ def instance_add(
     url: Annotated[str, typer.Argument(help="SQLAlchemy URL or SQLite file path.")],
 ) -> None:
     """Add (or replace) a named store in your user config."""
+    from flowprov.core.redaction import redact_text
     from flowprov.core.store import settings
 
     path = settings.write_instance(name, url)
-    typer.echo(f"{name} -> {url}  (in {path})")
+    typer.echo(f"{name} -> {redact_text(url)}  (in {path})")
 
 
 @instance_app.command("list")
 @cli_errors
 def instance_list(as_json: JsonOption = False) -> None:
     """List the named stores in your user config."""
+    from flowprov.core.redaction import redact_text
     from flowprov.core.store import settings
 
-    instances = settings.read_instances()
+    instances = {name: redact_text(url) for name, url in settings.read_instances().items()}
     if _want_json(as_json):
         _print_json(instances)
     else:
@@ -200,7 +234,7 @@ def runs(
     import flowprov as ln
     from flowprov.core.query.describe import describe_run_row
 
-    _connect(db)
+    _connect(db, create=False)
     qs = ln.Run.filter()
     if reference_type:
         qs = qs.filter(reference_type=reference_type)
@@ -212,11 +246,14 @@ def runs(
         qs = qs.filter(ln.Q(transform__key=transform) | ln.Q(transform__name=transform))
     if since:
         qs = qs.filter(started_at__gte=_parse_since(since))
-    rows = [describe_run_row(r) for r in qs.select_related("transform").order_by("-started_at", "-id")[:limit]]
+    rows = (
+        describe_run_row(r) for r in qs.select_related("transform").order_by("-started_at", "-id")[:limit].iterator()
+    )
     if _want_json(as_json):
-        _print_json(rows)
+        _print_json_stream(rows)
     else:
-        _print_table("runs", rows, ["uid", "name", "status", "transform", "reference_type", "reference", "started_at"])
+        columns = ["uid", "name", "status", "transform", "reference_type", "reference", "started_at"]
+        _print_table("runs", list(rows), columns)
 
 
 def _parse_since(text: str) -> dt.datetime:
@@ -233,15 +270,22 @@ def _parse_since(text: str) -> dt.datetime:
 @cli_errors
 def show(
     run: Annotated[str, typer.Argument(help="A run uid (or uid prefix) or a reference such as a Nextflow session id.")],
+    children: Annotated[
+        str,
+        typer.Option(
+            help="How many child runs to list after their summary (counts by status and step): a number, or all."
+        ),
+    ] = "20",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Show one run: transform, params, inputs, outputs, child runs, environment."""
+    """Show one run: transform, params, inputs, outputs, environment, and its child runs summarised."""
     import flowprov as ln
     from flowprov.core.exceptions import DoesNotExist
-    from flowprov.core.query.describe import describe_run
+    from flowprov.core.query.describe import child_runs, describe_run, describe_run_row
 
-    _connect(db)
+    listed = _children_count(children)
+    _connect(db, create=False)
     try:
         record = ln.Run.get(run)
     except DoesNotExist:
@@ -249,7 +293,13 @@ def show(
         if not matches:
             raise DoesNotExist(f"no run has uid or reference {run!r}") from None
         record = matches[0]
-    data = describe_run(record)
+    data = describe_run(record, children=0 if listed is None else listed)
+    if _want_json(as_json) and listed is None:  # every child run: stream them after the rest
+        text = json.dumps({k: v for k, v in data.items() if k != "child_runs"}, indent=2, default=str)
+        sys.stdout.write(text[: text.rindex("}")].rstrip() + ',\n  "child_runs": ')
+        _print_json_stream(describe_run_row(c) for c in child_runs(record).iterator())
+        sys.stdout.write("}\n")
+        return
     if _want_json(as_json):
         _print_json(data)
         return
@@ -270,10 +320,26 @@ def show(
     for section in ("inputs", "outputs"):
         if data[section]:
             _print_table(section, data[section], ["uid", "key", "path", "size", "hash"])
-    if data["child_runs"]:
-        _print_table("child runs", data["child_runs"], ["uid", "name", "status", "transform", "reference"])
+    summary = data["child_runs_summary"]
+    if summary["total"]:
+        statuses = ", ".join(f"{n} {status}" for status, n in summary["by_status"].items())
+        console.print(f"child runs: {summary['total']} ({statuses}); by step:", Pretty(summary["by_step"]))
+        rows = (
+            data["child_runs"] if listed is not None else [describe_run_row(c) for c in child_runs(record).iterator()]
+        )
+        shown = f"first {len(rows)} of {summary['total']}" if len(rows) < summary["total"] else "all"
+        _print_table(f"child runs ({shown})", rows, ["uid", "name", "status", "transform", "reference"])
     if data["environment"]:
         console.print(f"environment: {data['environment']['path']} ({data['environment']['hash']})")
+
+
+def _children_count(text: str) -> int | None:
+    """`--children`: a count, or None for all."""
+    if text == "all":
+        return None
+    if not text.isdigit() or len(text) > 12:
+        raise typer.BadParameter(f"--children {text!r}: give a number or all")
+    return int(text)
 
 
 def _list_newest(
@@ -282,12 +348,13 @@ def _list_newest(
     import flowprov as ln
     from flowprov.core.query import describe
 
-    _connect(db)
-    rows = [getattr(describe, describe_name)(r) for r in getattr(ln, model_name).filter().order_by("-id")[:limit]]
+    _connect(db, create=False)
+    records = getattr(ln, model_name).filter().order_by("-id")[:limit].iterator()
+    rows = (getattr(describe, describe_name)(r) for r in records)
     if _want_json(as_json):
-        _print_json(rows)
+        _print_json_stream(rows)
     else:
-        _print_table(model_name.lower() + "s", rows, columns)
+        _print_table(model_name.lower() + "s", list(rows), columns)
 
 
 @app.command()
@@ -331,7 +398,7 @@ def lineage(
 
     if fmt not in ("tree", "mermaid", "dot"):
         raise ValueError(f"--format {fmt!r}: use tree, mermaid or dot")
-    _connect(db)
+    _connect(db, create=False)
     graph = walk(_find_lineage_root(target), "downstream" if downstream else "upstream", depth)
     typer.echo({"tree": graph.to_tree, "mermaid": graph.to_mermaid, "dot": graph.to_dot}[fmt]())
 
@@ -510,11 +577,40 @@ ingest_app.command()(cli_errors(nextflow_ingest))
 
 def ingest_nextflow_trace_main() -> None:
     """Entry point of the `ingest-nextflow-trace` command (same as `flowprov nextflow ingest`)."""
-    ingest_app()
+    _run_app(ingest_app)
+
+
+def _run_app(command: typer.Typer) -> None:
+    """Run a Typer app: usage errors as one `flowprov: error:` line with exit status 2, and warnings
+    as `flowprov: warning:` lines after a command that succeeded (a failed one prints its error only)."""
+    try:  # Typer >= 0.24 carries its own copy of click
+        from typer._click import exceptions as click_errors
+    except ImportError:  # pragma: no cover - older Typer on the real click
+        from click import exceptions as click_errors  # type: ignore[no-redef]
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        try:
+            code = command(standalone_mode=False)
+        except click_errors.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            code = 2
+        except click_errors.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            typer.echo(f"flowprov: error: {' '.join(exc.format_message().split())}{where}", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("flowprov: aborted", err=True)
+            code = 1
+    code = code if isinstance(code, int) else 0
+    if code == 0:
+        for warning in seen:
+            typer.echo(f"flowprov: warning: {warning.message}", err=True)
+    sys.exit(code)
 
 
 def main() -> None:
-    app()
+    _run_app(app)
 
 
 if __name__ == "__main__":

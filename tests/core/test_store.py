@@ -64,21 +64,33 @@ def test_migrated_schema_matches_the_models(store):
     assert diff == []
 
 
-def test_outdated_store_is_refused_with_the_command_to_run(store_url):
+def test_store_of_a_newer_flowprov_is_refused_and_left_alone(store_url):
+    from flowprov.core.store.schema import migrate
+
     store = flowprov.connect(store_url)
     with store.engine.begin() as conn:
-        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0000_older'"))
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999_from_the_future'"))
     connection.disconnect_all()
-    with pytest.raises(StoreNeedsMigration, match="flowprov migrate"):
+    with pytest.raises(StoreNeedsMigration, match="made or upgraded by a newer flowprov"):
         flowprov.connect(store_url)
+    unchecked = connection.Store(store_url, check_schema=False)
+    with pytest.raises(StoreNeedsMigration, match="newer flowprov"):
+        migrate(unchecked)  # `flowprov migrate` cannot downgrade it either
+    unchecked.dispose()
     # and nothing was changed behind the user's back
     engine = connection.make_engine(connection.normalize_url(store_url))
     with engine.connect() as conn:
-        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0000_older"
+        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "9999_from_the_future"
     engine.dispose()
 
 
-def test_store_without_schema_is_refused_when_create_is_off(tmp_path):
+def test_reading_never_creates_a_store(tmp_path):
+    from flowprov.core.exceptions import StoreError
+
+    with pytest.raises(StoreError, match="no store at"):
+        flowprov.connect(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()
+    (tmp_path / "empty.db").touch()
     with pytest.raises(StoreNeedsMigration, match="flowprov init"):
         flowprov.connect(tmp_path / "empty.db", create=False)
 
@@ -86,7 +98,9 @@ def test_store_without_schema_is_refused_when_create_is_off(tmp_path):
 def test_migrate_upgrades_an_empty_store(store_url):
     from flowprov.core.store.schema import migrate
 
-    with pytest.raises(StoreNeedsMigration):
+    from flowprov.core.exceptions import StoreError
+
+    with pytest.raises((StoreNeedsMigration, StoreError)):  # SQLite: no file yet; PostgreSQL: no tables
         connection.Store(store_url, create=False)
     store = connection.Store(store_url, check_schema=False)
     assert migrate(store) == (None, SCHEMA_HEAD)

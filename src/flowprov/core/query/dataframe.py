@@ -72,6 +72,16 @@ def _convert(pd, attr, values: list) -> Any:
     return values
 
 
+def _warn_when_cut(qs: QuerySet, limit: int) -> None:
+    """lamindb's df() shows 100 rows by default; say so when that hid some."""
+    total = qs.count()
+    if total > limit:
+        warnings.warn(
+            f"df() shows the first {limit} of {total} {qs.model.__name__} records: pass limit=None for all of them",
+            stacklevel=4,
+        )
+
+
 def queryset_to_dataframe(
     qs: QuerySet, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
 ) -> pd.DataFrame:
@@ -93,6 +103,8 @@ def queryset_to_dataframe(
     view = qs if limit is None else qs[:limit]
     try:
         rows = store.session.execute(view.statement(*columns)).all()
+        if limit is not None and len(rows) == limit:
+            _warn_when_cut(qs, limit)
         by_column = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
         ids = list(by_column[attrs.index(model.__mapper__.column_attrs["id"])])
         data: dict[str, Any] = {

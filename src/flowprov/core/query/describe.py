@@ -54,8 +54,9 @@ def describe_run_row(r: Any) -> dict[str, Any]:
     }
 
 
-def describe_run(r: Any) -> dict[str, Any]:
-    """A run with its transform, params, inputs, outputs, child runs and environment."""
+def describe_run(r: Any, children: int | None = 20) -> dict[str, Any]:
+    """A run with its transform, params, inputs, outputs, environment, a summary of its child runs
+    and the first `children` of them (None: all, which can be millions: stream `child_runs(r)`)."""
     out = describe_run_row(r)
     out.update(
         {
@@ -69,9 +70,42 @@ def describe_run(r: Any) -> dict[str, Any]:
             "outputs": [describe_artifact(a) for a in r.output_artifacts.all().order_by("id")],
             "input_collections": [c.key for c in r.input_collections.all()],
             "output_collections": [c.key for c in r.output_collections.all()],
-            "child_runs": [
-                describe_run_row(c) for c in r.initiated_runs.all().select_related("transform").order_by("id")
-            ],
+            "child_runs_summary": summarize_child_runs(r),
+            "child_runs": [describe_run_row(c) for c in child_runs(r)[:children]] if children else [],
         }
     )
     return out
+
+
+def child_runs(r: Any) -> Any:
+    """The run's child runs in the order they were recorded (a QuerySet: slice or iterate it)."""
+    return r.initiated_runs.all().select_related("transform").order_by("id")
+
+
+def summarize_child_runs(r: Any) -> dict[str, Any]:
+    """Counts of child runs by status and by step, in two GROUP BY queries whatever their number."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import object_session
+
+    from flowprov.core.registry.run import STATUS_NAMES  # describe is presentation: it moves up to the CLI
+
+    run_model = type(r)
+    transform_model = run_model.transform.property.mapper.class_
+    session = object_session(r) or run_model.filter().store.session
+    mine = run_model.initiated_by_run_id == r.id
+    by_status = session.execute(
+        select(run_model._status_code, func.count()).where(mine).group_by(run_model._status_code)
+    ).all()
+    by_step = session.execute(
+        select(transform_model.key, transform_model.name, func.count())
+        .select_from(run_model)
+        .join(transform_model, run_model.transform_id == transform_model.id)
+        .where(mine)
+        .group_by(transform_model.key, transform_model.name)
+        .order_by(func.count().desc())
+    ).all()
+    return {
+        "total": sum(n for _, n in by_status),
+        "by_status": {STATUS_NAMES[code]: n for code, n in sorted(by_status)},
+        "by_step": {key or name: n for key, name, n in by_step},
+    }

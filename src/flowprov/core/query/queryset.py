@@ -188,6 +188,22 @@ class QuerySet:
     def __iter__(self) -> Iterator:
         return iter(self._fetch())
 
+    def iterator(self, chunk_size: int = 2000) -> Iterator:
+        """The records, fetched `chunk_size` at a time and not cached (Django's `iterator()`), so
+        memory stays flat however many rows match."""
+        from sqlalchemy.orm import Session
+
+        store = self.store
+        # PostgreSQL streams through a server-side cursor, which needs a transaction: a read-only
+        # one of its own (REPEATABLE READ: one snapshot for the whole walk), outside the store's session.
+        options = {"isolation_level": "REPEATABLE READ"} if store.dialect == "postgresql" else {}
+        with store.engine.connect() as conn:
+            conn = conn.execution_options(**options)
+            with conn.begin(), Session(bind=conn, expire_on_commit=False, autoflush=False) as session:
+                session.info["store"] = store
+                result = session.execute(self.statement().execution_options(yield_per=chunk_size))
+                yield from result.scalars()
+
     def __len__(self) -> int:
         return len(self._fetch())
 

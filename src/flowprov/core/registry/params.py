@@ -10,36 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
 from pathlib import PurePath
 from typing import Any
 
 from flowprov.core.exceptions import ValidationError
+from flowprov.core.redaction import REDACTED, is_secret_key, redact_text, secret_key_pattern
 
-REDACTED = "***"
-DEFAULT_SECRET_KEYS = (
-    "password",
-    "passwd",
-    "token",
-    "secret",
-    "api_key",
-    "apikey",
-    "access_key",
-    "credentials",
-    "private_key",
-)
-
-
-def secret_key_pattern() -> re.Pattern[str]:
-    """Key fragments that mark a secret; extend with FLOWPROV_SECRET_KEYS="a,b,c"."""
-    extra = [k.strip().lower() for k in os.environ.get("FLOWPROV_SECRET_KEYS", "").split(",") if k.strip()]
-    words = [re.escape(k) for k in (*DEFAULT_SECRET_KEYS, *extra)]
-    return re.compile("|".join(words), re.IGNORECASE)
-
-
-def is_secret_key(key: str) -> bool:
-    return bool(secret_key_pattern().search(str(key).replace("-", "_")))
+__all__ = ["REDACTED", "ParamManager", "is_secret_key", "normalize_param", "secret_key_pattern"]
 
 
 def normalize_param(value: Any, key: str, pattern: re.Pattern[str] | None = None) -> Any:
@@ -49,7 +27,9 @@ def normalize_param(value: Any, key: str, pattern: re.Pattern[str] | None = None
         str(key).rsplit(".", 1)[-1].replace("-", "_")
     ):
         return REDACTED if value is not None else None
-    if value is None or isinstance(value, (bool, str, int)):
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):

@@ -12,11 +12,13 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from flowprov.core.exceptions import StoreError
 from flowprov.core.store import settings
-from flowprov.core.store.engine import WRITE_OPTIONS, make_engine, normalize_url, redact_url
+from flowprov.core.store.engine import WRITE_OPTIONS, driver_reason, make_engine, normalize_url, redact_url
 
 _lock = threading.RLock()
 _stores: dict[str, Store] = {}
@@ -29,17 +31,24 @@ class Store:
     """One provenance store (a SQLite file or a PostgreSQL database/schema)."""
 
     def __init__(self, url: str, *, create: bool = True, name: str | None = None, check_schema: bool = True):
+        from sqlalchemy.exc import DBAPIError
+
         from flowprov.core.store.schema import ensure_schema
 
         self.url = normalize_url(url)
         self.name = name
+        _refuse_missing_sqlite_file(self.url, create)
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
         self.write_options = WRITE_OPTIONS[self.dialect]
         self._local = threading.local()
         _all_stores.add(self)
         if check_schema:
-            ensure_schema(self, create=create)
+            try:
+                ensure_schema(self, create=create)
+            except DBAPIError as exc:  # not a database, refused, no such database, no permission
+                self.engine.dispose()
+                raise StoreError(f"cannot open store {self.display_url}: {driver_reason(exc)}") from None
 
     @property
     def display_url(self) -> str:
@@ -102,6 +111,20 @@ class Store:
             session.close()
             self._local.session = None
         self.engine.dispose()
+
+
+def _refuse_missing_sqlite_file(url: str, create: bool) -> None:
+    """Reading must not create a store: SQLite would make an empty file (and its folder) on connect."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if make_url(url).get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise StoreError(f"cannot open store {path}: it is a directory, not an SQLite file")
+    if not create and not path.exists():
+        raise StoreError(f"no store at {path}: nothing has been recorded there (`flowprov init --db {path}` makes one)")
 
 
 def open_stores() -> list[Store]:

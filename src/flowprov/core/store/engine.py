@@ -19,6 +19,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from flowprov.core.redaction import redacting_json_dumps
+
 SQLITE_BUSY_TIMEOUT_S = 60
 # Connection execution options that open a write transaction, by dialect.
 WRITE_OPTIONS = {"sqlite": {"flowprov_write": True}, "postgresql": {"isolation_level": "READ COMMITTED"}}
@@ -40,6 +42,26 @@ def normalize_url(url_or_path: str | os.PathLike) -> str:
 
 def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def is_in_memory(url: str) -> bool:
+    """True for an SQLite store that lives only as long as the process (`sqlite://`, `:memory:`)."""
+    sa_url = make_url(normalize_url(url))
+    return sa_url.get_backend_name() == "sqlite" and sa_url.database in (None, "", ":memory:")
+
+
+def driver_reason(exc: BaseException) -> str:
+    """The driver's own reason for a failed connection or statement, in one line.
+
+    psycopg's messages run over several lines ('connection to server at ... failed: FATAL: ...');
+    the part after the last FATAL/failed is what a person needs.
+    """
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    for marker in ("FATAL:", "failed:"):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1].strip()
+            break
+    return text.split(" (Background on this error", 1)[0] or type(exc).__name__
 
 
 def filesystem_type(path: Path) -> str | None:
@@ -64,7 +86,9 @@ def make_engine(url: str) -> Engine:
     if backend == "sqlite":
         return _make_sqlite_engine(url, sa_url.database)
     if backend == "postgresql":
-        return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+        return create_engine(
+            url, isolation_level="AUTOCOMMIT", pool_pre_ping=True, json_serializer=redacting_json_dumps
+        )
     raise ValueError(f"unsupported store {redact_url(url)!r}: use a sqlite:/// or postgresql:// URL")
 
 
@@ -80,7 +104,11 @@ def _make_sqlite_engine(url: str, database: str | None) -> Engine:
                 "for stores shared across machines.",
                 stacklevel=3,
             )
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        json_serializer=redacting_json_dumps,
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record):

@@ -8,6 +8,7 @@ fresh store at once leave exactly one schema: the first migrates, the others wai
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,27 +57,69 @@ def _upgrade_locked(store: Store, only_if_empty: bool) -> str | None:
     return before
 
 
+def known_revisions() -> set[str]:
+    """Every revision this flowprov's migrations know (read only when a store is not at the head)."""
+    found = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        match = re.search(r'^revision\s*=\s*"([^"]+)"', path.read_text(), re.MULTILINE)
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _other_tables(conn: Connection) -> list[str]:
+    return sorted(inspect(conn).get_table_names())
+
+
+def _refuse_unknown(store: Store, conn: Connection, revision: str | None) -> None:
+    """A store this flowprov cannot take over or upgrade: made by a newer flowprov, or by someone else."""
+    url = store.display_url
+    if revision is not None and revision not in known_revisions():
+        from flowprov import __version__
+
+        raise StoreNeedsMigration(
+            f"store {url} has schema revision {revision!r}, which flowprov {__version__} does not know: "
+            "it was made or upgraded by a newer flowprov; upgrade flowprov to use it"
+        )
+    if revision is None:
+        tables = _other_tables(conn)
+        if any(t.startswith("flowprov_") for t in tables):
+            raise StoreNeedsMigration(
+                f"store {url} has flowprov tables but no schema version ({VERSION_TABLE} is missing): "
+                "it was not made by flowprov's migrations, so flowprov will not change it"
+            )
+
+
 def ensure_schema(store: Store, create: bool = True) -> None:
-    """Make sure the store is at SCHEMA_HEAD: create an empty store, refuse an outdated one."""
+    """Make sure the store is at SCHEMA_HEAD: create an empty store, refuse an outdated or foreign one."""
     with store.engine.connect() as conn:
         revision = schema_revision(conn)
-    if revision == SCHEMA_HEAD:
-        return
+        if revision == SCHEMA_HEAD:
+            return
+        _refuse_unknown(store, conn, revision)
+        others = _other_tables(conn) if revision is None else []
+    url = store.display_url
+    if revision is None and create and others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise StoreNeedsMigration(
+            f"store {url} is not empty ({len(others)} other table(s): {shown}) and has no flowprov schema: "
+            f"run `flowprov init --db {url}` to add flowprov's tables to it"
+        )
     if revision is None and create:
         revision = _upgrade_locked(store, only_if_empty=True)
         if revision is None or revision == SCHEMA_HEAD:
             return
     if revision is None:
-        raise StoreNeedsMigration(
-            f"store {store.display_url} has no flowprov schema: run `flowprov init --db {store.display_url}`"
-        )
+        raise StoreNeedsMigration(f"store {url} has no flowprov schema: run `flowprov init --db {url}`")
     raise StoreNeedsMigration(
-        f"store {store.display_url} has schema revision {revision!r}, this flowprov expects {SCHEMA_HEAD!r}: "
-        f"run `flowprov migrate --db {store.display_url}` (back up the store first)"
+        f"store {url} has schema revision {revision!r}, this flowprov expects {SCHEMA_HEAD!r}: "
+        f"run `flowprov migrate --db {url}` (back up the store first)"
     )
 
 
 def migrate(store: Store) -> tuple[str | None, str]:
     """Upgrade the store to the newest schema; returns (revision before, revision after)."""
+    with store.engine.connect() as conn:
+        _refuse_unknown(store, conn, schema_revision(conn))
     before = _upgrade_locked(store, only_if_empty=False)
     return before, SCHEMA_HEAD

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from flowprov.core.fieldtypes import utcnow
-from flowprov.core.registry.params import REDACTED, is_secret_key
+from flowprov.core.redaction import redact_argv
 from flowprov.core.tracking.targets import as_path, current_target, find_target
 
 INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
@@ -55,25 +55,6 @@ class Context:
 
 
 context = Context()
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """Command-line arguments with the values of secret-looking options replaced by "***"."""
-    out: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        if arg.startswith("-") and "=" in arg:
-            name, _ = arg.split("=", 1)
-            out.append(f"{name}={REDACTED}" if is_secret_key(name.lstrip("-")) else arg)
-            continue
-        if arg.startswith("-") and is_secret_key(arg.lstrip("-")):
-            hide_next = True
-        out.append(arg)
-    return out
 
 
 def _caller_file() -> Path | None:

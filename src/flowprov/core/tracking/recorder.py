@@ -503,12 +503,24 @@ class Recorder:
         return path
 
 
+def _read_spool(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecorderError(f"{path}: bytes that are not UTF-8 at offset {exc.start}: not a spool file") from None
+    except json.JSONDecodeError as exc:
+        raise RecorderError(f"{path}:{exc.lineno}: not a spool file (not valid JSON: {exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        raise RecorderError(f"{path}: not a spool file (no list of runs)")
+    return data
+
+
 def replay_spool(path: Path, store: Any = None) -> int:
     """Write a spool file saved by `Recorder.spool()` to a store; returns the number of runs.
 
     Files are not hashed again: the spool keeps the hashes taken when the workflow ran.
     """
-    data = json.loads(Path(path).read_text())
+    data = _read_spool(Path(path))
     rec = Recorder(store)
     handles: dict[tuple, RunHandle] = {}
     for item in data["runs"]:

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import shlex
 import sys
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -245,16 +246,35 @@ def _choose_history(
     return entries[0] if len(entries) == 1 else None
 
 
+def _check_session_id(session_id: str | None) -> None:
+    if session_id is None:
+        return
+    try:
+        uuid.UUID(session_id)
+    except ValueError:
+        raise IngestError(
+            f"--session-id {session_id!r}: not a Nextflow session id (a UUID such as 5477e033-04ee-44f1-81c9-a72a7f1508c2)"
+        ) from None
+
+
 def _read_params(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: bytes that are not UTF-8 at offset {exc.start}: not a params file") from None
     if path.suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
             raise IngestError(f"{path}: reading a YAML params file needs PyYAML (pip install pyyaml)") from None
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise IngestError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     else:
         try:
             data = json.loads(text)
@@ -295,6 +315,7 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[IngestResult]:
     """Ingest every launch found at `target` (a trace file or a launch directory)."""
+    _check_session_id(session_id)
     files = find_launch_files(Path(target), _opt(history), _opt(log), _opt(report), _opt(params_file))
     files.work_dir = _opt(work_dir) or _default_work_dir(Path(target))
     files.outdir = _opt(outdir)

@@ -186,6 +186,8 @@ class TraceReader:
                     raise TraceError(
                         f"{self.where}:{number}: bytes that are not UTF-8 at column {exc.start + 1}"
                     ) from None
+                if number == 1:
+                    text = text.removeprefix("\ufeff")  # a byte-order mark written by some editors
                 self.last_line_complete = text.endswith("\n")
                 yield number, text.rstrip("\n").rstrip("\r")
 
@@ -287,7 +289,7 @@ class TraceReader:
             return None if i is None else values[i]
 
         try:
-            task_id = v.parse_int(get("task_id")) if idx["task_id"] is not None else None
+            task_id = v.parse_int(get("task_id"), minimum=1) if idx["task_id"] is not None else None
         except ValueError as exc:
             raise fail("task_id", exc) from None
         status = get("status")

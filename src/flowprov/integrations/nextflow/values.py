@@ -28,6 +28,21 @@ _MEMORY_FACTOR = {
     "EB": 1024**6,
 }
 _NUMBER = re.compile(r"^-?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?$")
+# No real trace value is larger; a larger one would overflow the stores' 64-bit integers.
+LARGEST = 2**63 - 1
+# A trace cannot describe the future: a date later than this after now is a corrupt value.
+FUTURE_SLACK = dt.timedelta(days=1)
+
+
+def shown(text: str) -> str:
+    """A value for an error message: quoted, and cut short when it is huge."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _bounded(number: int, text: str) -> int:
+    if abs(number) > LARGEST:
+        raise ValueError(f"{shown(text)} is too large for a trace value")
+    return number
 
 
 def missing(text: str) -> bool:
@@ -44,23 +59,23 @@ def parse_duration_ms(text: str) -> int | None:
     if missing(text):
         return None
     if text.isdigit():
-        return int(text)
-    if not _DURATION_FULL.match(text):
-        raise ValueError(f"cannot parse {text!r} as a duration")
-    return round(sum(_float(n) * _DURATION_MS[u] for n, u in _DURATION_PART.findall(text)))
+        return _bounded(int(text), text)
+    if len(text) > 200 or not _DURATION_FULL.match(text):
+        raise ValueError(f"cannot parse {shown(text)} as a duration")
+    return _bounded(round(sum(_float(n) * _DURATION_MS[u] for n, u in _DURATION_PART.findall(text))), text)
 
 
 def parse_memory_bytes(text: str) -> int | None:
     """Bytes from `29.8 MB` / `912 B` / `0` or a raw byte count."""
     if text.isdigit():
-        return int(text)
+        return _bounded(int(text), text)
     text = text.strip()
     if missing(text):
         return None
-    match = _MEMORY.match(text)
+    match = _MEMORY.match(text) if len(text) <= 40 else None
     if not match:
-        raise ValueError(f"cannot parse {text!r} as a memory size")
-    return round(_float(match.group(1)) * _MEMORY_FACTOR[match.group(2)])
+        raise ValueError(f"cannot parse {shown(text)} as a memory size")
+    return _bounded(round(_float(match.group(1)) * _MEMORY_FACTOR[match.group(2)]), text)
 
 
 def parse_percent(text: str) -> float | None:
@@ -69,18 +84,21 @@ def parse_percent(text: str) -> float | None:
     if missing(text):
         return None
     body = text[:-1] if text.endswith("%") else text
-    if not _NUMBER.match(body):
-        raise ValueError(f"cannot parse {text!r} as a percentage")
+    if len(body) > 40 or not _NUMBER.match(body):
+        raise ValueError(f"cannot parse {shown(text)} as a percentage")
     return _float(body)
 
 
-def parse_int(text: str) -> int | None:
+def parse_int(text: str, minimum: int | None = None) -> int | None:
     text = text.strip()
     if missing(text):
         return None
     if not re.fullmatch(r"-?\d+", text):
-        raise ValueError(f"cannot parse {text!r} as an integer")
-    return int(text)
+        raise ValueError(f"cannot parse {shown(text)} as an integer")
+    number = _bounded(int(text), text)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{number} is below {minimum}, the smallest value this field takes")
+    return number
 
 
 def parse_timestamp(text: str, tz: ZoneInfo) -> dt.datetime | None:
@@ -89,13 +107,27 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> dt.datetime | None:
     if missing(text):
         return None
     if text.isdigit():
-        return dt.datetime.fromtimestamp(int(text) / 1000, tz=dt.UTC)
-    if len(text) < 19 or text[10] != " " or text[4] != "-":
-        raise ValueError(f"cannot parse {text!r} as a date (yyyy-MM-dd HH:mm:ss.SSS or epoch ms)")
+        try:
+            when = dt.datetime.fromtimestamp(int(text) / 1000, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{shown(text)} is out of range for a date in epoch milliseconds") from None
+        return _not_in_future(when, text)
+    if len(text) < 19 or len(text) > 40 or text[10] != " " or text[4] != "-":
+        raise ValueError(f"cannot parse {shown(text)} as a date (yyyy-MM-dd HH:mm:ss.SSS or epoch ms)")
     try:
         local = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"cannot parse {text!r} as a date (yyyy-MM-dd HH:mm:ss.SSS or epoch ms)") from None
     if local.tzinfo is not None:
         raise ValueError(f"cannot parse {text!r} as a date (a trace date has no offset)")
-    return local.replace(tzinfo=tz).astimezone(dt.UTC)
+    try:
+        when = local.replace(tzinfo=tz).astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range for a date") from None
+    return _not_in_future(when, text)
+
+
+def _not_in_future(when: dt.datetime, text: str) -> dt.datetime:
+    if when > dt.datetime.now(dt.UTC) + FUTURE_SLACK:
+        raise ValueError(f"{text!r} is in the future: not a time this trace can have recorded")
+    return when
