@@ -96,9 +96,8 @@ def test_reading_never_creates_a_store(tmp_path):
 
 
 def test_migrate_upgrades_an_empty_store(store_url):
-    from flowprov.core.store.schema import migrate
-
     from flowprov.core.exceptions import StoreError
+    from flowprov.core.store.schema import migrate
 
     with pytest.raises((StoreNeedsMigration, StoreError)):  # SQLite: no file yet; PostgreSQL: no tables
         connection.Store(store_url, create=False)
