@@ -21,8 +21,8 @@ from sqlalchemy.orm.util import AliasedClass
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import JSON
 
-from flowprov.core.exceptions import FieldError
-from flowprov.core.query.sqlfuncs import CaseInsensitiveRegex, JsonTypeIn
+from flowprov.core.exceptions import FieldError, ValidationError
+from flowprov.core.query.sqlfuncs import CaseInsensitiveRegex, JsonTypeIn, JsonValue
 
 LOOKUPS = (
     "exact",
@@ -184,8 +184,12 @@ def _relation_condition(entity, prop, target: AliasedClass, condition) -> Column
     return local_attr(local_col).in_(inner)
 
 
-def _json_key(part: str) -> str | int:
-    return int(part) if part.isdigit() else part
+def _json_key(part: str, key: str) -> str | int:
+    if part.isdigit():
+        return int(part)
+    if '"' in part or "\x00" in part:  # SQLite's JSON paths cannot name such a key; PostgreSQL's JSONB cannot hold NUL
+        raise ValidationError({key: [f"the JSON key {part!r} cannot be filtered on (it holds a double quote or NUL)"]})
+    return part
 
 
 def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElement:
@@ -196,8 +200,7 @@ def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElemen
         if lookup == "isnull":
             return column.is_(None) if value else column.is_not(None)
         raise FieldError(f"{key}: name a key inside the JSON field, e.g. {key.split('__')[0]}__my_key=...")
-    path = tuple(_json_key(p) for p in rest)
-    element = column[path]
+    path = tuple(_json_key(p, key) for p in rest)
     if lookup == "isnull":
         missing = JsonTypeIn(column, path, ("null",))
         return missing if value else not_(missing)
@@ -209,19 +212,23 @@ def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElemen
     if isinstance(sample, bool):
         if lookup not in ("exact", "in"):
             raise FieldError(f"{key}: a boolean value only supports exact and in")
-        return and_(JsonTypeIn(column, path, ("boolean",)), apply_lookup(element.as_boolean(), lookup, value, key))
+        return and_(
+            JsonTypeIn(column, path, ("boolean",)), apply_lookup(JsonValue(column, path, "boolean"), lookup, value, key)
+        )
     if isinstance(sample, (int, float)):
         if lookup in STRING_LOOKUPS:
             raise FieldError(f"{key}: lookup {lookup!r} needs a string value, got {sample!r}")
-        return and_(JsonTypeIn(column, path, ("number",)), apply_lookup(element.as_float(), lookup, value, key))
+        return and_(
+            JsonTypeIn(column, path, ("number",)), apply_lookup(JsonValue(column, path, "number"), lookup, value, key)
+        )
     if isinstance(sample, (dt.date, dt.datetime)):
         value = [v.isoformat() for v in value] if lookup in ("in", "range") else value.isoformat()
         return _type_guarded(
-            apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",))
+            apply_lookup(JsonValue(column, path, "string"), lookup, value, key), JsonTypeIn(column, path, ("string",))
         )
     if isinstance(sample, str):
         return _type_guarded(
-            apply_lookup(element.as_string(), lookup, value, key), JsonTypeIn(column, path, ("string",))
+            apply_lookup(JsonValue(column, path, "string"), lookup, value, key), JsonTypeIn(column, path, ("string",))
         )
     raise FieldError(f"{key}: cannot compare a JSON value with {type(sample).__name__} {sample!r}")
 

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String, bindparam
+import json
+from typing import Any
+
+from sqlalchemy import Boolean, Float, String, Text, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
 def _sqlite_json_path(path: tuple) -> str:
+    """SQLite's JSON path for `path`. SQLite matches a quoted label against the key as it is
+    written in the stored JSON text, so a label is the key's own JSON spelling (`a\\b` for `a\b`)."""
     out = "$"
     for key in path:
-        out += f"[{key}]" if isinstance(key, int) else '."' + str(key).replace('"', '\\"') + '"'
+        out += f"[{key}]" if isinstance(key, int) else '."' + json.dumps(str(key), ensure_ascii=False)[1:-1] + '"'
     return out
+
+
+def _path_param(element: ColumnElement, compiler: Any, **kw: Any) -> str:
+    """The path as a bound parameter: no key ever becomes SQL text (`%`, quotes, braces, commas).
+
+    The path is part of the element's cache key, so a cached statement only serves the same path
+    and the value bound at compile time is always the right one."""
+    if compiler.dialect.name == "postgresql":
+        value = bindparam(None, [str(p) for p in element.path], type_=ARRAY(Text()), unique=True)
+    else:
+        value = bindparam(None, _sqlite_json_path(element.path), type_=String(), unique=True)
+    return compiler.process(value, **kw)
 
 
 class JsonTypeIn(ColumnElement):
@@ -25,7 +43,6 @@ class JsonTypeIn(ColumnElement):
     """
 
     type = Boolean()
-    # path and types are written into the SQL text, so they are part of the statement cache key
     _traverse_internals = [
         ("column", InternalTraversal.dp_clauseelement),
         ("path", InternalTraversal.dp_plain_obj),
@@ -33,7 +50,7 @@ class JsonTypeIn(ColumnElement):
     ]
     inherit_cache = True
 
-    def __init__(self, column, path: tuple, json_types: tuple[str, ...]):
+    def __init__(self, column: Any, path: tuple, json_types: tuple[str, ...]):
         self.column = column
         self.path = tuple(path)
         self.json_types = tuple(json_types)
@@ -50,20 +67,48 @@ _SQLITE_TYPES = {
 
 
 @compiles(JsonTypeIn, "sqlite")
-def _json_type_in_sqlite(element, compiler, **kw):
+def _json_type_in_sqlite(element: JsonTypeIn, compiler: Any, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
-    path = _sqlite_json_path(element.path).replace("'", "''")
     names = [n for t in element.json_types for n in _SQLITE_TYPES[t]]
-    return f"COALESCE(json_type({col}, '{path}'), 'null') IN ({', '.join(repr(n) for n in names)})"
+    path = _path_param(element, compiler, **kw)
+    return f"COALESCE(json_type({col}, {path}), 'null') IN ({', '.join(repr(n) for n in names)})"
 
 
 @compiles(JsonTypeIn, "postgresql")
-def _json_type_in_pg(element, compiler, **kw):
+def _json_type_in_pg(element: JsonTypeIn, compiler: Any, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
-    parts = ",".join('"' + str(p).replace('"', '\\"') + '"' for p in element.path).replace("'", "''")
-    return (
-        f"COALESCE(jsonb_typeof({col} #> '{{{parts}}}'), 'null') IN ({', '.join(repr(t) for t in element.json_types)})"
-    )
+    path = _path_param(element, compiler, **kw)
+    return f"COALESCE(jsonb_typeof({col} #> {path}), 'null') IN ({', '.join(repr(t) for t in element.json_types)})"
+
+
+class JsonValue(ColumnElement):
+    """The JSON value at `path` in `column` as SQL text, a number or a boolean (`kind`)."""
+
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("path", InternalTraversal.dp_plain_obj),
+        ("kind", InternalTraversal.dp_plain_obj),
+    ]
+    inherit_cache = True
+    _KINDS = {"string": String, "number": Float, "boolean": Boolean}
+
+    def __init__(self, column: Any, path: tuple, kind: str):
+        self.column = column
+        self.path = tuple(path)
+        self.kind = kind
+        self.type = self._KINDS[kind]()
+
+
+@compiles(JsonValue, "sqlite")
+def _json_value_sqlite(element: JsonValue, compiler: Any, **kw: Any) -> str:
+    return f"JSON_EXTRACT({compiler.process(element.column, **kw)}, {_path_param(element, compiler, **kw)})"
+
+
+@compiles(JsonValue, "postgresql")
+def _json_value_pg(element: JsonValue, compiler: Any, **kw: Any) -> str:
+    text = f"({compiler.process(element.column, **kw)} #>> {_path_param(element, compiler, **kw)})"
+    cast = {"string": None, "number": "FLOAT", "boolean": "BOOLEAN"}[element.kind]
+    return text if cast is None else f"CAST({text} AS {cast})"
 
 
 class CaseInsensitiveRegex(ColumnElement):
@@ -94,4 +139,4 @@ def _iregex_pg(element, compiler, **kw):
     return f"{compiler.process(element.column, **kw)} ~* {compiler.process(element.pattern, **kw)}"
 
 
-__all__ = ["CaseInsensitiveRegex", "JsonTypeIn"]
+__all__ = ["CaseInsensitiveRegex", "JsonTypeIn", "JsonValue"]
