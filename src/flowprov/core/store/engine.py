@@ -1,6 +1,7 @@
 """SQLAlchemy engines for the two kinds of store, with the settings each needs.
 
-SQLite: WAL journal, a long busy timeout, foreign keys on, and `BEGIN IMMEDIATE` for writes, so
+SQLite: WAL journal (set once, when flowprov creates the schema: the mode is kept in the file, and
+opening someone else's database must not change it), a long busy timeout, foreign keys on, and `BEGIN IMMEDIATE` for writes, so
 many processes can write one file: a writer takes the write lock up front instead of failing
 halfway through a transaction when another writer got there first. Reads run in autocommit mode
 so no process holds an old snapshot open between queries.
@@ -117,8 +118,6 @@ def _make_sqlite_engine(url: str, database: str | None) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        if database and database != ":memory:":
-            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         # LIKE is case-sensitive on PostgreSQL; make SQLite agree so `startswith` means the same on both.
         cursor.execute("PRAGMA case_sensitive_like = ON")

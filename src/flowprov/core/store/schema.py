@@ -46,6 +46,9 @@ def _upgrade_locked(store: Store, only_if_empty: bool) -> str | None:
     from alembic import command
 
     with store.engine.connect() as conn:
+        if store.dialect == "sqlite":  # persistent, and outside any transaction; a no-op when set
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            conn.commit()
         conn = conn.execution_options(**store.write_options)
         with conn.begin():
             if store.dialect == "postgresql":
