@@ -194,20 +194,41 @@ def instance_list(as_json: JsonOption = False) -> None:
         _print_table("instances", [{"name": k, "url": v} for k, v in sorted(instances.items())], ["name", "url"])
 
 
+@spool_app.command("list")
+@cli_errors
+def spool_list(as_json: JsonOption = False) -> None:
+    """List the spool files waiting for `flowprov spool replay` (oldest first)."""
+    from flowprov.core.tracking.spool import pending_spool_files
+
+    rows = [f.as_dict() for f in pending_spool_files()]
+    if _want_json(as_json):
+        _print_json(rows)
+    else:
+        _print_table("pending spool files", rows, ["path", "runs", "store", "created"])
+
+
 @spool_app.command("replay")
 @cli_errors
 def spool_replay(
     files: Annotated[
-        list[Path], typer.Argument(help="Spool files (JSON) written by an adapter when the store was unreachable.")
-    ],
+        list[Path] | None,
+        typer.Argument(help="Spool files written when the store could not be written (default: every pending one)."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Write spooled runs to the store (each file in one transaction); the file is kept."""
-    from flowprov.core.tracking.recorder import replay_spool
+    """Write spooled runs to the store, each file in one transaction; a replayed pending file moves to done/.
+
+    Replaying is idempotent: runs already in the store are not written again.
+    """
+    from flowprov.core.tracking.spool import pending_spool_files, replay_spool_file
 
     store = _connect(db)
-    for path in files:
-        typer.echo(f"{path}: {replay_spool(path, store)} run(s) written to {store.display_url}")
+    paths = files or [f.path for f in pending_spool_files()]
+    if not paths:
+        typer.echo("no pending spool files")
+    for path in paths:
+        new, total = replay_spool_file(path, store)
+        typer.echo(f"{path}: {new} new run(s) of {total} written to {store.display_url}")
 
 
 @app.command()

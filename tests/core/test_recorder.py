@@ -155,11 +155,12 @@ def test_spool_and_replay(store, tmp_path):
     rec.close_run(wf, "errored")
     spooled = rec.spool(tmp_path / "spool")
     assert ln.Run.filter(reference_type="test").count() == 0
-    assert replay_spool(spooled, store) == 2
+    assert replay_spool(spooled, store) == (2, 2)
     child = ln.Run.get(reference="sp1:1")
     assert child.initiated_by_run.reference == "sp1" and child.initiated_by_run.status == "errored"
     assert [a.path.rsplit("/", 1)[-1] for a in child.input_artifacts] == ["spooled.txt"]
-    assert replay_spool(spooled, store) == 2 and ln.Run.filter(reference_type="test").count() == 2  # idempotent
+    # idempotent: nothing new the second time
+    assert replay_spool(spooled, store) == (0, 2) and ln.Run.filter(reference_type="test").count() == 2
 
 
 def test_changes_after_a_flush_are_written(store):

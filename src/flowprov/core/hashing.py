@@ -24,6 +24,8 @@ from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowprov.core.paths import cache_dir
+
 HASH_LENGTH = 22
 SMALL_FILE_LIMIT = 50 * 1024 * 1024
 READ_BLOCK = 4 * 1024 * 1024
@@ -149,8 +151,7 @@ def hash_cache() -> HashCache:
     elif setting:
         location = setting
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        location = os.path.join(base, "flowprov", "hash-cache.db")
+        location = str(cache_dir() / "hash-cache.db")
     if _cache is None or _cache.location != location:
         _cache = HashCache(location)
     return _cache

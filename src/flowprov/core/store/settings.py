@@ -19,6 +19,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowprov.core import paths
+
 ENV_VAR = "FLOWPROV_DB"
 PROJECT_DIR = ".flowprov"
 PROJECT_DB = "flowprov.db"
@@ -32,13 +34,11 @@ class StoreChoice:
 
 
 def user_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "flowprov" / "config.toml"
+    return paths.config_dir() / "config.toml"
 
 
 def user_default_db() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "flowprov" / "default.db"
+    return paths.data_dir() / "default.db"
 
 
 def read_instances() -> dict[str, str]:

@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from flowprov.core import paths
+
 LOCK_FILES = (
     "uv.lock",
     "pixi.lock",
@@ -26,8 +28,7 @@ LOCK_FILES = (
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "flowprov" / "environments"
+    return paths.cache_dir() / "environments"
 
 
 def _fingerprint() -> str:

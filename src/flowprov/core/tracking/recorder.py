@@ -40,6 +40,7 @@ from typing import Any
 from flowprov.core.exceptions import FlowprovError
 from flowprov.core.fieldtypes import utcnow
 from flowprov.core.hashing import ContentHash, HashingError, hash_path
+from flowprov.core.paths import spool_dir
 from flowprov.core.registry.params import normalize_param, secret_key_pattern
 
 
@@ -472,10 +473,7 @@ class Recorder:
 
     def spool(self, directory: Path | None = None) -> Path:
         """Save what is buffered as JSON (when the store cannot be reached) and return the file."""
-        base = (
-            directory
-            or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "flowprov" / "spool"
-        )
+        base = directory or spool_dir()
         base.mkdir(parents=True, exist_ok=True)
         path = base / f"spool-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
         data = []
@@ -515,8 +513,20 @@ def _read_spool(path: Path) -> dict[str, Any]:
     return data
 
 
-def replay_spool(path: Path, store: Any = None) -> int:
-    """Write a spool file saved by `Recorder.spool()` to a store; returns the number of runs.
+def _stored_identities(keys: list[tuple], store: Any) -> set[tuple]:
+    """Which (reference_type, reference, name) triples are stored already (one query per 500)."""
+    from flowprov.core.registry import Run
+
+    references = sorted({k[1] for k in keys if k[1] is not None})
+    found: set[tuple] = set()
+    for start in range(0, len(references), 500):
+        rows = Run.using(store).filter(reference__in=references[start : start + 500])
+        found.update(rows.values_list("reference_type", "reference", "name"))
+    return found
+
+
+def replay_spool(path: Path, store: Any = None) -> tuple[int, int]:
+    """Write a spool file saved by `Recorder.spool()` to a store; returns (new runs, runs in the file).
 
     Files are not hashed again: the spool keeps the hashes taken when the workflow ran.
     """
@@ -542,5 +552,6 @@ def replay_spool(path: Path, store: Any = None) -> int:
         h.inputs = [FileSpec(**f) for f in item["inputs"]]
         h.outputs = [FileSpec(**f) for f in item["outputs"]]
         handles[(item["reference_type"], item["reference"], item["name"])] = h
+    stored_before = _stored_identities(list(handles), rec.store)
     rec.flush()
-    return len(handles)
+    return sum(1 for key in handles if key not in stored_before), len(handles)
