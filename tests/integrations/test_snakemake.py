@@ -36,10 +36,7 @@ rule copy:
     log: "logs/{s}.log"
     benchmark: "bench/{s}.tsv"
     threads: 2
-    shell: (
-        "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo "
-        "copied) > {output}; echo copied {wildcards.s} > {log}"
-    )
+    shell: "if [ {wildcards.s} = \\"${{FAIL_SAMPLE:-}}\\" ]; then exit 3; fi; (cat {input}; echo copied) > {output}; echo copied {wildcards.s} > {log}"
 
 rule summary:
     input: expand("out/{s}.txt", s=config["samples"])
