@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Boolean, String, bindparam
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
-def _sqlite_json_path(path: tuple) -> str:
+def _sqlite_json_path(path: tuple[str | int, ...]) -> str:
     out = "$"
     for key in path:
         out += f"[{key}]" if isinstance(key, int) else '."' + str(key).replace('"', '\\"') + '"'
     return out
 
 
-class JsonTypeIn(ColumnElement):
+class JsonTypeIn(ColumnElement[bool]):
     """True when the JSON value at `path` in `column` has one of the given JSON types.
 
     Types are named the PostgreSQL way: "number", "string", "boolean", "object", "array", "null";
@@ -33,7 +37,7 @@ class JsonTypeIn(ColumnElement):
     ]
     inherit_cache = True
 
-    def __init__(self, column, path: tuple, json_types: tuple[str, ...]):
+    def __init__(self, column: ColumnElement[Any], path: tuple[str | int, ...], json_types: tuple[str, ...]) -> None:
         self.column = column
         self.path = tuple(path)
         self.json_types = tuple(json_types)
@@ -50,7 +54,7 @@ _SQLITE_TYPES = {
 
 
 @compiles(JsonTypeIn, "sqlite")
-def _json_type_in_sqlite(element, compiler, **kw):
+def _json_type_in_sqlite(element: JsonTypeIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
     path = _sqlite_json_path(element.path).replace("'", "''")
     names = [n for t in element.json_types for n in _SQLITE_TYPES[t]]
@@ -58,7 +62,7 @@ def _json_type_in_sqlite(element, compiler, **kw):
 
 
 @compiles(JsonTypeIn, "postgresql")
-def _json_type_in_pg(element, compiler, **kw):
+def _json_type_in_pg(element: JsonTypeIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
     parts = ",".join('"' + str(p).replace('"', '\\"') + '"' for p in element.path).replace("'", "''")
     return (
@@ -66,7 +70,7 @@ def _json_type_in_pg(element, compiler, **kw):
     )
 
 
-class CaseInsensitiveRegex(ColumnElement):
+class CaseInsensitiveRegex(ColumnElement[bool]):
     """`column` matches the regular expression `pattern`, ignoring case.
 
     SQLAlchemy drops the flags of `regexp_match` on SQLite, so SQLite gets Python's inline `(?i)`.
@@ -79,18 +83,19 @@ class CaseInsensitiveRegex(ColumnElement):
     ]
     inherit_cache = True
 
-    def __init__(self, column, pattern: str):
-        self.column = column
+    def __init__(self, column: SQLCoreOperations[Any], pattern: str) -> None:
+        # an ORM attribute compiles as its column (it proxies _compiler_dispatch); the stubs say Visitable
+        self.column: ColumnElement[Any] = column  # type: ignore[assignment]
         self.pattern = bindparam(None, pattern, type_=String())
 
 
 @compiles(CaseInsensitiveRegex, "sqlite")
-def _iregex_sqlite(element, compiler, **kw):
+def _iregex_sqlite(element: CaseInsensitiveRegex, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} REGEXP ('(?i)' || {compiler.process(element.pattern, **kw)})"
 
 
 @compiles(CaseInsensitiveRegex, "postgresql")
-def _iregex_pg(element, compiler, **kw):
+def _iregex_pg(element: CaseInsensitiveRegex, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} ~* {compiler.process(element.pattern, **kw)}"
 
 

@@ -39,7 +39,7 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
     result: list[Record | None] = [None] * len(records)
     with raise_integrity_error(type(records[0])), store.transaction() as session:
         new, updated = [], []
-        versioned: dict[type, list[int]] = {}
+        versioned: dict[type[Record], list[int]] = {}
         batch = {id(r) for r in records}
         for i, record in enumerate(records):
             record._prepare_write(session, store, resolve_duplicates=False, batch=batch)
@@ -52,8 +52,8 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
                 new.append(record)
                 result[i] = record
         for cls, positions in versioned.items():
-            batch = [records[i] for i in positions]
-            for i, existing in zip(positions, VersionedBatch(session, cls, batch).resolve(), strict=True):
+            same_class = [records[i] for i in positions]
+            for i, existing in zip(positions, VersionedBatch(session, cls, same_class).resolve(), strict=True):
                 if existing is None:
                     new.append(records[i])
                     result[i] = records[i]

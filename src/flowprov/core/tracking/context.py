@@ -30,6 +30,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any
 
 from flowprov.core.fieldtypes import utcnow
@@ -79,7 +80,7 @@ def redact_argv(argv: list[str]) -> list[str]:
 def _caller_file() -> Path | None:
     """The first file on the stack outside flowprov (the script that called track())."""
     here = Path(__file__).resolve().parents[2]
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith("<") and not Path(filename).resolve().is_relative_to(here):
@@ -180,10 +181,6 @@ def track(
         if transform is None:
             notebook = _in_notebook()
             source_path = _notebook_path() if notebook else _caller_file()
-            if source_path is None and key is None:
-                raise ValueError(
-                    "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
-                )
             source = (
                 (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace"))
                 if source_path
@@ -193,8 +190,13 @@ def track(
             project_root = git.root if git else Path.cwd()
             if git:
                 aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
-            transform_key = key or _relative_key(source_path, git.root if git else None)
-            transform = Transform(key=transform_key, type="notebook" if notebook else "script", source_code=source)
+            if not key:
+                if source_path is None:
+                    raise ValueError(
+                        "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
+                    )
+                key = _relative_key(source_path, git.root if git else None)
+            transform = Transform(key=key, type="notebook" if notebook else "script", source_code=source)
         elif not isinstance(transform, Transform):
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
         transform = transform.save()
@@ -304,7 +306,7 @@ def _install_exit_hooks() -> None:
     context._hooks_installed = True
     previous_excepthook = sys.excepthook
 
-    def excepthook(exc_type, exc, tb):
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         try:
             status = "aborted" if issubclass(exc_type, KeyboardInterrupt) else "errored"
             context._error = {
@@ -321,7 +323,7 @@ def _install_exit_hooks() -> None:
     if threading.current_thread() is threading.main_thread():
         previous_term = signal.getsignal(signal.SIGTERM)
 
-        def on_sigterm(signum, frame):
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
             try:
                 if context.run is not None and not context._finished:
                     context._error = {"error": "terminated by SIGTERM"}
