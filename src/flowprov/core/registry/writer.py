@@ -10,6 +10,7 @@ row takes the id the database gives it. The objects then join the session as per
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, Insert, Table, TextClause, insert, text
@@ -52,7 +53,7 @@ def _sync_foreign_keys(record: Record) -> list[Record]:
     return waiting
 
 
-def insert_records(session: Session, records: list[Record]) -> None:
+def insert_records(session: Session, records: Iterable[Record]) -> None:
     """INSERT every new record (dependencies first), then attach them to the session."""
     pending = list(records)
     pending_ids = {id(r) for r in pending}

@@ -31,11 +31,14 @@ import threading
 import traceback
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowprov.core.fieldtypes import utcnow
 from flowprov.core.registry.params import REDACTED, is_secret_key
 from flowprov.core.tracking.targets import as_path, current_target, find_target
+
+if TYPE_CHECKING:
+    from flowprov.core.registry import Artifact, Run, Transform
 
 INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
 
@@ -44,8 +47,8 @@ class Context:
     """The global tracking context: `ln.context.run`, `ln.context.transform`."""
 
     def __init__(self) -> None:
-        self.run: Any = None
-        self.transform: Any = None
+        self.run: Run | None = None
+        self.transform: Transform | None = None
         self._finished = False
         self._error: dict[str, Any] | None = None
         self._hooks_installed = False
@@ -126,7 +129,7 @@ def _relative_key(path: Path, git_root: Path | None) -> str:
     return path.as_posix()
 
 
-def _parent_run(initiated_by_run: Any) -> Any:
+def _parent_run(initiated_by_run: Run | int | str | None) -> Run | None:
     from flowprov.core.exceptions import DoesNotExist
     from flowprov.core.registry import Run
 
@@ -145,7 +148,7 @@ def _parent_run(initiated_by_run: Any) -> Any:
         return None
 
 
-def environment_artifact(project_root: Path | None) -> tuple[Any, list[Any]]:
+def environment_artifact(project_root: Path | None) -> tuple[Artifact, list[Artifact]]:
     """The environment listing as an artifact, plus lock files found at the project root."""
     from flowprov.core.registry import Artifact
     from flowprov.core.tracking.environment import environment_file, lock_files
@@ -156,13 +159,13 @@ def environment_artifact(project_root: Path | None) -> tuple[Any, list[Any]]:
 
 
 def track(
-    transform: Any = None,
+    transform: Transform | None = None,
     params: dict[str, Any] | None = None,
     *,
     key: str | None = None,
-    initiated_by_run: Any = None,
+    initiated_by_run: Run | int | str | None = None,
     name: str | None = None,
-) -> Any:
+) -> Run:
     """Start recording the calling script or notebook (or a given Transform) as a run.
 
     Returns the run; `ln.context.run` and `ln.context.transform` hold it afterwards.
@@ -239,15 +242,15 @@ def finish(status: str = "completed") -> None:
 class _ImmediateTarget:
     """track_input/track_output for a script: register and link at once."""
 
-    def __init__(self, run: Any):
+    def __init__(self, run: Run) -> None:
         self.run = run
 
-    def add_input(self, item: Any, key: str | None = None) -> Any:
+    def add_input(self, item: Any, key: str | None = None) -> Artifact:
         artifact = _as_artifact(item, key, run=False)
         self.run.input_artifacts.add(artifact)
         return artifact
 
-    def add_output(self, item: Any, key: str | None = None) -> Any:
+    def add_output(self, item: Any, key: str | None = None) -> Artifact:
         artifact = _as_artifact(item, key, run=self.run)
         if artifact.run_id is None:
             artifact.run = self.run
@@ -262,7 +265,7 @@ class _ImmediateTarget:
         return artifact
 
 
-def _as_artifact(item: Any, key: str | None, run: Any) -> Any:
+def _as_artifact(item: Any, key: str | None, run: Run | Literal[False]) -> Artifact:
     from flowprov.core.registry import Artifact
 
     if isinstance(item, Artifact):
@@ -293,7 +296,7 @@ def track_output(item: Any, key: str | None = None) -> Any:
     return target.add_output(item, key)
 
 
-def _default_run() -> Any:
+def _default_run() -> Run | None:
     return context.run if context.run is not None and not context._finished else None
 
 
