@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -75,6 +75,8 @@ class Record(DeclarativeBase):
         # Every record class maps id and uid (an unsaved record's id is None); all but Space and
         # User map the two foreign keys, and code setting them checks the record has them first.
         # Subclasses declare the real columns (mapped_column), which SQLAlchemy needs.
+        # Each maps one Table (DeclarativeBase types __table__ as any FromClause).
+        __table__: ClassVar[Table]
         id: Mapped[int | None]
         uid: Mapped[str]
         created_by_id: Mapped[int | None]
@@ -215,8 +217,7 @@ class Record(DeclarativeBase):
     @classmethod
     def get_constraints(cls) -> list[tuple[type, list[Any]]]:
         """[(record class, its table constraints: primary key, unique, foreign keys, checks)]."""
-        table = cast(Table, cls.__table__)  # declarative classes map a Table (typed as FromClause)
-        return [(cls, sorted(table.constraints, key=lambda c: str(c.name)))]
+        return [(cls, sorted(cls.__table__.constraints, key=lambda c: str(c.name)))]
 
     def get_deferred_fields(self) -> set[str]:
         """Names of fields not loaded yet (they load from the store on access)."""

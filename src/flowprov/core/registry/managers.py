@@ -213,7 +213,7 @@ class RelatedManager:
         store = self._store()
         with store.transaction():
             current = {r.id: r for r in self.all()}
-            wanted = builtins.set(self._ids(objs))
+            wanted = set(self._ids(objs))
             stale = [r for i, r in current.items() if i not in wanted]
             if stale:
                 self.remove(*stale)

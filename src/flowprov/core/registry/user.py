@@ -6,9 +6,9 @@ import functools
 import getpass
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, Table, select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
@@ -60,8 +60,9 @@ def current_user_id(session: Session, store: Store) -> int:
 
     user_id = session.execute(select(User.id).where(User.handle == handle)).scalar()
     if user_id is None:
-        user_table = cast(Table, User.__table__)  # declarative classes map a Table (typed as FromClause)
-        insert_ignore(session, user_table, [{"uid": base62(8), "handle": handle, "name": None, "created_at": utcnow()}])
+        insert_ignore(
+            session, User.__table__, [{"uid": base62(8), "handle": handle, "name": None, "created_at": utcnow()}]
+        )
         user_id = session.execute(select(User.id).where(User.handle == handle)).scalar_one()
     cache[handle] = user_id
     return user_id

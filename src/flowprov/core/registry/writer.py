@@ -101,7 +101,7 @@ def _columns(cls: type[Record]) -> list[tuple[str, str]]:
 
 
 def _insert_group(session: Session, cls: type[Record], group: list[Record]) -> None:
-    table = cast(Table, cls.__table__)  # declarative classes map a Table (typed as FromClause)
+    table = cls.__table__
     columns = _columns(cls)
     stmt = _INSERTS.get(table.name)
     if stmt is None:
