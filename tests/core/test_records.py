@@ -221,6 +221,16 @@ def test_save_many_is_one_transaction(store, transform):
     assert ln.Run.filter(reference__startswith="s").count() == 0
 
 
+def test_save_many_relates_new_records_to_each_other(store):
+    # a new (versioned) transform and its runs in one call, as save()'s docstring promises
+    t = ln.Transform(key="pipelines/new.py", type="script")
+    runs = [ln.Run(t, name=f"n{i}") for i in range(3)]
+    saved = ln.save([t, *runs])
+    assert saved[0].id is not None
+    assert [r.transform_id for r in saved[1:]] == [saved[0].id] * 3
+    assert ln.Run.filter(transform__key="pipelines/new.py").count() == 3
+
+
 def test_save_many_rolls_back_on_a_store_error(store, transform):
     runs = [ln.Run(transform, reference=f"t{i}", reference_type="bulk") for i in range(5)]
     runs[3].uid = runs[1].uid  # unique violation only the store can see

@@ -23,6 +23,7 @@ import threading
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from flowprov.core.paths import cache_dir
 
@@ -54,7 +55,13 @@ def large_file_mode() -> str:
     return mode
 
 
-def _read_whole(path: Path, hasher) -> None:
+class _Hasher(Protocol):
+    """What _read_whole needs of a hashlib or blake3 hasher."""
+
+    def update(self, data: memoryview, /) -> object: ...
+
+
+def _read_whole(path: Path, hasher: _Hasher) -> None:
     with open(path, "rb", buffering=0) as fh:
         buf = bytearray(READ_BLOCK)
         view = memoryview(buf)
@@ -79,9 +86,9 @@ def hash_file_uncached(path: Path, size: int) -> tuple[str, str]:
         return b64_digest(_hash_first_last(path, size)), "sha1-fl"
     import blake3
 
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    hasher.update_mmap(path) if hasattr(hasher, "update_mmap") else _read_whole(path, hasher)
-    return b64_digest(hasher.digest()), "blake3"
+    large_hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    large_hasher.update_mmap(path) if hasattr(large_hasher, "update_mmap") else _read_whole(path, large_hasher)
+    return b64_digest(large_hasher.digest()), "blake3"
 
 
 def hash_from_hashes(hashes: list[str]) -> str:

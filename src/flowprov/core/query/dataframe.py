@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, String, inspect, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import DateTime, Label, String, inspect, select, type_coerce
+from sqlalchemy.orm import ColumnProperty, aliased
 from sqlalchemy.orm.interfaces import MANYTOONE
+from sqlalchemy.types import TypeEngine
 
 from flowprov.core.exceptions import FieldError
 from flowprov.core.fieldtypes import UTCDateTime
@@ -23,26 +25,29 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from flowprov.core.query.queryset import QuerySet
+    from flowprov.core.registry.base import Record
+    from flowprov.core.store.connection import Store
 
 EXCLUDED_COLUMNS = {"updated_at"}
 ID_CHUNK = 20_000
 
 
-def direct_columns(model) -> list:
+def direct_columns(model: type[Record]) -> list[ColumnProperty[Any]]:
     """Column attributes shown by df(): all direct fields but updated_at and hidden JSON aliases."""
     hidden = {v for k, v in getattr(model, "_query_aliases", {}).items() if k == "params"}
     return [a for a in model.__mapper__.column_attrs if a.key not in EXCLUDED_COLUMNS and a.key not in hidden]
 
 
-def _raw_column(attr, dialect: str):
+def _raw_column(attr: ColumnProperty[Any], dialect: str) -> Label[Any]:
     column = attr.columns[0]
     expr = getattr(attr.parent.class_, attr.key)
     if isinstance(column.type, UTCDateTime):
-        return type_coerce(expr, String() if dialect == "sqlite" else DateTime(timezone=True)).label(attr.key)
+        raw_type: TypeEngine[Any] = String() if dialect == "sqlite" else DateTime(timezone=True)
+        return type_coerce(expr, raw_type).label(attr.key)
     return expr.label(attr.key)
 
 
-def _utc_datetimes(pd, values: list | tuple) -> Any:
+def _utc_datetimes(pd: ModuleType, values: list[Any] | tuple[Any, ...]) -> Any:
     """SQLite hands back naive UTC ISO strings: numpy parses those in C, far faster than pandas'
     per-value parser; anything else (PostgreSQL datetimes, odd strings) goes through pandas."""
     import numpy as np
@@ -56,7 +61,7 @@ def _utc_datetimes(pd, values: list | tuple) -> Any:
     return pd.Series(parsed).dt.tz_localize("UTC").array
 
 
-def _convert(pd, attr, values: list) -> Any:
+def _convert(pd: ModuleType, attr: ColumnProperty[Any], values: list[Any]) -> Any:
     column = attr.columns[0]
     col_type = column.type
     base = getattr(col_type, "impl", col_type)
@@ -83,7 +88,7 @@ def _warn_when_cut(qs: QuerySet, limit: int) -> None:
 
 
 def queryset_to_dataframe(
-    qs: QuerySet, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
+    qs: QuerySet[Any], include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
 ) -> pd.DataFrame:
     import pandas as pd
 
@@ -129,7 +134,7 @@ def queryset_to_dataframe(
     return frame
 
 
-def _include_values(store, model, path: str, ids: list[int]) -> list:
+def _include_values(store: Store, model: type[Record], path: str, ids: list[int]) -> list[Any]:
     """Values of a related field (`transform__name`, `input_artifacts__key`) per root id."""
     parts = path.split("__")
     if len(parts) < 2:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowprov.core.registry import Artifact, Run, Transform
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def describe_transform(t: Any) -> dict[str, Any]:
+def describe_transform(t: Transform) -> dict[str, Any]:
     return {
         "uid": t.uid,
         "key": t.key,
@@ -25,7 +28,7 @@ def describe_transform(t: Any) -> dict[str, Any]:
     }
 
 
-def describe_artifact(a: Any) -> dict[str, Any]:
+def describe_artifact(a: Artifact) -> dict[str, Any]:
     return {
         "uid": a.uid,
         "key": a.key,
@@ -40,7 +43,7 @@ def describe_artifact(a: Any) -> dict[str, Any]:
     }
 
 
-def describe_run_row(r: Any) -> dict[str, Any]:
+def describe_run_row(r: Run) -> dict[str, Any]:
     """The short form used in run listings."""
     return {
         "uid": r.uid,
@@ -54,7 +57,7 @@ def describe_run_row(r: Any) -> dict[str, Any]:
     }
 
 
-def describe_run(r: Any, children: int | None = 20) -> dict[str, Any]:
+def describe_run(r: Run, children: int | None = 20) -> dict[str, Any]:
     """A run with its transform, params, inputs, outputs, environment, a summary of its child runs
     and the first `children` of them (None: all, which can be millions: stream `child_runs(r)`)."""
     out = describe_run_row(r)

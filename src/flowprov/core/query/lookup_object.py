@@ -18,6 +18,7 @@ from flowprov.core.query.lookups import _attribute_name, _unknown_field
 
 if TYPE_CHECKING:
     from flowprov.core.query.queryset import QuerySet
+    from flowprov.core.registry.base import Record
 
 
 def to_attribute_name(value: Any) -> str:
@@ -31,7 +32,7 @@ def to_attribute_name(value: Any) -> str:
     return name
 
 
-def default_lookup_field(model) -> str:
+def default_lookup_field(model: type[Record]) -> str:
     """The first text field other than the uid (Run: name, Transform: key, User: handle)."""
     for attr in model.__mapper__.column_attrs:
         column_type = attr.columns[0].type

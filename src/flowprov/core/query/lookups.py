@@ -12,14 +12,16 @@ Record classes can declare two hooks the resolver honours:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, and_, not_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Mapper, RelationshipProperty, aliased
 from sqlalchemy.orm.interfaces import MANYTOMANY, MANYTOONE, ONETOMANY
 from sqlalchemy.orm.util import AliasedClass
+from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.expression import ColumnElement
-from sqlalchemy.types import JSON
+from sqlalchemy.types import JSON, TypeEngine
 
 from flowprov.core.exceptions import FieldError, ValidationError
 from flowprov.core.query.sqlfuncs import CaseInsensitiveRegex, JsonTypeIn, JsonValue
@@ -54,20 +56,23 @@ STRING_LOOKUPS = {
     "regex",
     "iregex",
 }
+# What conditions are built on: a record class, or an alias of one (a relation's target).
+Entity: TypeAlias = type[Any] | AliasedClass[Any]
 
 
-def _mapper(entity):
+def _mapper(entity: Entity) -> Mapper[Any]:
     from sqlalchemy import inspect
 
-    insp = inspect(entity)
-    return insp.mapper if hasattr(insp, "mapper") else insp
+    # a Mapper's .mapper is itself; an alias's inspection (AliasedInsp) has the mapper it aliases
+    mapper: Mapper[Any] = inspect(entity, raiseerr=True).mapper
+    return mapper
 
 
-def _model_class(entity):
+def _model_class(entity: Entity) -> type[Any]:
     return _mapper(entity).class_
 
 
-def field_names(model) -> list[str]:
+def field_names(model: Entity) -> list[str]:
     """Public names a filter accepts on `model` (columns, relations, aliases)."""
     mapper = _mapper(model)
     cls = mapper.class_
@@ -79,7 +84,7 @@ def field_names(model) -> list[str]:
     return sorted(set(names))
 
 
-def _attribute_name(model, name: str) -> str | None:
+def _attribute_name(model: Entity, name: str) -> str | None:
     mapper = _mapper(model)
     cls = mapper.class_
     name = getattr(cls, "_query_aliases", {}).get(name, name)
@@ -90,7 +95,7 @@ def _attribute_name(model, name: str) -> str | None:
     return None
 
 
-def _unknown_field(model, name: str) -> FieldError:
+def _unknown_field(model: Entity, name: str) -> FieldError:
     cls = _model_class(model)
     return FieldError(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(field_names(model))}")
 
@@ -105,13 +110,13 @@ def _record_id(value: Any, what: str) -> Any:
     return record_id
 
 
-def build_condition(entity, key: str, value: Any) -> ColumnElement:
+def build_condition(entity: Entity, key: str, value: Any) -> ColumnElement[bool]:
     """The SQL condition for one keyword of `filter(**kwargs)` on `entity` (a class or an alias)."""
     parts = key.split("__")
     return _resolve(entity, parts, value, key)
 
 
-def _resolve(entity, parts: list[str], value: Any, key: str) -> ColumnElement:
+def _resolve(entity: Entity, parts: list[str], value: Any, key: str) -> ColumnElement[bool]:
     name, rest = parts[0], parts[1:]
     attr_name = _attribute_name(entity, name)
     if attr_name is None:
@@ -125,9 +130,9 @@ def _resolve(entity, parts: list[str], value: Any, key: str) -> ColumnElement:
         elif lookup != "isnull":
             value = convert(value)
     mapper = _mapper(entity)
-    prop = mapper.attrs[attr_name]
     if attr_name in mapper.relationships:
-        return _resolve_relation(entity, prop, rest, value, key)
+        return _resolve_relation(entity, mapper.relationships[attr_name], rest, value, key)
+    prop = mapper.column_attrs[attr_name]
     column = getattr(entity, attr_name)
     column_type = prop.columns[0].type
     if isinstance(column_type, JSON):  # JSONType is JSON with a JSONB variant, still a JSON
@@ -141,7 +146,9 @@ def _resolve(entity, parts: list[str], value: Any, key: str) -> ColumnElement:
     return apply_lookup(column, lookup, _check_value(column_type, lookup, value, key), key)
 
 
-def _resolve_relation(entity, prop, rest: list[str], value: Any, key: str) -> ColumnElement:
+def _resolve_relation(
+    entity: Entity, prop: RelationshipProperty[Any], rest: list[str], value: Any, key: str
+) -> ColumnElement[bool]:
     target = aliased(prop.mapper.class_)
     if not rest or rest == ["exact"]:
         return _relation_condition(entity, prop, target, target.id == _record_id(value, key))
@@ -150,38 +157,49 @@ def _resolve_relation(entity, prop, rest: list[str], value: Any, key: str) -> Co
         return _relation_condition(entity, prop, target, target.id.in_(ids))
     if rest == ["isnull"]:
         if prop.direction is MANYTOONE:
-            local = getattr(entity, _mapper(entity).get_property_by_column(prop.local_remote_pairs[0][0]).key)
+            local = getattr(entity, _mapper(entity).get_property_by_column(_pairs(prop.local_remote_pairs)[0][0]).key)
             return local.is_(None) if value else local.is_not(None)
         has_any = _relation_condition(entity, prop, target, None)
         return not_(has_any) if value else has_any
     return _relation_condition(entity, prop, target, _resolve(target, rest, value, key))
 
 
-def _relation_condition(entity, prop, target: AliasedClass, condition) -> ColumnElement:
+def _relation_condition(
+    entity: Entity, prop: RelationshipProperty[Any], target: Entity, condition: ColumnElement[bool] | None
+) -> ColumnElement[bool]:
     """`entity` rows related through `prop` to some `target` row matching `condition`."""
     mapper = _mapper(entity)
     target_mapper = _mapper(target)
 
-    def local_attr(col):
+    def local_attr(col: ColumnElement[Any]) -> Any:
         return getattr(entity, mapper.get_property_by_column(col).key)
 
-    def target_attr(col):
+    def target_attr(col: ColumnElement[Any]) -> Any:
         return getattr(target, target_mapper.get_property_by_column(col).key)
 
     where = [condition] if condition is not None else []
     if prop.direction is MANYTOONE:
-        local_col, remote_col = prop.local_remote_pairs[0]
+        local_col, remote_col = _pairs(prop.local_remote_pairs)[0]
         return local_attr(local_col).in_(select(target_attr(remote_col)).where(*where))
     if prop.direction is ONETOMANY:
-        local_col, remote_col = prop.local_remote_pairs[0]
+        local_col, remote_col = _pairs(prop.local_remote_pairs)[0]
         return local_attr(local_col).in_(select(target_attr(remote_col)).where(*where))
     assert prop.direction is MANYTOMANY
     ((local_col, link_local),) = prop.synchronize_pairs
-    ((remote_col, link_remote),) = prop.secondary_synchronize_pairs
+    ((remote_col, link_remote),) = _pairs(prop.secondary_synchronize_pairs)
     inner = select(link_local)
     if where:
         inner = inner.where(link_remote.in_(select(target_attr(remote_col)).where(*where)))
     return local_attr(local_col).in_(inner)
+
+
+ColumnPairs: TypeAlias = Sequence[tuple[ColumnElement[Any], ColumnElement[Any]]]
+
+
+def _pairs(pairs: ColumnPairs | None) -> ColumnPairs:
+    """A relationship's column pairs (typed optional; always set once the mappers are configured)."""
+    assert pairs is not None
+    return pairs
 
 
 def _json_key(part: str, key: str) -> str | int:
@@ -192,7 +210,7 @@ def _json_key(part: str, key: str) -> str | int:
     return part
 
 
-def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElement:
+def _resolve_json(column: Any, rest: list[str], value: Any, key: str) -> ColumnElement[bool]:
     lookup = "exact"
     if rest and rest[-1] in LOOKUPS:
         lookup, rest = rest[-1], rest[:-1]
@@ -233,14 +251,14 @@ def _resolve_json(column, rest: list[str], value: Any, key: str) -> ColumnElemen
     raise FieldError(f"{key}: cannot compare a JSON value with {type(sample).__name__} {sample!r}")
 
 
-def _type_guarded(comparison, guard):
+def _type_guarded(comparison: ColumnElement[bool], guard: ColumnElement[bool]) -> ColumnElement[bool]:
     # For string comparisons only, the comparison goes first: SQLite evaluates AND left to right, so
     # the type check (a second JSON parse) runs only on rows that matched. Numbers and booleans keep
     # the guard first: PostgreSQL's CAST of a non-number would fail before the guard could say no.
     return and_(comparison, guard)
 
 
-def _check_value(column_type, lookup: str, value: Any, key: str) -> Any:
+def _check_value(column_type: TypeEngine[Any], lookup: str, value: Any, key: str) -> Any:
     """Reject values that cannot be compared with the column, naming the field."""
     if lookup == "isnull":
         if not isinstance(value, bool):
@@ -256,7 +274,7 @@ def _check_value(column_type, lookup: str, value: Any, key: str) -> Any:
     return _check_scalar(column_type, lookup, value, key)
 
 
-def _check_scalar(column_type, lookup: str, value: Any, key: str) -> Any:
+def _check_scalar(column_type: TypeEngine[Any], lookup: str, value: Any, key: str) -> Any:
     base = getattr(column_type, "impl", column_type)
     is_string = isinstance(base, (String, Text))
     if lookup in STRING_LOOKUPS and not is_string:
@@ -295,7 +313,7 @@ def _check_scalar(column_type, lookup: str, value: Any, key: str) -> Any:
     return value
 
 
-def apply_lookup(column, lookup: str, value: Any, key: str) -> ColumnElement:
+def apply_lookup(column: SQLCoreOperations[Any], lookup: str, value: Any, key: str) -> ColumnElement[bool]:
     if lookup == "exact":
         return column.is_(None) if value is None else column == value
     if lookup == "iexact":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, not_, or_
 from sqlalchemy.sql.expression import ColumnElement
+
+if TYPE_CHECKING:
+    from flowprov.core.query.lookups import Entity
 
 
 class Q:
@@ -37,7 +40,7 @@ class Q:
         inner = f" {self.connector} ".join(repr(c) if isinstance(c, Q) else f"{c[0]}={c[1]!r}" for c in self.children)
         return f"{'~' if self.negated else ''}Q({inner})"
 
-    def resolve(self, entity) -> ColumnElement:
+    def resolve(self, entity: Entity) -> ColumnElement[bool]:
         from flowprov.core.query.lookups import build_condition
 
         parts = [c.resolve(entity) if isinstance(c, Q) else build_condition(entity, c[0], c[1]) for c in self.children]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import builtins
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import ColumnElement, Select, UnaryExpression, delete, func, select
 from sqlalchemy.orm import joinedload, object_session
 
 from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
@@ -14,16 +15,21 @@ from flowprov.core.query.q import Q
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy.orm.strategy_options import _AbstractLoad
 
+    from flowprov.core.query.lookup_object import Lookup
+    from flowprov.core.registry.base import Record
     from flowprov.core.store.connection import Store
 
 MAX_LISTED_CANDIDATES = 10
 
+RecordT = TypeVar("RecordT", bound="Record")
 
-class QuerySet:
+
+class QuerySet(Generic[RecordT]):
     """Records of one class matching a filter. Nothing runs until the results are needed."""
 
-    def __init__(self, model: type, store: Store | None = None):
+    def __init__(self, model: type[RecordT], store: Store | None = None) -> None:
         self.model = model
         self._store = store
         self._where: list[Any] = []
@@ -31,12 +37,12 @@ class QuerySet:
         self._limit: int | None = None
         self._offset: int | None = None
         self._distinct = False
-        self._cache: list | None = None
+        self._cache: list[RecordT] | None = None
         self._annotations: dict[str, dict[int, Any]] = {}  # extra df() columns by record id (search scores)
         self._related: tuple[str, ...] = ()
 
     # -- building -------------------------------------------------------------------------
-    def _clone(self) -> QuerySet:
+    def _clone(self) -> QuerySet[RecordT]:
         qs = QuerySet(self.model, self._store)
         qs._where = list(self._where)
         qs._order = list(self._order)
@@ -53,7 +59,7 @@ class QuerySet:
             return current_store()
         return self._store
 
-    def _conditions(self, args: tuple, kwargs: dict) -> list[Any]:
+    def _conditions(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> builtins.list[Any]:
         conds = []
         for arg in args:
             if isinstance(arg, Q):
@@ -69,13 +75,13 @@ class QuerySet:
         if self._limit is not None or self._offset is not None:
             raise TypeError(f"cannot {what} a QuerySet after slicing it")
 
-    def filter(self, *queries: Q, **expressions: Any) -> QuerySet:
+    def filter(self, *queries: Q | ColumnElement[bool], **expressions: Any) -> QuerySet[RecordT]:
         self._check_not_sliced("filter")
         qs = self._clone()
         qs._where.extend(self._conditions(queries, expressions))
         return qs
 
-    def exclude(self, *queries: Q, **expressions: Any) -> QuerySet:
+    def exclude(self, *queries: Q | ColumnElement[bool], **expressions: Any) -> QuerySet[RecordT]:
         self._check_not_sliced("exclude")
         from sqlalchemy import and_, not_
 
@@ -85,7 +91,7 @@ class QuerySet:
             qs._where.append(not_(and_(*conds)))
         return qs
 
-    def order_by(self, *fields: str) -> QuerySet:
+    def order_by(self, *fields: str) -> QuerySet[RecordT]:
         qs = self._clone()
         qs._order = []
         for field in fields:
@@ -98,7 +104,7 @@ class QuerySet:
             qs._order.append(column.desc() if descending else column.asc())
         return qs
 
-    def select_related(self, *fields: str) -> QuerySet:
+    def select_related(self, *fields: str) -> QuerySet[RecordT]:
         """Load these many-to-one relations (`"transform"`, `"run__transform"`) in the same query."""
         from sqlalchemy.orm.interfaces import MANYTOONE
 
@@ -113,15 +119,19 @@ class QuerySet:
         qs._related = (*self._related, *fields)
         return qs
 
-    def distinct(self) -> QuerySet:
+    def distinct(self) -> QuerySet[RecordT]:
         qs = self._clone()
         qs._distinct = True
         return qs
 
-    def all(self) -> QuerySet:
+    def all(self) -> QuerySet[RecordT]:
         return self._clone()
 
-    def __getitem__(self, item: int | slice):
+    @overload
+    def __getitem__(self, item: int) -> RecordT: ...
+    @overload
+    def __getitem__(self, item: slice) -> QuerySet[RecordT]: ...
+    def __getitem__(self, item: int | slice) -> RecordT | QuerySet[RecordT]:
         if isinstance(item, int):
             if item < 0:
                 raise ValueError("negative indexing is not supported; use order_by('-field')")
@@ -147,18 +157,20 @@ class QuerySet:
         return qs
 
     # -- SQL --------------------------------------------------------------------------------
-    def statement(self, *columns: Any) -> Select:
+    def statement(self, *columns: Any) -> Select[Any]:
         stmt = select(*columns) if columns else select(self.model)
         if columns:
             stmt = stmt.select_from(self.model)
         else:
             for path in self._related:
-                option, model = None, self.model
+                option: _AbstractLoad | None = None
+                model: type[Record] = self.model
                 for part in path.split("__"):
                     attr = getattr(model, part)
                     option = joinedload(attr) if option is None else option.joinedload(attr)
                     model = model.__mapper__.relationships[part].mapper.class_
-                stmt = stmt.options(option)
+                if option is not None:
+                    stmt = stmt.options(option)
         if self._where:
             stmt = stmt.where(*self._where)
         if self._distinct:
@@ -172,7 +184,7 @@ class QuerySet:
             stmt = stmt.offset(self._offset)
         return stmt
 
-    def _fetch(self) -> list:
+    def _fetch(self) -> builtins.list[RecordT]:
         if self._cache is None:
             store = self.store
             try:
@@ -182,10 +194,10 @@ class QuerySet:
         return self._cache
 
     # -- evaluation -------------------------------------------------------------------------
-    def list(self) -> list:
+    def list(self) -> builtins.list[RecordT]:
         return list(self._fetch())
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[RecordT]:
         return iter(self._fetch())
 
     def iterator(self, chunk_size: int = 2000) -> Iterator:
@@ -232,12 +244,12 @@ class QuerySet:
         finally:
             store.release()
 
-    def first(self):
+    def first(self) -> RecordT | None:
         qs = self if self._order else self.order_by("id")
         rows = qs[:1].list()
         return rows[0] if rows else None
 
-    def last(self):
+    def last(self) -> RecordT | None:
         if self._order:
             qs = self._clone()
             qs._order = [_reverse(o) for o in self._order]
@@ -246,7 +258,7 @@ class QuerySet:
         rows = qs[:1].list()
         return rows[0] if rows else None
 
-    def one(self):
+    def one(self) -> RecordT:
         rows = self[:2].list() if self._limit is None else self.list()
         if not rows:
             raise DoesNotExist(f"no {self.model.__name__} matches this query")
@@ -256,13 +268,13 @@ class QuerySet:
             )
         return rows[0]
 
-    def one_or_none(self):
+    def one_or_none(self) -> RecordT | None:
         try:
             return self.one()
         except DoesNotExist:
             return None
 
-    def _select_rows(self, fields: tuple[str, ...]) -> tuple[list[str], list]:
+    def _select_rows(self, fields: tuple[str, ...]) -> tuple[builtins.list[str], Sequence[Any]]:
         names, columns = self._columns(fields)
         store = self.store
         try:
@@ -270,17 +282,17 @@ class QuerySet:
         finally:
             store.release()
 
-    def values(self, *fields: str) -> list[dict[str, Any]]:
+    def values(self, *fields: str) -> builtins.list[dict[str, Any]]:
         names, rows = self._select_rows(fields)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def values_list(self, *fields: str, flat: bool = False) -> list:
+    def values_list(self, *fields: str, flat: bool = False) -> builtins.list[Any]:
         if flat and len(fields) != 1:
             raise TypeError("values_list(flat=True) takes exactly one field")
         _, rows = self._select_rows(fields)
         return [row[0] for row in rows] if flat else [tuple(row) for row in rows]
 
-    def _columns(self, fields: tuple[str, ...]) -> tuple[list[str], list[Any]]:
+    def _columns(self, fields: tuple[str, ...]) -> tuple[builtins.list[str], builtins.list[Any]]:
         mapper = self.model.__mapper__
         if not fields:
             fields = tuple(c.key for c in mapper.column_attrs if not c.key.startswith("_"))
@@ -313,7 +325,7 @@ class QuerySet:
         return len(ids)
 
     # -- single records -------------------------------------------------------------------
-    def get(self, idlike: int | str | None = None, **expressions: Any):
+    def get(self, idlike: int | str | None = None, **expressions: Any) -> RecordT:
         """One record by id (int), uid or uid prefix (str), and/or field values."""
         qs = self.filter(**expressions) if expressions else self
         desc = _describe(idlike, expressions) or "this query"
@@ -343,7 +355,7 @@ class QuerySet:
         )
 
     def df(
-        self, include: str | list[str] | None = None, features: bool = False, limit: int | None = 100
+        self, include: str | builtins.list[str] | None = None, features: bool = False, limit: int | None = 100
     ) -> pd.DataFrame:
         """The matching records as a pandas DataFrame (see flowprov.core.query.dataframe)."""
         from flowprov.core.query.dataframe import queryset_to_dataframe
@@ -352,20 +364,25 @@ class QuerySet:
 
     to_dataframe = df
 
-    def lookup(self, field: str | None = None, return_field: str | None = None):
+    def lookup(self, field: str | None = None, return_field: str | None = None) -> Lookup:
         from flowprov.core.query.lookup_object import make_lookup
 
         return make_lookup(self, field=field, return_field=return_field)
 
     def search(
-        self, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False
-    ) -> QuerySet:
+        self,
+        string: str,
+        *,
+        field: str | builtins.list[str] | None = None,
+        limit: int | None = 20,
+        case_sensitive: bool = False,
+    ) -> QuerySet[RecordT]:
         from flowprov.core.query.search import search_queryset
 
         return search_queryset(self, string, field=field, limit=limit, case_sensitive=case_sensitive)
 
 
-def _reverse(order_clause):
+def _reverse(order_clause: UnaryExpression[Any]) -> ColumnElement[Any]:
     from sqlalchemy.sql import operators
 
     modifier = getattr(order_clause, "modifier", None)
@@ -373,14 +390,14 @@ def _reverse(order_clause):
     return element.asc() if modifier is operators.desc_op else element.desc()
 
 
-def _latest_of_one_family(rows: list) -> Any:
+def _latest_of_one_family(rows: list[RecordT]) -> RecordT | None:
     """When all matches are versions of one family, the latest one (else None)."""
     stem_len = getattr(rows[0], "_uid_len", 0) - 4
     if not getattr(rows[0], "_versioned", False) or stem_len <= 0:
         return None
     if len({r.uid[:stem_len] for r in rows}) != 1:
         return None
-    latest = [r for r in rows if r.is_latest]
+    latest = [r for r in rows if getattr(r, "is_latest", False)]
     return latest[0] if len(latest) == 1 else None
 
 
@@ -390,6 +407,6 @@ def _describe(idlike: Any, expressions: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _chunks(items: list, size: int):
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

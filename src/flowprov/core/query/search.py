@@ -22,12 +22,13 @@ from flowprov.core.query.lookups import _attribute_name, _unknown_field
 
 if TYPE_CHECKING:
     from flowprov.core.query.queryset import QuerySet
+    from flowprov.core.registry.base import Record
 
 MAX_CANDIDATES = 5000
 MIN_FUZZY_SCORE = 30.0
 
 
-def text_fields(model) -> list[str]:
+def text_fields(model: type[Record]) -> list[str]:
     return [
         a.key
         for a in model.__mapper__.column_attrs

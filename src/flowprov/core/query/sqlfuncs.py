@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import Boolean, Float, String, Text, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
-def _sqlite_json_path(path: tuple) -> str:
+def _sqlite_json_path(path: tuple[str | int, ...]) -> str:
     """SQLite's JSON path for `path`. SQLite matches a quoted label against the key as it is
     written in the stored JSON text, so a label is the key's own JSON spelling (`a\\b` for `a\b`)."""
     out = "$"
@@ -21,19 +23,19 @@ def _sqlite_json_path(path: tuple) -> str:
     return out
 
 
-def _path_param(element: ColumnElement, compiler: Any, **kw: Any) -> str:
+def _path_param(element: JsonTypeIn | JsonValue, compiler: SQLCompiler, **kw: Any) -> str:
     """The path as a bound parameter: no key ever becomes SQL text (`%`, quotes, braces, commas).
 
     The path is part of the element's cache key, so a cached statement only serves the same path
     and the value bound at compile time is always the right one."""
     if compiler.dialect.name == "postgresql":
-        value = bindparam(None, [str(p) for p in element.path], type_=ARRAY(Text()), unique=True)
-    else:
-        value = bindparam(None, _sqlite_json_path(element.path), type_=String(), unique=True)
-    return compiler.process(value, **kw)
+        keys = bindparam(None, [str(p) for p in element.path], type_=ARRAY(Text()), unique=True)
+        return compiler.process(keys, **kw)
+    path = bindparam(None, _sqlite_json_path(element.path), type_=String(), unique=True)
+    return compiler.process(path, **kw)
 
 
-class JsonTypeIn(ColumnElement):
+class JsonTypeIn(ColumnElement[bool]):
     """True when the JSON value at `path` in `column` has one of the given JSON types.
 
     Types are named the PostgreSQL way: "number", "string", "boolean", "object", "array", "null";
@@ -50,7 +52,7 @@ class JsonTypeIn(ColumnElement):
     ]
     inherit_cache = True
 
-    def __init__(self, column: Any, path: tuple, json_types: tuple[str, ...]):
+    def __init__(self, column: ColumnElement[Any], path: tuple[str | int, ...], json_types: tuple[str, ...]) -> None:
         self.column = column
         self.path = tuple(path)
         self.json_types = tuple(json_types)
@@ -67,7 +69,7 @@ _SQLITE_TYPES = {
 
 
 @compiles(JsonTypeIn, "sqlite")
-def _json_type_in_sqlite(element: JsonTypeIn, compiler: Any, **kw: Any) -> str:
+def _json_type_in_sqlite(element: JsonTypeIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
     names = [n for t in element.json_types for n in _SQLITE_TYPES[t]]
     path = _path_param(element, compiler, **kw)
@@ -75,13 +77,13 @@ def _json_type_in_sqlite(element: JsonTypeIn, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(JsonTypeIn, "postgresql")
-def _json_type_in_pg(element: JsonTypeIn, compiler: Any, **kw: Any) -> str:
+def _json_type_in_pg(element: JsonTypeIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
     path = _path_param(element, compiler, **kw)
     return f"COALESCE(jsonb_typeof({col} #> {path}), 'null') IN ({', '.join(repr(t) for t in element.json_types)})"
 
 
-class JsonValue(ColumnElement):
+class JsonValue(ColumnElement[Any]):
     """The JSON value at `path` in `column` as SQL text, a number or a boolean (`kind`)."""
 
     _traverse_internals = [
@@ -92,7 +94,7 @@ class JsonValue(ColumnElement):
     inherit_cache = True
     _KINDS = {"string": String, "number": Float, "boolean": Boolean}
 
-    def __init__(self, column: Any, path: tuple, kind: str):
+    def __init__(self, column: ColumnElement[Any], path: tuple[str | int, ...], kind: str) -> None:
         self.column = column
         self.path = tuple(path)
         self.kind = kind
@@ -100,18 +102,18 @@ class JsonValue(ColumnElement):
 
 
 @compiles(JsonValue, "sqlite")
-def _json_value_sqlite(element: JsonValue, compiler: Any, **kw: Any) -> str:
+def _json_value_sqlite(element: JsonValue, compiler: SQLCompiler, **kw: Any) -> str:
     return f"JSON_EXTRACT({compiler.process(element.column, **kw)}, {_path_param(element, compiler, **kw)})"
 
 
 @compiles(JsonValue, "postgresql")
-def _json_value_pg(element: JsonValue, compiler: Any, **kw: Any) -> str:
+def _json_value_pg(element: JsonValue, compiler: SQLCompiler, **kw: Any) -> str:
     text = f"({compiler.process(element.column, **kw)} #>> {_path_param(element, compiler, **kw)})"
     cast = {"string": None, "number": "FLOAT", "boolean": "BOOLEAN"}[element.kind]
     return text if cast is None else f"CAST({text} AS {cast})"
 
 
-class CaseInsensitiveRegex(ColumnElement):
+class CaseInsensitiveRegex(ColumnElement[bool]):
     """`column` matches the regular expression `pattern`, ignoring case.
 
     SQLAlchemy drops the flags of `regexp_match` on SQLite, so SQLite gets Python's inline `(?i)`.
@@ -124,18 +126,19 @@ class CaseInsensitiveRegex(ColumnElement):
     ]
     inherit_cache = True
 
-    def __init__(self, column, pattern: str):
-        self.column = column
+    def __init__(self, column: SQLCoreOperations[Any], pattern: str) -> None:
+        # an ORM attribute compiles as its column (it proxies _compiler_dispatch); the stubs say Visitable
+        self.column: ColumnElement[Any] = column  # type: ignore[assignment]
         self.pattern = bindparam(None, pattern, type_=String())
 
 
 @compiles(CaseInsensitiveRegex, "sqlite")
-def _iregex_sqlite(element, compiler, **kw):
+def _iregex_sqlite(element: CaseInsensitiveRegex, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} REGEXP ('(?i)' || {compiler.process(element.pattern, **kw)})"
 
 
 @compiles(CaseInsensitiveRegex, "postgresql")
-def _iregex_pg(element, compiler, **kw):
+def _iregex_pg(element: CaseInsensitiveRegex, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} ~* {compiler.process(element.pattern, **kw)}"
 
 

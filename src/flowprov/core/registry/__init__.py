@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from sqlalchemy import inspect
 
@@ -18,10 +18,14 @@ from flowprov.core.registry.user import User
 from flowprov.core.registry.versioning import VersionedBatch
 from flowprov.core.registry.writer import insert_records
 
+if TYPE_CHECKING:
+    from flowprov.core.store.connection import Store
+
 Base = Record
+RecordT = TypeVar("RecordT", bound=Record)
 
 
-def save(records: Iterable[Record], using: Any = None) -> list[Record]:
+def save(records: Iterable[RecordT], using: str | Store | None = None) -> list[RecordT]:
     """Save many records in one transaction (all or nothing), with batched inserts.
 
     Returns the saved records in order; a record whose content is already stored (a transform
@@ -36,10 +40,10 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
         record.clean_fields()
         record.clean()
     store = records[0]._target_store(using)
-    result: list[Record | None] = [None] * len(records)
+    result: list[RecordT | None] = [None] * len(records)
     with raise_integrity_error(type(records[0])), store.transaction() as session:
         new, updated = [], []
-        versioned: dict[type, list[int]] = {}
+        versioned: dict[type[RecordT], list[int]] = {}
         batch = {id(r) for r in records}
         for i, record in enumerate(records):
             record._prepare_write(session, store, resolve_duplicates=False, batch=batch)
@@ -52,8 +56,8 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
                 new.append(record)
                 result[i] = record
         for cls, positions in versioned.items():
-            batch = [records[i] for i in positions]
-            for i, existing in zip(positions, VersionedBatch(session, cls, batch).resolve(), strict=True):
+            same_class = [records[i] for i in positions]
+            for i, existing in zip(positions, VersionedBatch(session, cls, same_class).resolve(), strict=True):
                 if existing is None:
                     new.append(records[i])
                     result[i] = records[i]
@@ -70,7 +74,7 @@ def save(records: Iterable[Record], using: Any = None) -> list[Record]:
         for record in new:
             if isinstance(record, Collection):
                 record._save_members(session)
-    return result  # type: ignore[return-value]
+    return cast(list[RecordT], result)  # every position was filled above
 
 
 __all__ = ["Artifact", "Base", "Collection", "Record", "Run", "Space", "Storage", "Transform", "User", "save"]

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String, Text, inspect, select
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, object_session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, object_session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from flowprov.core.exceptions import ValidationError
@@ -26,6 +26,7 @@ from flowprov.core.registry.writer import insert_records
 if TYPE_CHECKING:
     import pandas as pd
 
+    from flowprov.core.query.lookup_object import Lookup
     from flowprov.core.query.q import Q
     from flowprov.core.store.connection import Store
 
@@ -70,6 +71,17 @@ class Record(DeclarativeBase):
     _query_values: ClassVar[dict[str, Any]] = {}
     _repr_hidden: ClassVar[frozenset[str]] = frozenset({"id", "source_code"})
 
+    if TYPE_CHECKING:
+        # Every record class maps id and uid (an unsaved record's id is None); all but Space and
+        # User map the two foreign keys, and code setting them checks the record has them first.
+        # Subclasses declare the real columns (mapped_column), which SQLAlchemy needs.
+        # Each maps one Table (DeclarativeBase types __table__ as any FromClause).
+        __table__: ClassVar[Table]
+        id: Mapped[int | None]
+        uid: Mapped[str]
+        created_by_id: Mapped[int | None]
+        space_id: Mapped[int | None]
+
     # -- construction ---------------------------------------------------------------------
     def _set_fields(self, fields: dict[str, Any]) -> None:
         unknown = sorted(set(fields) - self._init_fields)
@@ -89,7 +101,7 @@ class Record(DeclarativeBase):
             cached = {}
             for rel in cls.__mapper__.relationships:
                 if rel.direction is MANYTOONE and not rel.viewonly:
-                    for local, _remote in rel.local_remote_pairs:
+                    for local, _remote in rel.local_remote_pairs or ():
                         cached[cls.__mapper__.get_property_by_column(local).key] = rel.key
             cls._fk_relation_cache = cached
         return cached
@@ -215,7 +227,7 @@ class Record(DeclarativeBase):
     def serializable_value(self, field_name: str) -> Any:
         """The field's value; for a foreign key relation, the related record's id."""
         rel = self.__mapper__.relationships.get(field_name)
-        if rel is not None and rel.direction is MANYTOONE:
+        if rel is not None and rel.direction is MANYTOONE and rel.local_remote_pairs:
             local = rel.local_remote_pairs[0][0]
             return getattr(self, self.__mapper__.get_property_by_column(local).key)
         return getattr(self, field_name)
@@ -311,8 +323,8 @@ class Record(DeclarativeBase):
         return cached
 
     def _prepare_write(
-        self, session, store: Store, resolve_duplicates: bool = True, batch: set[int] | None = None
-    ) -> Record | None:
+        self, session: Session, store: Store, resolve_duplicates: bool = True, batch: set[int] | None = None
+    ) -> Self | None:
         """Resolve relations and defaults; return an existing record this one duplicates.
 
         `batch` holds id() of the records saved together with this one: relations to them are
@@ -333,7 +345,7 @@ class Record(DeclarativeBase):
                 return existing
         return None
 
-    def _seen_again(self, existing: Record) -> None:
+    def _seen_again(self, existing: Self) -> None:
         """Called when this unsaved record turned out to be `existing` (content-addressed classes)."""
 
     def _adopt(self, existing: Record) -> None:
@@ -343,7 +355,7 @@ class Record(DeclarativeBase):
                 self.__dict__[attr.key] = existing.__dict__[attr.key]
         self._canonical = existing
 
-    def _resolve_relations(self, session, store: Store, batch: set[int] | None = None) -> None:
+    def _resolve_relations(self, session: Session, store: Store, batch: set[int] | None = None) -> None:
         for rel_key in self._many_to_one_keys():
             value = self.__dict__.get(rel_key)
             if value is None:
@@ -415,12 +427,12 @@ class Record(DeclarativeBase):
 
     # -- class-level queries (lamindb's Run page) -------------------------------------------
     @classmethod
-    def filter(cls, *queries: Q, **expressions: Any) -> QuerySet:
+    def filter(cls, *queries: Q, **expressions: Any) -> QuerySet[Self]:
         """Records matching Django-style lookups, e.g. `Run.filter(transform__name="x")`."""
         return QuerySet(cls).filter(*queries, **expressions)
 
     @classmethod
-    def exclude(cls, *queries: Q, **expressions: Any) -> QuerySet:
+    def exclude(cls, *queries: Q, **expressions: Any) -> QuerySet[Self]:
         return QuerySet(cls).exclude(*queries, **expressions)
 
     @classmethod
@@ -429,7 +441,7 @@ class Record(DeclarativeBase):
         return QuerySet(cls).get(idlike, **expressions)
 
     @classmethod
-    def all(cls) -> QuerySet:
+    def all(cls) -> QuerySet[Self]:
         return QuerySet(cls)
 
     @classmethod
@@ -442,26 +454,26 @@ class Record(DeclarativeBase):
     to_dataframe = df
 
     @classmethod
-    def lookup(cls, field: str | None = None, return_field: str | None = None):
+    def lookup(cls, field: str | None = None, return_field: str | None = None) -> Lookup:
         """An object with one attribute per value of `field`, for tab completion."""
         return QuerySet(cls).lookup(field=field, return_field=return_field)
 
     @classmethod
     def search(
         cls, string: str, *, field: str | list[str] | None = None, limit: int | None = 20, case_sensitive: bool = False
-    ) -> QuerySet:
+    ) -> QuerySet[Self]:
         """Records ranked by how well their text fields match `string` (typos tolerated)."""
         return QuerySet(cls).search(string, field=field, limit=limit, case_sensitive=case_sensitive)
 
     @classmethod
-    def using(cls, instance: str | Store) -> QuerySet:
+    def using(cls, instance: str | Store) -> QuerySet[Self]:
         """The same queries against another store: a configured name or a URL."""
         from flowprov.core.store.connection import Store, get_store
 
         return QuerySet(cls, instance if isinstance(instance, Store) else get_store(instance))
 
 
-def _field_error(column, value: Any, auto: bool) -> str | None:
+def _field_error(column: Column[Any], value: Any, auto: bool) -> str | None:
     """The Django-style message for an invalid value of `column`, or None."""
     if value is None:
         if not column.nullable and not auto:

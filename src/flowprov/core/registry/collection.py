@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
@@ -61,11 +61,13 @@ class Collection(Record):
         for member in members:
             if not isinstance(member, Artifact):
                 raise TypeError(f"Collection(artifacts): expected Artifact records, got {type(member).__name__}")
+            if member.hash is None:
+                raise ValidationError({"artifacts": [f"{member!r} has no content hash"]})
         self._members = members
         self.uid = new_versioned_uid(20)
         self.key = key
         self.description = description
-        self.hash = hash_from_hashes([m.hash for m in members])
+        self.hash = hash_from_hashes([m.hash for m in members if m.hash is not None])
         self.is_latest = True
         self.created_at = utcnow()
         if run is None and artifact_module.default_run_provider is not None:
@@ -81,8 +83,8 @@ class Collection(Record):
         return [self.key]
 
     @classmethod
-    def _load_candidates(cls, session, records: list) -> list:
-        found = []
+    def _load_candidates(cls, session: Session, records: list[Collection]) -> list[Collection]:
+        found: list[Collection] = []
         for chunk in chunked({r.key for r in records}):
             found += session.scalars(select(cls).where(cls.key.in_(chunk))).all()
         return sorted(found, key=lambda c: c.id)
@@ -90,10 +92,10 @@ class Collection(Record):
     def _content_key(self) -> tuple[str, str | None]:
         return (self.key, self.hash)
 
-    def _match(self, family: list, by_content: dict) -> Collection | None:
+    def _match(self, family: list[Collection], by_content: dict[Any, Any]) -> Collection | None:
         return by_content.get(self._content_key())
 
-    def _save_members(self, session) -> None:
+    def _save_members(self, session: Session) -> None:
         rows = [
             {"collection_id": self.id, "artifact_id": m.id, "position": i}
             for i, m in enumerate(getattr(self, "_members", []))

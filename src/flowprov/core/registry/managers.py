@@ -6,42 +6,59 @@ run with a million inputs never loads them all to add one more.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import builtins
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, overload
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOMANY, ONETOMANY
 
 from flowprov.core.exceptions import ValidationError
+from flowprov.core.query.lookups import _pairs
 from flowprov.core.query.queryset import QuerySet
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from flowprov.core.registry.base import Record
+    from flowprov.core.store.connection import Store
 
-def insert_ignore(session, table, rows: list[dict[str, Any]]) -> None:
+
+def insert_ignore(session: Session, table: Table, rows: list[dict[Any, Any]]) -> None:
     """Insert link rows, skipping those already present (same statement on both stores)."""
     if not rows:
         return
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).on_conflict_do_nothing(), rows)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
 
 
 class RelatedManager:
     """The records on the other side of a to-many relation of one saved record."""
 
-    def __init__(self, instance: Any, relationship: str, order_column: str | None = None):
+    def __init__(self, instance: Record, relationship: str, order_column: str | None = None) -> None:
         self.instance = instance
         self.prop = type(instance).__mapper__.relationships[relationship]
-        self.model = self.prop.mapper.class_
+        self.model: type[Record] = self.prop.mapper.class_
         self.order_column = order_column
 
     def __repr__(self) -> str:
         return f"<RelatedManager {type(self.instance).__name__}.{self.prop.key.lstrip('_')} -> {self.model.__name__}>"
 
-    def _store(self):
+    @property
+    def _link_table(self) -> Table:
+        """The link table of a many-to-many relation."""
+        table = self.prop.secondary
+        assert isinstance(table, Table)
+        return table
+
+    def _store(self) -> Store:
         return self.instance._target_store(None)
 
     def _require_saved(self) -> int:
@@ -51,20 +68,20 @@ class RelatedManager:
             )
         return self.instance.id
 
-    def all(self) -> QuerySet:
+    def all(self) -> QuerySet[Any]:
         owner_id = self.instance.id
         qs = QuerySet(self.model, self._store())
         if owner_id is None:
             return qs.filter(self.model.id.in_([]))
         if self.prop.direction is ONETOMANY:
-            ((local_col, remote_col),) = self.prop.local_remote_pairs
+            ((local_col, remote_col),) = _pairs(self.prop.local_remote_pairs)
             remote_attr = getattr(self.model, self.model.__mapper__.get_property_by_column(remote_col).key)
             return qs.filter(remote_attr == owner_id)
         ((_, link_local),) = self.prop.synchronize_pairs
-        ((_, link_remote),) = self.prop.secondary_synchronize_pairs
+        ((_, link_remote),) = _pairs(self.prop.secondary_synchronize_pairs)
         qs = qs.filter(self.model.id.in_(select(link_remote).where(link_local == owner_id)))
         if self.order_column is not None:
-            table = self.prop.secondary
+            table = self._link_table
             qs._order = [
                 select(table.c[self.order_column])
                 .where(link_local == owner_id, link_remote == self.model.id)
@@ -73,22 +90,22 @@ class RelatedManager:
             ]
         return qs
 
-    def filter(self, *queries: Any, **expressions: Any) -> QuerySet:
+    def filter(self, *queries: Any, **expressions: Any) -> QuerySet[Any]:
         return self.all().filter(*queries, **expressions)
 
     def get(self, idlike: Any = None, **expressions: Any) -> Any:
         return self.all().get(idlike, **expressions)
 
-    def exclude(self, *queries: Any, **expressions: Any) -> QuerySet:
+    def exclude(self, *queries: Any, **expressions: Any) -> QuerySet[Any]:
         return self.all().exclude(*queries, **expressions)
 
-    def order_by(self, *fields: str) -> QuerySet:
+    def order_by(self, *fields: str) -> QuerySet[Any]:
         return self.all().order_by(*fields)
 
-    def list(self) -> list:
+    def list(self) -> builtins.list[Any]:
         return self.all().list()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.all())
 
     def __len__(self) -> int:
@@ -100,13 +117,13 @@ class RelatedManager:
     def exists(self) -> bool:
         return self.all().exists()
 
-    def first(self):
+    def first(self) -> Any:
         return self.all().first()
 
     def df(self, **kwargs: Any) -> pd.DataFrame:
         return self.all().df(**kwargs)
 
-    def _ids(self, objs: tuple) -> list[int]:
+    def _ids(self, objs: tuple[Any, ...]) -> builtins.list[int]:
         ids = []
         store = self._store()
         for obj in objs:
@@ -130,7 +147,7 @@ class RelatedManager:
             ids.append(obj.id)
         return ids
 
-    def _expire(self, session, objs: tuple = ()) -> None:
+    def _expire(self, session: Session, objs: tuple[Any, ...] = ()) -> None:
         for obj in (self.instance, *objs):
             if obj in session:
                 session.expire(obj, [self.prop.key] if obj is self.instance else None)
@@ -145,15 +162,15 @@ class RelatedManager:
         with raise_integrity_error(type(self.instance)), store.transaction() as session:
             if self.prop.direction is MANYTOMANY:
                 ((_, link_local),) = self.prop.synchronize_pairs
-                ((_, link_remote),) = self.prop.secondary_synchronize_pairs
+                ((_, link_remote),) = _pairs(self.prop.secondary_synchronize_pairs)
                 rows = [{link_local.key: owner_id, link_remote.key: i} for i in ids]
                 if self.order_column is not None:
                     start = session.execute(select(link_local).where(link_local == owner_id)).all()
                     for n, row in enumerate(rows):
                         row[self.order_column] = len(start) + n
-                insert_ignore(session, self.prop.secondary, rows)
+                insert_ignore(session, self._link_table, rows)
             else:
-                ((_, remote_col),) = self.prop.local_remote_pairs
+                ((_, remote_col),) = _pairs(self.prop.local_remote_pairs)
                 session.execute(
                     update(self.model).where(self.model.id.in_(ids)).values({remote_col.key: owner_id}),
                     execution_options={"synchronize_session": False},
@@ -167,10 +184,10 @@ class RelatedManager:
         with store.transaction() as session:
             if self.prop.direction is MANYTOMANY:
                 ((_, link_local),) = self.prop.synchronize_pairs
-                ((_, link_remote),) = self.prop.secondary_synchronize_pairs
-                session.execute(delete(self.prop.secondary).where(link_local == owner_id, link_remote.in_(ids)))
+                ((_, link_remote),) = _pairs(self.prop.secondary_synchronize_pairs)
+                session.execute(delete(self._link_table).where(link_local == owner_id, link_remote.in_(ids)))
             else:
-                ((_, remote_col),) = self.prop.local_remote_pairs
+                ((_, remote_col),) = _pairs(self.prop.local_remote_pairs)
                 if not remote_col.nullable:
                     raise ValidationError(
                         {
@@ -190,7 +207,7 @@ class RelatedManager:
     def clear(self) -> None:
         self.set([])
 
-    def set(self, objs: Any) -> None:
+    def set(self, objs: Iterable[Any]) -> None:
         """Make exactly `objs` related (in one transaction)."""
         objs = tuple(objs)
         store = self._store()
@@ -202,7 +219,7 @@ class RelatedManager:
                 self.remove(*stale)
             if self.order_column is not None and self.prop.direction is MANYTOMANY:
                 ((_, link_local),) = self.prop.synchronize_pairs
-                store.session.execute(delete(self.prop.secondary).where(link_local == self.instance.id))
+                store.session.execute(delete(self._link_table).where(link_local == self.instance.id))
                 self.add(*objs)
             else:
                 new = [o for o in objs if o.id not in current]
@@ -213,15 +230,19 @@ class RelatedManager:
 class RelatedDescriptor:
     """Class attribute that hands out a RelatedManager for a private relationship."""
 
-    def __init__(self, relationship: str, order_column: str | None = None, doc: str = ""):
+    def __init__(self, relationship: str, order_column: str | None = None, doc: str = "") -> None:
         self.relationship = relationship
         self.order_column = order_column
         self.__doc__ = doc
 
-    def __get__(self, instance, owner):
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> RelatedDescriptor: ...
+    @overload
+    def __get__(self, instance: Record, owner: type[Any]) -> RelatedManager: ...
+    def __get__(self, instance: Record | None, owner: type[Any]) -> RelatedDescriptor | RelatedManager:
         if instance is None:
             return self
         return RelatedManager(instance, self.relationship, self.order_column)
 
-    def __set__(self, instance, value):
+    def __set__(self, instance: Record, value: Any) -> None:
         raise AttributeError(f"use .set([...]) to replace {self.relationship.lstrip('_')}, or .add(...) to extend it")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
 
@@ -92,7 +93,7 @@ class ParamManager:
     def __contains__(self, key: str) -> bool:
         return key in (self.run._params or {})
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.run._params or {})
 
     def __len__(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,7 +24,7 @@ class Space(Record):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    def __init__(self, name: str, description: str | None = None, **fields):
+    def __init__(self, name: str, description: str | None = None, **fields: Any) -> None:
         self.uid = base62(12)
         self.name = name
         self.description = description

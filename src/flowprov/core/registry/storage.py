@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -30,7 +31,7 @@ class Storage(Record):
     created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
     space = relationship("Space", foreign_keys=[space_id], cascade="")
 
-    def __init__(self, root: str, description: str | None = None, type: str = "local", **fields):  # noqa: A002 (lamindb's field name)
+    def __init__(self, root: str, description: str | None = None, type: str = "local", **fields: Any) -> None:  # noqa: A002 (lamindb's field name)
         self.uid = base62(12)
         self.root = root
         self.description = description

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, bindparam, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
@@ -92,10 +92,12 @@ class Transform(Record):
         source_code: str | None = None,
         **fields: Any,
     ):
-        if name is None and key is None:
-            raise TypeError("Transform() needs a name or a key")
+        if name is None:
+            if key is None:
+                raise TypeError("Transform() needs a name or a key")
+            name = key.rstrip("/").rsplit("/", 1)[-1]
         self.__dict__.update(
-            name=name if name is not None else key.rstrip("/").rsplit("/", 1)[-1],
+            name=name,
             key=key,
             version=version,
             type=type,
@@ -120,10 +122,10 @@ class Transform(Record):
         return [self._family_key()]
 
     @classmethod
-    def _load_candidates(cls, session, records: list) -> list:
+    def _load_candidates(cls, session: Session, records: list[Transform]) -> list[Transform]:
         keys = {r.key for r in records if r.key is not None}
         names = {r.name for r in records if r.key is None}
-        found = []
+        found: list[Transform] = []
         for chunk in chunked(keys):
             found += session.scalars(_BY_KEY, {"values": chunk}).all()
         for chunk in chunked(names):
@@ -133,7 +135,7 @@ class Transform(Record):
     def _content_key(self) -> tuple[str | None, str | None, str | None]:
         return (self._family_key(), self.hash, self.version)
 
-    def _match(self, family: list, by_content: dict) -> Transform | None:
+    def _match(self, family: list[Transform], by_content: dict[Any, Any]) -> Transform | None:
         """The stored version this transform is, None for a new version; refuses a changed
         source under an existing explicit version."""
         for candidate in reversed(family):

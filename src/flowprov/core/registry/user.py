@@ -6,13 +6,17 @@ import functools
 import getpass
 import os
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.uid import base62
+
+if TYPE_CHECKING:
+    from flowprov.core.store.connection import Store
 
 
 class User(Record):
@@ -26,7 +30,7 @@ class User(Record):
     name: Mapped[str | None] = mapped_column(String(150))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    def __init__(self, handle: str, name: str | None = None, **fields):
+    def __init__(self, handle: str, name: str | None = None, **fields: Any) -> None:
         self.uid = base62(8)
         self.handle = handle
         self.name = name
@@ -46,10 +50,10 @@ def _os_login() -> str:
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
-def current_user_id(session, store) -> int:
+def current_user_id(session: Session, store: Store) -> int:
     """The id of the current user's record, created on first write (race-free on both stores)."""
     handle = current_handle()
-    cache = store.__dict__.setdefault("_user_ids", {})
+    cache: dict[str, int] = store.__dict__.setdefault("_user_ids", {})
     if handle in cache:
         return cache[handle]
     from flowprov.core.registry.managers import insert_ignore

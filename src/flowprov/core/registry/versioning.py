@@ -7,21 +7,28 @@ transaction. Families are always loaded whole, so the next suffix is computed wi
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import text, update
+from sqlalchemy.orm import Session
 
 from flowprov.core.uid import SUFFIX_LEN, new_versioned_uid
 
+if TYPE_CHECKING:
+    from flowprov.core.registry.base import Record
 
-def lock_families(session, cls: type, family_keys: list[str]) -> None:
+RecordT = TypeVar("RecordT", bound="Record")
+
+
+def lock_families(session: Session, cls: type[Record], family_keys: list[str]) -> None:
     """Serialise concurrent writers of the same families until the transaction ends.
 
     SQLite needs nothing (write transactions already run one at a time under BEGIN IMMEDIATE);
     PostgreSQL's READ COMMITTED would let two writers both see "no such record" and both insert.
     Keys are locked in sorted order so two writers never wait on each other in a cycle.
     """
-    if session.bind.dialect.name != "postgresql" or not family_keys:
+    if session.get_bind().dialect.name != "postgresql" or not family_keys:
         return
     keys = sorted({f"{cls.__tablename__}:{k}" for k in family_keys})
     session.execute(
@@ -30,7 +37,7 @@ def lock_families(session, cls: type, family_keys: list[str]) -> None:
     )
 
 
-def assign_new_version(record, family: list) -> list[str]:
+def assign_new_version(record: Any, family: list[Any]) -> list[str]:
     """Give `record` the next uid of `family` (all stored versions, in any order) and make it
     the head; returns the uids of the versions that lose `is_latest`."""
     cls = type(record)
@@ -49,7 +56,7 @@ def assign_new_version(record, family: list) -> list[str]:
     return demoted
 
 
-def demote(session, cls: type, uids: list[str]) -> None:
+def demote(session: Session, cls: type[Record], uids: list[str]) -> None:
     """Clear `is_latest` of the given versions in the store."""
     for start in range(0, len(uids), 5000):
         chunk = uids[start : start + 5000]
@@ -59,7 +66,7 @@ def demote(session, cls: type, uids: list[str]) -> None:
         )
 
 
-class VersionedBatch:
+class VersionedBatch(Generic[RecordT]):
     """Resolve many new records of one versioned class against the store in a few queries.
 
     Versioned record classes implement `_family_key()`, `_content_key()`, `_lock_keys()`,
@@ -67,21 +74,23 @@ class VersionedBatch:
     per record, the stored record it duplicates (or None, after giving it a new version uid).
     """
 
-    def __init__(self, session, cls: type, records: list):
+    def __init__(self, session: Session, cls: type[RecordT], records: list[RecordT]) -> None:
         self.session = session
-        self.cls = cls
-        self.records = records
+        # Any: the hooks above are declared by the versioned classes, not by Record
+        self.cls: Any = cls
+        self.records: list[Any] = records
 
-    def resolve(self) -> list:
+    def resolve(self) -> list[RecordT | None]:
         cls, session = self.cls, self.session
         lock_families(session, cls, [k for r in self.records for k in r._lock_keys()])
         stored = cls._load_candidates(session, self.records)
-        families: dict[str, list] = {}
+        families: dict[str, list[Any]] = {}
         by_content: dict[Any, Any] = {}  # content key -> first stored record with it
         for s in stored:
             families.setdefault(s._family_key(), []).append(s)
             by_content.setdefault(s._content_key(), s)
-        result, demoted = [], []
+        result: list[RecordT | None] = []
+        demoted: list[str] = []
         for record in self.records:
             family = families.setdefault(record._family_key(), [])
             existing = record._match(family, by_content)
@@ -97,7 +106,7 @@ class VersionedBatch:
         return result
 
 
-def chunked(values: list, size: int = 5000):
+def chunked(values: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]

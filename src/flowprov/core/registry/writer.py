@@ -10,25 +10,34 @@ row takes the id the database gives it. The objects then join the session as per
 
 from __future__ import annotations
 
-from sqlalchemy import insert, text
-from sqlalchemy.orm import make_transient_to_detached
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import CursorResult, Insert, Table, TextClause, insert, text
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
 
+if TYPE_CHECKING:
+    from flowprov.core.registry.base import Record
 
-def _many_to_one(cls: type) -> list[tuple[str, list[str]]]:
-    cached = cls.__dict__.get("_writer_fk_cache")
+# per record class (not inherited): its many-to-one relations, and its columns without the id
+_FK_CACHE: dict[type[Record], list[tuple[str, list[str]]]] = {}
+_COLUMNS_CACHE: dict[type[Record], list[tuple[str, str]]] = {}
+
+
+def _many_to_one(cls: type[Record]) -> list[tuple[str, list[str]]]:
+    cached = _FK_CACHE.get(cls)
     if cached is None:
         cached = []
         for rel in cls.__mapper__.relationships:
             if rel.direction is MANYTOONE and not rel.viewonly:
-                cached.append(
-                    (rel.key, [cls.__mapper__.get_property_by_column(local).key for local, _ in rel.local_remote_pairs])
-                )
-        cls._writer_fk_cache = cached
+                pairs = rel.local_remote_pairs or ()
+                cached.append((rel.key, [cls.__mapper__.get_property_by_column(local).key for local, _ in pairs]))
+        _FK_CACHE[cls] = cached
     return cached
 
 
-def _sync_foreign_keys(record) -> list:
+def _sync_foreign_keys(record: Record) -> list[Record]:
     """Copy related records' ids into foreign-key columns; return related records still unsaved."""
     waiting = []
     state = record.__dict__
@@ -44,18 +53,19 @@ def _sync_foreign_keys(record) -> list:
     return waiting
 
 
-def insert_records(session, records: list) -> None:
+def insert_records(session: Session, records: Iterable[Record]) -> None:
     """INSERT every new record (dependencies first), then attach them to the session."""
     pending = list(records)
     pending_ids = {id(r) for r in pending}
     while pending:
-        ready, blocked = [], []
+        ready: list[Record] = []
+        blocked: list[Record] = []
         for record in pending:
             waiting = [w for w in _sync_foreign_keys(record) if id(w) in pending_ids]
             (blocked if waiting else ready).append(record)
         if not ready:
             raise ValueError("records in this save refer to each other in a cycle; save one of them first")
-        by_class: dict[type, list] = {}
+        by_class: dict[type[Record], list[Record]] = {}
         for record in ready:
             by_class.setdefault(type(record), []).append(record)
         for cls, group in by_class.items():
@@ -64,12 +74,12 @@ def insert_records(session, records: list) -> None:
         pending_ids = {id(r) for r in pending}
 
 
-_INSERTS: dict[str, object] = {}
-_ID_STATEMENTS: dict[tuple[str, str], object] = {}
+_INSERTS: dict[str, Insert] = {}
+_ID_STATEMENTS: dict[tuple[str, str], TextClause] = {}
 
 
-def allocate_ids(session, table, n: int) -> list[int]:
-    dialect = session.bind.dialect.name
+def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
+    dialect = session.get_bind().dialect.name
     stmt = _ID_STATEMENTS.get((dialect, table.name))
     if stmt is None:
         if dialect == "postgresql":
@@ -83,16 +93,14 @@ def allocate_ids(session, table, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-def _columns(cls: type) -> list[tuple[str, str]]:
-    cached = cls.__dict__.get("_writer_columns_cache")
+def _columns(cls: type[Record]) -> list[tuple[str, str]]:
+    cached = _COLUMNS_CACHE.get(cls)
     if cached is None:
-        cached = cls._writer_columns_cache = [
-            (a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"
-        ]
+        cached = _COLUMNS_CACHE[cls] = [(a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"]
     return cached
 
 
-def _insert_group(session, cls: type, group: list) -> None:
+def _insert_group(session: Session, cls: type[Record], group: list[Record]) -> None:
     table = cls.__table__
     columns = _columns(cls)
     stmt = _INSERTS.get(table.name)
@@ -101,8 +109,11 @@ def _insert_group(session, cls: type, group: list) -> None:
     if len(group) == 1:
         # one row: the database hands back its id (lastrowid / RETURNING), no allocation query
         state = group[0].__dict__
-        result = session.execute(stmt, {name: state.get(key) for key, name in columns})
-        state["id"] = result.inserted_primary_key[0]
+        # an INSERT's result is a CursorResult; Session.execute is typed as returning any Result
+        result = cast(CursorResult[Any], session.execute(stmt, {name: state.get(key) for key, name in columns}))
+        primary_key = result.inserted_primary_key
+        assert primary_key is not None  # a single-row INSERT always reports its key
+        state["id"] = primary_key[0]
     else:
         ids = allocate_ids(session, table, len(group))
         rows = []

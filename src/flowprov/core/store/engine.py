@@ -16,15 +16,24 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from flowprov.core.redaction import redacting_json_dumps
 
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy.pool import ConnectionPoolEntry
+
 SQLITE_BUSY_TIMEOUT_S = 60
 # Connection execution options that open a write transaction, by dialect.
-WRITE_OPTIONS = {"sqlite": {"flowprov_write": True}, "postgresql": {"isolation_level": "READ COMMITTED"}}
+WRITE_OPTIONS: dict[str, dict[str, Any]] = {
+    "sqlite": {"flowprov_write": True},
+    "postgresql": {"isolation_level": "READ COMMITTED"},
+}
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "fuse.sshfs", "beegfs", "ceph"}
 
 
@@ -112,7 +121,7 @@ def _make_sqlite_engine(url: str, database: str | None) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record):
+    def _configure(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Take transaction control away from the sqlite3 module; "begin" below issues BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -125,7 +134,7 @@ def _make_sqlite_engine(url: str, database: str | None) -> Engine:
         dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
 
     @event.listens_for(engine, "begin")
-    def _begin(conn):
+    def _begin(conn: Connection) -> None:
         # Reads run without a transaction (autocommit); writes take the write lock at once.
         if conn.get_execution_options().get("flowprov_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, inspect, text
 from flowprov.core.exceptions import StoreNeedsMigration
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from flowprov.core.store.connection import Store
 
 # The newest revision in migrations/versions; tests check it equals Alembic's head.
@@ -32,7 +34,7 @@ def schema_revision(conn: Connection) -> str | None:
     return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
-def _alembic_config(conn: Connection):
+def _alembic_config(conn: Connection) -> Config:
     from alembic.config import Config
 
     cfg = Config()

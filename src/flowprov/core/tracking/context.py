@@ -30,11 +30,15 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowprov.core.fieldtypes import utcnow
 from flowprov.core.redaction import redact_argv
 from flowprov.core.tracking.targets import as_path, current_target, find_target
+
+if TYPE_CHECKING:
+    from flowprov.core.registry import Artifact, Run, Transform
 
 INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
 
@@ -43,8 +47,8 @@ class Context:
     """The global tracking context: `ln.context.run`, `ln.context.transform`."""
 
     def __init__(self) -> None:
-        self.run: Any = None
-        self.transform: Any = None
+        self.run: Run | None = None
+        self.transform: Transform | None = None
         self._finished = False
         self._error: dict[str, Any] | None = None
         self._hooks_installed = False
@@ -60,7 +64,7 @@ context = Context()
 def _caller_file() -> Path | None:
     """The first file on the stack outside flowprov (the script that called track())."""
     here = Path(__file__).resolve().parents[2]
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith("<") and not Path(filename).resolve().is_relative_to(here):
@@ -106,7 +110,7 @@ def _relative_key(path: Path, git_root: Path | None) -> str:
     return path.as_posix()
 
 
-def _parent_run(initiated_by_run: Any) -> Any:
+def _parent_run(initiated_by_run: Run | int | str | None) -> Run | None:
     from flowprov.core.exceptions import DoesNotExist
     from flowprov.core.registry import Run
 
@@ -125,7 +129,7 @@ def _parent_run(initiated_by_run: Any) -> Any:
         return None
 
 
-def environment_artifact(project_root: Path | None) -> tuple[Any, list[Any]]:
+def environment_artifact(project_root: Path | None) -> tuple[Artifact, list[Artifact]]:
     """The environment listing as an artifact, plus lock files found at the project root."""
     from flowprov.core.registry import Artifact
     from flowprov.core.tracking.environment import environment_file, lock_files
@@ -136,13 +140,13 @@ def environment_artifact(project_root: Path | None) -> tuple[Any, list[Any]]:
 
 
 def track(
-    transform: Any = None,
+    transform: Transform | None = None,
     params: dict[str, Any] | None = None,
     *,
     key: str | None = None,
-    initiated_by_run: Any = None,
+    initiated_by_run: Run | int | str | None = None,
     name: str | None = None,
-) -> Any:
+) -> Run:
     """Start recording the calling script or notebook (or a given Transform) as a run.
 
     Returns the run; `ln.context.run` and `ln.context.transform` hold it afterwards.
@@ -161,10 +165,6 @@ def track(
         if transform is None:
             notebook = _in_notebook()
             source_path = _notebook_path() if notebook else _caller_file()
-            if source_path is None and key is None:
-                raise ValueError(
-                    "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
-                )
             source = (
                 (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace"))
                 if source_path
@@ -174,8 +174,13 @@ def track(
             project_root = git.root if git else Path.cwd()
             if git:
                 aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
-            transform_key = key or _relative_key(source_path, git.root if git else None)
-            transform = Transform(key=transform_key, type="notebook" if notebook else "script", source_code=source)
+            if not key:
+                if source_path is None:
+                    raise ValueError(
+                        "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
+                    )
+                key = _relative_key(source_path, git.root if git else None)
+            transform = Transform(key=key, type="notebook" if notebook else "script", source_code=source)
         elif not isinstance(transform, Transform):
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
         transform = transform.save()
@@ -218,15 +223,15 @@ def finish(status: str = "completed") -> None:
 class _ImmediateTarget:
     """track_input/track_output for a script: register and link at once."""
 
-    def __init__(self, run: Any):
+    def __init__(self, run: Run) -> None:
         self.run = run
 
-    def add_input(self, item: Any, key: str | None = None) -> Any:
+    def add_input(self, item: Any, key: str | None = None) -> Artifact:
         artifact = _as_artifact(item, key, run=False)
         self.run.input_artifacts.add(artifact)
         return artifact
 
-    def add_output(self, item: Any, key: str | None = None) -> Any:
+    def add_output(self, item: Any, key: str | None = None) -> Artifact:
         artifact = _as_artifact(item, key, run=self.run)
         if artifact.run_id is None:
             artifact.run = self.run
@@ -241,7 +246,7 @@ class _ImmediateTarget:
         return artifact
 
 
-def _as_artifact(item: Any, key: str | None, run: Any) -> Any:
+def _as_artifact(item: Any, key: str | None, run: Run | Literal[False]) -> Artifact:
     from flowprov.core.registry import Artifact
 
     if isinstance(item, Artifact):
@@ -272,7 +277,7 @@ def track_output(item: Any, key: str | None = None) -> Any:
     return target.add_output(item, key)
 
 
-def _default_run() -> Any:
+def _default_run() -> Run | None:
     return context.run if context.run is not None and not context._finished else None
 
 
@@ -285,7 +290,7 @@ def _install_exit_hooks() -> None:
     context._hooks_installed = True
     previous_excepthook = sys.excepthook
 
-    def excepthook(exc_type, exc, tb):
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         try:
             status = "aborted" if issubclass(exc_type, KeyboardInterrupt) else "errored"
             context._error = {
@@ -302,7 +307,7 @@ def _install_exit_hooks() -> None:
     if threading.current_thread() is threading.main_thread():
         previous_term = signal.getsignal(signal.SIGTERM)
 
-        def on_sigterm(signum, frame):
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
             try:
                 if context.run is not None and not context._finished:
                     context._error = {"error": "terminated by SIGTERM"}

@@ -8,6 +8,7 @@ rest of that run). The innermost one wins, per thread and per asyncio task (a Co
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ current_target: ContextVar[RunTarget | None] = ContextVar("flowprov_current_targ
 
 # Adapters whose runs live in the manager's own context (Prefect's flow and task run contexts)
 # register a function here that returns the target for the code running now, or None.
-target_resolvers: list = []
+target_resolvers: list[Callable[[], RunTarget | None]] = []
 
 
 def find_target() -> RunTarget | None:
