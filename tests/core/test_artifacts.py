@@ -77,8 +77,15 @@ def test_hash_cache_costs_one_stat(tmp_path, monkeypatch):
     calls = []
     real = hashing.hash_file_uncached
     monkeypatch.setattr(hashing, "hash_file_uncached", lambda p, size: calls.append(p) or real(p, size))
+    stats, opens = [], []
+    real_stat, real_open = os.stat, open
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: stats.append(str(p)) or real_stat(p, *a, **k))
+    monkeypatch.setattr("builtins.open", lambda p, *a, **k: opens.append(str(p)) or real_open(p, *a, **k))
     hashing.hash_path(path)
-    assert calls == []
+    monkeypatch.setattr(os, "stat", real_stat)
+    monkeypatch.setattr("builtins.open", real_open)
+    assert calls == [] and opens == []  # the content is not read again
+    assert stats.count(str(path)) == 1, stats
     path.write_text("changed!")
     hashing.hash_path(path)
     assert len(calls) == 1

@@ -354,11 +354,24 @@ def test_get_forms_and_errors(store, transform):
     assert all(r.uid in str(info.value) for r in [run, *many])
 
 
-def test_exceptions_say_what_to_do(store):
+def test_exceptions_name_what_is_wrong(store, tmp_path):
     from flowprov.core import exceptions
 
     for name in ("DoesNotExist", "MultipleResultsFound", "ValidationError", "StoreNeedsMigration", "FieldError"):
         assert issubclass(getattr(exceptions, name), exceptions.FlowprovError)
+    transform = ln.Transform(name="msgs", type="script").save()
+    ln.save([ln.Run(transform, name="twin"), ln.Run(transform, name="twin")])
+    with pytest.raises(exceptions.DoesNotExist, match="Run.*'nope'"):
+        ln.Run.get(name="nope")
+    with pytest.raises(exceptions.MultipleResultsFound, match="2 Run records match .*give a longer uid or more fields"):
+        ln.Run.get(name="twin")
+    with pytest.raises(exceptions.FieldError, match="nmae"):
+        ln.Run.filter(nmae="twin").count()
+    with pytest.raises(exceptions.ValidationError, match="reference_type"):
+        ln.Run(transform, reference_type="x" * 26).save()
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(exceptions.StoreNeedsMigration, match="run `flowprov init --db "):
+        ln.connect(tmp_path / "empty.db", create=False)
 
 
 def test_params_normalisation_and_secrets(store, transform, tmp_path):
