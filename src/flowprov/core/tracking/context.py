@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -57,8 +58,27 @@ class Context:
 context = Context()
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*):[^/@\s]*@", re.IGNORECASE)
+_URL_QUERY_ITEM = re.compile(r"(?P<sep>[?&])(?P<name>[^=&#\s]+)=(?P<value>[^&#\s'\"]*)")
+URL_SECRET_PARAMETERS = ("key", "sig", "signature", "auth")  # API keys in URLs go by short names
+
+
+def redact_url_secrets(text: str) -> str:
+    """`text` with the password part of URLs and secret-named query parameters replaced by "***"."""
+    if "://" not in text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:{REDACTED}@", text)
+
+    def query_item(m: re.Match[str]) -> str:
+        name = m["name"]
+        secret = name.lower() in URL_SECRET_PARAMETERS or is_secret_key(name)
+        return f"{m['sep']}{name}={REDACTED}" if secret else m[0]
+
+    return _URL_QUERY_ITEM.sub(query_item, text)
+
+
 def redact_argv(argv: list[str]) -> list[str]:
-    """Command-line arguments with the values of secret-looking options replaced by "***"."""
+    """Command-line arguments with the values of secret-looking options (and URL secrets) replaced by "***"."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -68,11 +88,11 @@ def redact_argv(argv: list[str]) -> list[str]:
             continue
         if arg.startswith("-") and "=" in arg:
             name, _ = arg.split("=", 1)
-            out.append(f"{name}={REDACTED}" if is_secret_key(name.lstrip("-")) else arg)
+            out.append(f"{name}={REDACTED}" if is_secret_key(name.lstrip("-")) else redact_url_secrets(arg))
             continue
         if arg.startswith("-") and is_secret_key(arg.lstrip("-")):
             hide_next = True
-        out.append(arg)
+        out.append(redact_url_secrets(arg))
     return out
 
 
