@@ -538,6 +538,7 @@ def _write_launch(
     started = entry.timestamp.replace(tzinfo=tz).astimezone(dt.UTC) if entry else None
     statuses: Counter[str] = Counter()
     failed_retry: dict[str, str] = {}
+    retry_of: dict[int, str] = {}  # trace line -> hash of the failed attempt it retries (taken while reading, in order)
     cached_uids: list[str] = []
     first_submit = last_complete = None
     stop_action = False
@@ -618,7 +619,7 @@ def _write_launch(
                     )
                 task_aux = task_aux_of(record)
                 task_aux["trace_line"] = record.line
-                previous = failed_retry.pop(record.name, None) if record.attempt > 1 and record.name else None
+                previous = retry_of.pop(record.line, None)
                 if previous:
                     task_aux["retry_of"] = previous
                 handle = rec.open_run(
@@ -651,6 +652,8 @@ def _write_launch(
                 _enrich_from_report(record, task)
             if record.name in attempts and "attempt" not in record.metrics:
                 record.metrics["attempt"] = attempts[record.name] + 1  # a row after a failure of the same task
+            if record.attempt > 1 and record.name in failed_retry:
+                retry_of[record.line] = failed_retry.pop(record.name or "")
             result.tasks += 1
             statuses[record.status or "-"] += 1
             if record.status == "CACHED":

@@ -23,6 +23,7 @@ READ_CHUNK = 1 << 16
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client may send many messages on one connection
+    disable_nagle_algorithm = True  # answer each small message at once, not after the client's delayed ACK
     server: _Server
 
     def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
