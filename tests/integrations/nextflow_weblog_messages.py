@@ -131,7 +131,12 @@ def launch_messages(
     }
     metadata = {"workflow": workflow, "parameters": params or {}}
     messages = [{**envelope, "event": "started", "utcTime": _iso(first), "metadata": metadata}]
+    failures: dict[str, int] = {}
     for row in rows:
+        if "attempt" not in row and row.get("name") in failures:  # a retry: Nextflow sends its attempt
+            row = {**row, "attempt": failures[row["name"]] + 1}
+        if row.get("status") == "FAILED":
+            failures[row.get("name")] = row.get("attempt") or 1
         messages += task_messages(row, envelope)
     unresolved = failed - ok
     done = {**workflow, "complete": _iso(last), "success": not unresolved, "exitStatus": 1 if unresolved else 0}

@@ -94,7 +94,9 @@ def differences(got: dict[tuple, dict[str, Any]], want: dict[tuple, dict[str, An
         for name in set(got[key]) | set(want[key]):
             a, b = got[key].get(name), want[key].get(name)
             if name == "aux" and isinstance(a, dict) and isinstance(b, dict):
-                out += [f"{key} aux[{k!r}]: {a.get(k)!r} != {b.get(k)!r}" for k in set(a) | set(b) if a.get(k) != b.get(k)]
+                out += [
+                    f"{key} aux[{k!r}]: {a.get(k)!r} != {b.get(k)!r}" for k in set(a) | set(b) if a.get(k) != b.get(k)
+                ]
             elif a != b:
                 out.append(f"{key} {name}: {a!r} != {b!r}")
     return sorted(out)
@@ -170,13 +172,17 @@ def test_software_versions_give_each_process_its_environment(store, store_url, t
     # tasks of one process share one environment record; every task has one
     fastqc_runs = [r for n, r in tasks.items() if ":FASTQC_RAW (" in n]
     assert len({r.environment.uid for r in fastqc_runs}) == 1 and len(fastqc_runs) == 5
-    assert all(r.environment is not None for r in tasks.values())
+    versions = read_versions(trace.parent / "software_versions.yml")
+    for run in tasks.values():  # a process nf-core lists has its environment; one it does not list, none
+        listed = run.transform.name.rsplit(":", 1)[-1] in versions
+        assert (run.environment is not None) == listed, run.name
+    assert sum(r.environment is not None for r in tasks.values()) > 150
     listing = json.loads(Path(launch.environment.path.removeprefix("file://")).read_text())
     assert listing["workflow"] == {"Nextflow": "23.04.4", "nf-core/viralrecon": "2.6.0"}
-    assert len(listing["processes"]) == len({r.transform.key for r in tasks.values()})
-    live = snapshot()
+    assert len(listing["processes"]) == len({r.transform.key for r in tasks.values() if r.environment is not None})
+    live = snapshot(launch_end=False)
     file_ingest(trace, "viralrecon", pipeline)  # the file ingest reads the same file: nothing changes
-    assert not (diff := differences(snapshot(), live)), "\n".join(diff)
+    assert not (diff := differences(snapshot(launch_end=False), live)), "\n".join(diff)
 
 
 @pytest.mark.parametrize(
@@ -234,10 +240,9 @@ def test_real_messages_are_recorded(store, store_url, tmp_path):
     # the documentation's own example is not valid JSON (a trailing comma): 400, nothing written
     code, reason = server.post_body(docs_started.encode())
     assert code == 400 and reason.startswith("not JSON: ") and "line 70" in reason
-    repaired = docs_started.replace(
-        '"2019-03-28T14:46:55Z"\n                            },\n                },',
-        '"2019-03-28T14:46:55Z"\n                            }\n                },',
-    )
+    lines = docs_started.splitlines()
+    assert lines[69].strip() == "},"  # the stray brace that closes `workflow` too early
+    repaired = "\n".join(lines[:69] + lines[70:])
     captured = (
         "nextflow_docs_process_completed.json",
         "nf_dashboard_dj_started.json",
@@ -304,14 +309,14 @@ def test_receiver_restarted_mid_launch(store, store_url, tmp_path, how):
     )
     launch = ln.Run.get(reference=SESSION, name="restart")
     assert launch.status == "completed" and launch.transform.key == pipeline
-    expected = snapshot()
+    expected = snapshot(launch_end=False)
     # the same as a file ingest of the launch, in a fresh store
     from flowprov.core.store.connection import disconnect_all
 
     disconnect_all()
     ln.connect(f"sqlite:///{tmp_path / 'file-only.db'}")
     file_ingest(trace, "restart", pipeline)
-    assert not (diff := differences(snapshot(), expected)), "\n".join(diff)
+    assert not (diff := differences(snapshot(launch_end=False), expected)), "\n".join(diff)
 
 
 def test_resume_links_cached_tasks_to_the_first_launch(store, store_url, tmp_path):
@@ -334,9 +339,10 @@ def test_resume_links_cached_tasks_to_the_first_launch(store, store_url, tmp_pat
     first = ln.Run.get(reference=SESSION, name="first")
     assert sorted(resumed.aux["cached_task_runs"]) == sorted(r.uid for r in first.initiated_runs.list())
     assert resumed.initiated_runs.count() == len(rows) - 1 - len(resumed.aux["cached_task_runs"])
-    counts, live = store_counts(), snapshot()
+    counts, live = store_counts(), snapshot(launch_end=False)
     file_ingest(trace, "resumed", "nf-core/scisoseq")
-    assert store_counts() == counts and snapshot() == live
+    assert store_counts() == counts
+    assert not (diff := differences(snapshot(launch_end=False), live)), "\n".join(diff)
 
 
 def test_retries_are_linked_as_in_the_trace_ingest(store, store_url, tmp_path):

@@ -45,6 +45,7 @@ class LaunchState:
     cached_uids: list[str] = field(default_factory=list)
     environment_dir: Path | None = None
     closed: bool = False
+    resumed: bool = False  # stored before this receiver saw it (restarted, or started late)
 
 
 def task_reference(record: TaskRecord) -> str:
@@ -141,6 +142,7 @@ class LiveRecorder:
         state = LaunchState(handle, pipeline, revision)
         if stored is not None:
             state.cached_uids = list(stored["aux"].get("cached_task_runs") or [])
+            state.resumed = True
         else:
             handle.update_aux({"identity_source": {"session_id": "weblog", "run_name": "weblog", "pipeline": "weblog"}})
         self.launches[key] = state
@@ -244,12 +246,32 @@ class LiveRecorder:
         if not name:
             return
         previous = state.failed_retry.pop(name, None) if record.attempt > 1 else None
+        if previous is None and record.attempt > 1 and state.resumed:
+            previous = self._stored_failure(state, name, record.attempt - 1)
         if previous:
             aux["retry_of"] = previous
         if record.status == "FAILED":
             state.attempts[name] = record.attempt
             if "error_action" not in record.metrics or record.metrics.get("error_action") == "RETRY":
                 state.failed_retry[name] = _full_hash(record) or record.hash or ""
+
+    def _stored_failure(self, state: LaunchState, name: str, attempt: int) -> str | None:
+        """The failed attempt a retry retries, when an earlier receiver recorded it."""
+        from flowprov.core.query.queryset import QuerySet
+        from flowprov.core.registry import Run
+
+        launch = state.handle  # not flushed yet in this receiver: found by its identity, not its id
+        failed = QuerySet(Run, self.store).filter(
+            reference_type=TASK_TYPE,
+            name=name,
+            status="errored",
+            initiated_by_run__reference=launch.reference,
+            initiated_by_run__name=launch.name,
+        )
+        for run in failed.list():
+            if ((run.aux or {}).get("attempt") or 1) == attempt:
+                return str(run.reference)
+        return None
 
     def _step_spec(self, state: LaunchState, process: str) -> Any:
         from flowprov.core.tracking.recorder import TransformSpec
