@@ -86,8 +86,8 @@ class WeblogReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        batch_size: int = 5000,
-        max_delay: float = 0.5,
+        batch_size: int = 10_000,
+        max_delay: float = 1.0,  # a task's submitted/started/completed often land in one batch: one insert
         log_stream: TextIO | None = None,
     ):
         from flowprov.integrations.nextflow.live import LiveRecorder

@@ -23,7 +23,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flowprov.core.exceptions import FlowprovError
-from flowprov.integrations.nextflow.trace import METRICS, TEXT_AUX, TRACE_FIELDS, TaskRecord, TraceError, TraceReader
+from flowprov.integrations.nextflow.trace import (
+    _HASH,
+    ERROR_ACTIONS,
+    METRICS,
+    STATUSES,
+    TEXT_AUX,
+    TRACE_FIELDS,
+    TaskRecord,
+    TraceError,
+    TraceReader,
+)
 
 MAX_BODY = 8 * 1024 * 1024  # a trace with a long script is a few hundred KB; more is not a weblog message
 EVENTS = ("started", "process_submitted", "process_started", "process_completed", "error", "completed")
@@ -183,10 +193,82 @@ def read_trace(trace: dict[str, Any]) -> tuple[TaskRecord, dict[str, Any]]:
     fields = tuple(name for name in TRACE_FIELDS if name in trace)
     if not {"task_id", "hash", "name"} & set(fields):
         raise WeblogError("field 'trace': names none of task_id, hash, name: cannot tell which task it is")
-    values = [_as_text(name, trace[name]) for name in fields]
-    try:
-        record = _reader(fields).parse(0, values)
-    except TraceError as exc:
-        raise WeblogError(re.sub(r"^trace:0: field '", "field 'trace.", str(exc))) from None
     extra = {k: v for k, v in trace.items() if k not in TRACE_FIELDS}
+    record = _read_raw(trace, fields)
+    if record is None:  # text where numbers belong, or values to check: the trace file's parser reads them
+        values = [_as_text(name, trace[name]) for name in fields]
+        try:
+            record = _reader(fields).parse(0, values)
+        except TraceError as exc:
+            raise WeblogError(re.sub(r"^trace:0: field '", "field 'trace.", str(exc))) from None
     return record, extra
+
+
+_RAW_NUMBER = (int, float)
+
+
+def _read_raw(trace: dict[str, Any], fields: tuple[str, ...]) -> TaskRecord | None:
+    """The common case, fast: numbers where numbers belong (what Nextflow sends), read as the parser would.
+
+    None when any value needs the parser (text, or a status / hash / action it checks).
+    """
+    status, task_hash, action = trace.get("status"), trace.get("hash"), trace.get("error_action")
+    if status is not None and status not in STATUSES or action is not None and action not in ERROR_ACTIONS:
+        return None
+    if task_hash is not None and (not isinstance(task_hash, str) or not _HASH.match(task_hash)):
+        return None
+    metrics: dict[str, Any] = {}
+    times: dict[str, dt.datetime | None] = {}
+    for name in fields:
+        value = trace[name]
+        if name in NUMBER_FIELDS:
+            if value is None:
+                continue
+            if type(value) not in _RAW_NUMBER:
+                return None
+            if name in TIME_FIELDS:
+                times[name] = None if value == 0 and name != "submit" else _epoch_ms(value)
+            elif name in METRICS:
+                if name == "exit" and value == NOT_YET_EXIT:
+                    continue
+                metrics[METRICS[name][1]] = float(value) if METRICS[name][0] == "percent" else round(value)
+        elif name in _TEXT_AUX:
+            text = _raw_text(value)
+            if text is _NOT_TEXT:
+                return None
+            if text is not None:
+                metrics[name] = text
+        elif value is not None and not isinstance(value, str):
+            return None
+    task_id = trace.get("task_id")
+    record = TaskRecord(
+        line=0,
+        task_id=None if task_id is None else round(task_id),
+        hash=task_hash or None,
+        name=trace.get("name") or None,
+        process=trace.get("process") or None,
+        status=status or None,
+        metrics=metrics,
+    )
+    record.submit, record.start, record.complete = times.get("submit"), times.get("start"), times.get("complete")
+    return record
+
+
+_TEXT_AUX = frozenset(TEXT_AUX)
+_NOT_TEXT = object()
+
+
+def _raw_text(value: Any) -> Any:
+    if value is None or value == "" or value == "-" or value == []:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return _NOT_TEXT
+
+
+def _epoch_ms(value: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(round(value) / 1000, tz=dt.UTC)
