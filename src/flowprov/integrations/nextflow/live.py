@@ -28,6 +28,7 @@ from flowprov.integrations.nextflow.weblog import WeblogMessage, parse_iso_time
 LAUNCH_TYPE = "nextflow_session_id"
 TASK_TYPE = "nextflow_task_hash"
 WORKFLOW_AUX = ("profile", "workDir", "launchDir", "projectDir", "containerEngine", "configFiles", "scriptId")
+FINAL_EVENTS = ("process_completed", "error")
 DONE_MEMORY = 200_000  # finished tasks remembered to ignore late submitted/started messages
 
 
@@ -41,11 +42,15 @@ class LaunchState:
     step_specs: dict[str, Any] = field(default_factory=dict)
     failed_retry: dict[str, str] = field(default_factory=dict)  # task name -> hash of its failed attempt
     attempts: dict[str, int] = field(default_factory=dict)  # task name -> attempts seen, for names that failed
-    done: set[tuple[str, str | None]] = field(default_factory=set)
+    done: set[int] = field(default_factory=set)  # hashes of (reference, name) of finished tasks: small ints
     cached_uids: list[str] = field(default_factory=list)
     environment_dir: Path | None = None
     closed: bool = False
     resumed: bool = False  # stored before this receiver saw it (restarted, or started late)
+
+
+def _task_key(record: TaskRecord) -> int:
+    return hash((task_reference(record), record.name))
 
 
 def task_reference(record: TaskRecord) -> str:
@@ -77,12 +82,15 @@ class LiveRecorder:
     def apply(self, batch: list[WeblogMessage]) -> None:
         """Record a batch of messages: one flush, then written task handles are forgotten."""
         existing = self._earlier_cached_runs(batch)
+        finished_here = {_task_key(m.task) for m in batch if m.task is not None and m.event in FINAL_EVENTS}
         closing: list[LaunchState] = []
         for message in batch:
             state = self._launch(message)
             if message.event == "started":
                 self._started(state, message)
             elif message.task is not None:
+                if message.event not in FINAL_EVENTS and _task_key(message.task) in finished_here:
+                    continue  # its completed message in this batch says all it says, and more
                 self._task(state, message, existing)
             if message.event == "error":
                 state.handle.status = "errored"
@@ -208,13 +216,13 @@ class LiveRecorder:
     def _task(self, state: LaunchState, message: WeblogMessage, existing: dict[str, str]) -> None:
         record = message.task
         assert record is not None
-        final = message.event in ("process_completed", "error")
-        key = (task_reference(record), record.name)
+        final = message.event in FINAL_EVENTS
+        reference = task_reference(record)
+        key = _task_key(record)
         if not final and key in state.done:
             return  # a late submitted/started message of a task already finished
         if record.name in state.attempts and "attempt" not in record.metrics:
             record.metrics["attempt"] = state.attempts[record.name] + 1  # as the trace ingest infers it
-        reference = key[0]
         if record.status == "CACHED" and reference in existing:
             if existing[reference] not in state.cached_uids:
                 state.cached_uids.append(existing[reference])

@@ -37,7 +37,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.receiver.log(f"400 from {self.client_address[0]}: {problem}")
             self._answer(400, problem)
             return
-        self.server.receiver.enqueue(message)
+        if not self.server.receiver.enqueue(message):  # stopping: say so rather than take what cannot be written
+            self.close_connection = True
+            self._answer(503, "the receiver is stopping")
+            return
         self._answer(200, "ok")
 
     def do_GET(self) -> None:  # noqa: N802
@@ -62,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, code: int, text: str) -> None:
         data = (text + "\n").encode()
-        self.send_response(code)
+        self.send_response_only(code)  # no per-request access log or Date header: thousands of messages a second
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -101,6 +104,7 @@ class WeblogReceiver:
         self._queue: queue.SimpleQueue[WeblogMessage] = queue.SimpleQueue()
         self._held: list[WeblogMessage] = []  # a batch whose write failed, tried again first
         self._stopping = threading.Event()
+        self._closing = False  # no more messages are taken (kept-alive connections outlive shutdown())
         self._lock = threading.Lock()
         self.server = _Server((host, port), _Handler)
         self.server.receiver = self
@@ -114,10 +118,14 @@ class WeblogReceiver:
     def log(self, line: str) -> None:
         print(f"flowprov nextflow serve: {line}", file=self.log_stream, flush=True)
 
-    def enqueue(self, message: WeblogMessage) -> None:
+    def enqueue(self, message: WeblogMessage) -> bool:
+        """Queue a message for the writer; False once the receiver is stopping."""
         with self._lock:
+            if self._closing:
+                return False
             self.received += 1
-        self._queue.put(message)
+            self._queue.put(message)
+        return True
 
     def pending(self) -> int:
         return self._queue.qsize() + len(self._held)
@@ -131,6 +139,8 @@ class WeblogReceiver:
 
     def stop(self) -> None:
         """Stop answering, then record every message that arrived."""
+        with self._lock:
+            self._closing = True
         self.server.shutdown()
         self.server.server_close()
         self._stopping.set()
