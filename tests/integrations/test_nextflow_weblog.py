@@ -426,3 +426,26 @@ def _small_trace(tmp_path: Path) -> Path:
     trace = tmp_path / "small.txt"
     trace.write_text((DATA / "nfbug_trace.txt").read_text())
     return trace
+
+
+def test_error_event_records_the_failed_task_and_the_launch_fails(store, store_url, tmp_path):
+    """`error` carries the trace of the task that stopped the launch; `completed` then says success: false."""
+    failed = json.loads((WEBLOG / "batchman_process_completed_trace.json").read_text())
+    failed.update(status="FAILED", exit=1, error_action="TERMINATE")
+    record_live(
+        store_url,
+        tmp_path,
+        [
+            _envelope("started", "batchman_started_metadata.json", "metadata"),
+            _envelope("process_submitted", "batchman_process_submitted_trace.json", "trace"),
+            {**_envelope("error", "batchman_process_started_trace.json", "trace"), "trace": failed},
+            {
+                **_envelope("completed", "batchman_completed_metadata.json", "metadata"),
+                "metadata": {"workflow": {"success": False, "errorMessage": "fastqc (1) failed"}},
+            },
+        ],
+    )
+    launch = ln.Run.get(reference="1e01c1a6-06d5-45b8-8134-31e4271c3c22")
+    assert launch.status == "errored" and launch.aux["weblog_errorMessage"] == "fastqc (1) failed"
+    task = launch.initiated_runs.get(name="fastqc (1)")
+    assert task.status == "errored" and task.aux["exit"] == 1 and task.aux["error_action"] == "TERMINATE"
