@@ -45,7 +45,6 @@ class LaunchState:
     done: set[int] = field(default_factory=set)  # hashes of (reference, name) of finished tasks: small ints
     cached_uids: list[str] = field(default_factory=list)
     environment_dir: Path | None = None
-    closed: bool = False
     resumed: bool = False  # stored before this receiver saw it (restarted, or started late)
 
 
@@ -210,7 +209,6 @@ class LiveRecorder:
         finished = parse_iso_time(complete, "complete") if complete else message.utc_time
         self.rec.close_run(handle, status, finished_at=finished)
         state.environment_dir = state.environment_dir or _versions_dir(workflow, message.parameters)
-        state.closed = True
 
     # -- tasks -------------------------------------------------------------------------------------
     def _task(self, state: LaunchState, message: WeblogMessage, existing: dict[str, str]) -> None:
