@@ -3,7 +3,7 @@
 Suites:
 - `main` (`make bench`): flowprov side by side with lamindb and MLflow (bench_peers), then
   flowprov's own queries at scale and tracking/hashing costs against raw baselines.
-- `adapters` (`make bench-adapters`): what recording adds to Nextflow ingest, Snakemake workflows
+- `adapters` (`make bench-adapters`): what recording adds to Nextflow ingest (and live weblog recording), Snakemake workflows
   and Prefect flows, against the same work without flowprov.
 
 Each workload prints its time next to a baseline or peer measured in the same run on the same
@@ -57,10 +57,16 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
             bench_tracking.run(quick),
         ]
     import bench_nextflow
+    import bench_nextflow_weblog
     import bench_prefect
     import bench_snakemake
 
-    return [bench_nextflow.run(quick), bench_snakemake.run(quick), bench_prefect.run(quick)]
+    return [
+        bench_nextflow.run(quick),
+        bench_nextflow_weblog.run(quick),
+        bench_snakemake.run(quick),
+        bench_prefect.run(quick),
+    ]
 
 
 def replace_block(text: str, suite: str, block: str) -> str:

@@ -578,6 +578,19 @@ def nextflow_run(
     raise typer.Exit(run_nextflow(pipeline, list(ctx.args), store=store))
 
 
+@nextflow_app.command("serve")
+@cli_errors
+def nextflow_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (localhost only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port, printed at start).")] = 0,
+    db: DbOption = None,
+) -> None:
+    """Record Nextflow launches live: run Nextflow with `-with-weblog http://HOST:PORT/`; stop with Ctrl-C."""
+    from flowprov.integrations.nextflow.receiver import serve
+
+    raise typer.Exit(serve(_connect(db), host, port))
+
+
 prefect_app = typer.Typer(help="Prefect: settle tracked flow runs whose end was never seen.", no_args_is_help=True)
 app.add_typer(prefect_app, name="prefect")
 

@@ -1,6 +1,8 @@
 """A stand-in `nextflow` executable for tests: Nextflow itself cannot be installed here (its
 launcher downloads the engine), so this writes what `nextflow run` leaves behind, in the real
-formats: a trace (-with-trace), a `.nextflow/history` line, and an exit code."""
+formats: a trace (-with-trace), a `.nextflow/history` line, and an exit code. Given
+`-with-weblog URL`, it POSTs the weblog messages of the same launch there as it goes (started,
+submitted/started/completed per task in raw units, completed), as Nextflow does."""
 
 from __future__ import annotations
 
@@ -29,6 +31,33 @@ STAND_IN = textwrap.dedent('''\
     with open(".nextflow/history", "a") as fh:
         fh.write(f"2026-11-27 10:00:00\\t3s\\t{{name}}\\t{{'ERR' if '--fail' in args else 'OK'}}\\t{{'a' * 40}}\\t{{session}}\\tnextflow {{' '.join(args)}}\\n")
     print("N E X T F L O W  ~  stand-in", flush=True)
+    weblog = value("-with-weblog")
+    if weblog:
+        import datetime, json, urllib.request
+        def post(event, **body):
+            message = {{"runName": name, "runId": session, "event": event, "utcTime": "2026-11-27T10:00:00Z", **body}}
+            request = urllib.request.Request(weblog, json.dumps(message).encode(), {{"Content-Type": "application/json"}})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200, response.read()
+        def ms(text):  # the trace's local time as epoch milliseconds
+            return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
+        workflow = {{"runName": name, "sessionId": session, "commandLine": "nextflow " + " ".join(args),
+                     "commitId": "a" * 40, "nextflow": {{"version": "stand-in"}}}}
+        post("started", metadata={{"workflow": workflow, "parameters": {{"greeting": "hi"}}}})
+        tasks = [
+            {{"task_id": 1, "hash": "ab/cdef12", "native_id": 101, "name": "SAY_HELLO (1)", "status": "COMPLETED",
+              "exit": 0, "submit": ms("2026-11-27 10:00:00"), "duration": 1200, "realtime": 519, "%cpu": 98.5,
+              "peak_rss": 31247565, "peak_vmem": 1073741824, "rchar": 912, "wchar": 0}},
+            {{"task_id": 2, "hash": "cd/ef1234", "native_id": 102, "name": "SAY_HELLO (2)", "status": status,
+              "exit": 1 if status == "FAILED" else 0, "submit": ms("2026-11-27 10:00:01"), "duration": 1000,
+              "realtime": 1000, "%cpu": 100.0, "peak_rss": 1048576, "peak_vmem": 1048576, "rchar": 0, "wchar": 0}},
+        ]
+        for task in tasks:
+            head = {{k: task[k] for k in ("task_id", "hash", "native_id", "name", "submit")}}
+            post("process_submitted", trace={{**head, "status": "SUBMITTED", "exit": 2147483647, "start": 0}})
+            post("process_started", trace={{**head, "status": "RUNNING", "exit": 2147483647, "start": 0}})
+            post("process_completed", trace=task)
+        post("completed", metadata={{"workflow": {{**workflow, "success": status == "COMPLETED"}}}})
     sys.exit(1 if "--fail" in args else 0)
 ''')
 

@@ -381,6 +381,13 @@ def test_nextflow_run_wrapper_with_a_stand_in(store, tmp_path, fail):
     assert run.transform.key == "nf-core/hello"
     assert "--webin_password '***'" in run.aux["command"] or "--webin_password ***" in run.aux["command"]
     assert run.initiated_runs.count() == 2
+    # recorded live through -with-weblog (the stand-in POSTs what Nextflow would), then merged by the ingest
+    assert result.stderr.count("-with-weblog http://127.0.0.1:") == 1
+    assert run.aux["nextflow_version"] == "stand-in" and run.aux["trace_file"].endswith(".txt")
+    assert run.params["greeting"] == "hi"
+    task = run.initiated_runs.get(name="SAY_HELLO (1)")
+    assert task.aux["peak_rss_bytes"] == 31247565 and task.aux["trace_line"] == 2
+    assert ln.Run.filter(reference_type="nextflow_task_hash").count() == 2
 
 
 def test_nextflow_run_without_nextflow(store, tmp_path):
@@ -515,3 +522,12 @@ def test_lineage_store(store, tmp_path):
     task = ln.Run.get(reference="5f4fa3256b218126530cd02dc45dfd46")
     assert "tr '[a-z]' '[A-Z]'" in task.aux["script"]
     assert [a.path for a in task.output_artifacts] == [produced.as_uri()]
+
+
+def test_wrapper_keeps_a_weblog_url_the_user_gave(tmp_path):
+    from flowprov.integrations.nextflow.wrapper import build_command
+
+    mine, *_ = build_command("nextflow", "main.nf", ["-with-weblog", "http://collector:4567/"], tmp_path, None)
+    assert mine.count("-with-weblog") == 1 and "http://collector:4567/" in mine
+    added, *_ = build_command("nextflow", "main.nf", [], tmp_path, "http://127.0.0.1:5000/")
+    assert added[added.index("-with-weblog") + 1] == "http://127.0.0.1:5000/"

@@ -2,8 +2,9 @@
 
 - Values under secret-looking keys (`password`, `token`, `api_key`, ... and whole-word `pwd`,
   `auth`, `pat`, `bearer`, `pass`; extend with FLOWPROV_SECRET_KEYS="a,b") become "***".
-- The password part of any URL (`postgresql://user:PASSWORD@host/db`, `s3://KEY:SECRET@bucket`)
-  and the token after `Bearer` become "***" wherever they appear in a stored or printed string.
+- The password part of any URL (`postgresql://user:PASSWORD@host/db`, `s3://KEY:SECRET@bucket`),
+  secret-named query parameters of a URL (`?key=`, `&sig=`, `?access_token=`) and the token after
+  `Bearer` become "***" wherever they appear in a stored or printed string.
 - Command lines: the value of a secret-looking option (`--password X`, `--auth=X`) becomes "***".
 
 This module is a leaf: every layer may use it.
@@ -35,6 +36,9 @@ SECRET_KEY_WORDS = ("pwd", "auth", "pat", "bearer", "pass")
 
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@\"']*):([^@\s/\"']+)@")
 _BEARER = re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+_URL_QUERY_ITEM = re.compile(r"(?P<sep>[?&])(?P<name>[^=&#\s\"']+)=(?P<value>[^&#\s'\"]*)")
+# API keys in URLs (`?key=...`, signed URLs' `sig=`) go by names too short to be fragments
+URL_SECRET_PARAMETERS = ("key", "sig", "signature", "auth")
 
 
 def secret_key_pattern() -> re.Pattern[str]:
@@ -53,7 +57,14 @@ def redact_text(text: str) -> str:
     """`text` with URL passwords and bearer tokens replaced by "***"."""
     if "://" not in text and "earer" not in text:  # the common case costs two substring checks
         return text
-    return _BEARER.sub(rf"\g<1>{REDACTED}", _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text))
+    text = _BEARER.sub(rf"\g<1>{REDACTED}", _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text))
+    return _URL_QUERY_ITEM.sub(_redact_query_item, text) if "://" in text else text
+
+
+def _redact_query_item(match: re.Match[str]) -> str:
+    name = match["name"]
+    secret = name.lower() in URL_SECRET_PARAMETERS or is_secret_key(name)
+    return f"{match['sep']}{name}={REDACTED}" if secret else match[0]
 
 
 def redact_argv(argv: list[str]) -> list[str]:

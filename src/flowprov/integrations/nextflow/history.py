@@ -109,8 +109,8 @@ def pipeline_from_command(command: str) -> str | None:
         words = shlex.split(command)
     except ValueError:
         words = command.split()
-    if words and words[0].endswith("nextflow"):
-        words = words[1:]
+    if words and (words[0].endswith("nextflow") or (len(words) > 1 and words[1] == "run" and words[0][0] != "-")):
+        words = words[1:]  # the launcher, however it is called (`nextflow`, `./launch.sh`)
     while words and words[0].startswith("-") and not words[0].startswith("--"):  # launcher options
         words = words[1:]
     if words and words[0] == "run":

@@ -35,6 +35,12 @@ from flowprov.integrations.nextflow.history import HistoryEntry, pipeline_from_c
 from flowprov.integrations.nextflow.lineage_store import LineageStore, workflow_params
 from flowprov.integrations.nextflow.logfile import LogInfo, read_log
 from flowprov.integrations.nextflow.report import Report, read_report
+from flowprov.integrations.nextflow.software_versions import (
+    ProcessEnvironments,
+    container_aux,
+    find_versions_file,
+    read_versions,
+)
 from flowprov.integrations.nextflow.trace import TaskRecord, TraceError, TraceReader
 from flowprov.integrations.nextflow.workdir import (
     MAX_SCRIPT,
@@ -71,6 +77,7 @@ class LaunchFiles:
     work_dir: Path | None = None
     outdir: Path | None = None
     launch_dir: Path | None = None
+    versions_file: Path | None = None  # nf-core's software versions: the environment of each process
 
 
 @dataclass
@@ -166,6 +173,7 @@ def find_launch_files(
         params_file,
         report_found=report_found and report is not None,
         launch_dir=launch_dir,
+        versions_file=find_versions_file(trace_dir, launch_dir),
     )
 
 
@@ -283,6 +291,26 @@ def _read_params(path: Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise IngestError(f"{path}: a params file holds a mapping of names to values")
     return data
+
+
+def task_aux_of(record: TaskRecord) -> dict[str, Any]:
+    """A task run's aux from its trace record (shared by the file ingest and the weblog receiver)."""
+    aux = dict(record.metrics)
+    aux["task_id"] = record.task_id
+    aux["trace_status"] = record.status
+    if record.hash:
+        aux["hash"] = record.hash
+    if record.submit:
+        aux["submit"] = record.submit.isoformat()
+    if record.status == "CACHED":
+        aux["cached"] = True
+    aux.update(container_aux(record.metrics.get("container")))
+    return aux
+
+
+def task_finished_at(record: TaskRecord) -> dt.datetime | None:
+    """When a task ended, as both the file ingest and the weblog receiver record it."""
+    return record.complete
 
 
 def _full_hash(record: TaskRecord) -> str | None:
@@ -477,6 +505,7 @@ def _without_report(files: LaunchFiles) -> LaunchFiles:
         work_dir=files.work_dir,
         outdir=files.outdir,
         launch_dir=files.launch_dir,
+        versions_file=files.versions_file,
     )
 
 
@@ -534,6 +563,7 @@ def _write_launch(
     started = entry.timestamp.replace(tzinfo=tz).astimezone(dt.UTC) if entry else None
     statuses: Counter[str] = Counter()
     failed_retry: dict[str, str] = {}
+    retry_of: dict[int, str] = {}  # trace line -> hash of the failed attempt it retries (taken while reading, in order)
     cached_uids: list[str] = []
     first_submit = last_complete = None
     stop_action = False
@@ -552,6 +582,9 @@ def _write_launch(
         return "completed"
 
     cache_index = _load_cache_index(files, result)
+    versions = (
+        ProcessEnvironments(read_versions(files.versions_file), files.versions_file) if files.versions_file else None
+    )
     published_owner: dict[str, tuple[TransformSpec, str, str | None]] = {}  # output hash -> the task that wrote it
 
     def task_reference(record: TaskRecord) -> str:
@@ -609,17 +642,9 @@ def _write_launch(
                     spec = step_specs[process] = TransformSpec(
                         key=f"{result.pipeline}#{process}", name=process, type="step", version=revision
                     )
-                task_aux = dict(record.metrics)
-                task_aux["task_id"] = record.task_id
-                task_aux["trace_status"] = record.status
+                task_aux = task_aux_of(record)
                 task_aux["trace_line"] = record.line
-                if record.hash:
-                    task_aux["hash"] = record.hash
-                if record.submit:
-                    task_aux["submit"] = record.submit.isoformat()
-                if record.status == "CACHED":
-                    task_aux["cached"] = True
-                previous = failed_retry.pop(record.name, None) if record.attempt > 1 and record.name else None
+                previous = retry_of.pop(record.line, None)
                 if previous:
                     task_aux["retry_of"] = previous
                 handle = rec.open_run(
@@ -632,8 +657,11 @@ def _write_launch(
                     status=TASK_STATUS.get(record.status or "", "started"),
                     aux=task_aux,
                 )
-                handle.finished_at = record.complete
+                handle.finished_at = task_finished_at(record)
                 handle.dirty = True
+                environment = versions.for_task(process, record.metrics.get("container")) if versions else None
+                if environment is not None:
+                    handle.set_environment(environment)
                 if work is not None and record.status != "CACHED":
                     _record_work_dir(handle, work, spec, reference, record.name, published_owner, result)
                 if lineage is not None and len(reference) == 32 and record.status != "CACHED":
@@ -649,6 +677,8 @@ def _write_launch(
                 _enrich_from_report(record, task)
             if record.name in attempts and "attempt" not in record.metrics:
                 record.metrics["attempt"] = attempts[record.name] + 1  # a row after a failure of the same task
+            if record.attempt > 1 and record.name in failed_retry:
+                retry_of[record.line] = failed_retry.pop(record.name or "")
             result.tasks += 1
             statuses[record.status or "-"] += 1
             if record.status == "CACHED":
@@ -701,6 +731,9 @@ def _write_launch(
             rec.close_run(launch, launch_status(), finished_at=_finished(entry, tz, last_complete))
             if files.report:
                 launch.set_report(files.report)
+            launch_environment = versions.launch_file() if versions else None
+            if launch_environment is not None:
+                launch.set_environment(launch_environment)
             rec.flush()
             result.run = launch.run
             result.artifacts += 1 if files.report else 0

@@ -1,7 +1,10 @@
-"""`flowprov nextflow run`: run `nextflow run` as a subprocess, then ingest what it wrote.
+"""`flowprov nextflow run`: run `nextflow run` as a subprocess, record it live, then ingest what it wrote.
 
 The wrapper adds `-with-trace` and `-with-report` (unless given) and a `-name` when none is given,
-so it knows exactly which files and which launch to ingest. Nextflow's output streams through
+so it knows exactly which files and which launch to ingest. It also starts a weblog receiver on a
+free localhost port and adds `-with-weblog http://127.0.0.1:PORT/` (unless a weblog URL is given),
+so the launch and its tasks are recorded while they run; the trace ingest at the end merges into
+those same records and fills what the messages did not carry. Nextflow's output streams through
 unchanged and the wrapper exits with Nextflow's exit code; if ingesting fails, the error is
 printed with the command that retries it, and the exit code is still Nextflow's.
 """
@@ -17,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RUN_OPTIONS_WITH_VALUE = {"-name", "-with-trace", "-with-report"}
+RUN_OPTIONS_WITH_VALUE = {"-name", "-with-trace", "-with-report", "-with-weblog"}
 
 
 def _has_option(args: list[str], option: str) -> bool:
@@ -38,7 +41,9 @@ def new_run_name() -> str:
     return "flowprov_" + secrets.token_hex(4)
 
 
-def build_command(nextflow: str, pipeline: str, args: list[str], workdir: Path) -> tuple[list[str], str, Path, Path]:
+def build_command(
+    nextflow: str, pipeline: str, args: list[str], workdir: Path, weblog_url: str | None = None
+) -> tuple[list[str], str, Path, Path]:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = _option_value(args, "-name") or new_run_name()
     extra: list[str] = []
@@ -54,6 +59,8 @@ def build_command(nextflow: str, pipeline: str, args: list[str], workdir: Path) 
         report = str(workdir / f"report-{name}-{stamp}.html")
         args = [a for a in args if a != "-with-report"]
         extra += ["-with-report", report]
+    if weblog_url is not None and not _has_option(args, "-with-weblog"):
+        extra += ["-with-weblog", weblog_url]
     return [nextflow, "run", pipeline, *extra, *args], name, Path(trace), Path(report)
 
 
@@ -69,12 +76,17 @@ def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: 
         )
         return 127
     workdir = workdir or Path.cwd()
-    command, name, trace, report = build_command(nextflow, pipeline, args, workdir)
+    receiver = _start_receiver(store) if not _has_option(args, "-with-weblog") else None
+    command, name, trace, report = build_command(
+        nextflow, pipeline, args, workdir, receiver.url if receiver is not None else None
+    )
     print(f"flowprov: running {' '.join(shlex.quote(c) for c in command)}", file=sys.stderr, flush=True)
     try:
         code = subprocess.call(command, cwd=workdir)
     except KeyboardInterrupt:
         code = 130
+    if receiver is not None:
+        _stop_receiver(receiver)
     if not trace.exists():
         print(f"flowprov: error: Nextflow wrote no trace at {trace}; nothing recorded for run {name}", file=sys.stderr)
         return code
@@ -95,3 +107,25 @@ def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: 
             file=sys.stderr,
         )
     return code
+
+
+def _start_receiver(store: Any) -> Any:
+    """A weblog receiver on a free localhost port, or None (said on stderr) when it cannot start."""
+    if store is None:
+        return None
+    from flowprov.integrations.nextflow.receiver import WeblogReceiver
+
+    try:
+        return WeblogReceiver(store, "127.0.0.1", 0).start()
+    except Exception as exc:  # the workflow still runs; the trace ingest at the end records it
+        print(
+            f"flowprov: warning: cannot start the weblog receiver ({exc}); recording from files only", file=sys.stderr
+        )
+        return None
+
+
+def _stop_receiver(receiver: Any) -> None:
+    try:
+        receiver.stop()
+    except Exception as exc:  # what was not written live, the trace ingest still writes
+        print(f"flowprov: warning: live recording stopped with an error: {exc}", file=sys.stderr)
