@@ -1,0 +1,120 @@
+"""Match the files of two runs and say how each pair differs.
+
+Files match by artifact key, then by location, then by their path relative to the common folder
+of each side's files (two launches in two directories, task work dirs with different hashes).
+A line diff is added for small text files when both versions still exist on this machine with
+the bytes that were recorded (a file overwritten by the later run has lost its old bytes).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+DEFAULT_MAX_TEXT_BYTES = 64 * 1024
+
+
+def local_path(artifact: Any) -> str:
+    uri = artifact.path or ""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def relative_names(artifacts: list[Any]) -> dict[int, str]:
+    """artifact id -> its key, else its path relative to the folder all of them share."""
+    paths = {a.id: local_path(a) for a in artifacts if not a.key}
+    names = {a.id: a.key for a in artifacts if a.key}
+    if not paths:
+        return names
+    values = list(paths.values())
+    try:
+        root = os.path.commonpath(values) if len(values) > 1 else os.path.dirname(values[0])
+    except ValueError:  # mixed absolute and relative paths
+        root = ""
+    if root in values:  # a single file or one file is the common path itself
+        root = os.path.dirname(root)
+    names.update((i, os.path.relpath(p, root) if root else p) for i, p in paths.items())
+    return names
+
+
+def describe_file(artifact: Any) -> dict[str, Any]:
+    return {"uid": artifact.uid, "hash": artifact.hash, "size": artifact.size, "path": artifact.path}
+
+
+def _pair_by(
+    left: dict[int, str], right: dict[int, str], pairs: list[tuple[int | None, int | None]]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Pair ids whose names are equal and unique on both sides; return what is left."""
+    right_by_name: dict[str, list[int]] = {}
+    for i, name in right.items():
+        right_by_name.setdefault(name, []).append(i)
+    left_counts: dict[str, int] = {}
+    for name in left.values():
+        left_counts[name] = left_counts.get(name, 0) + 1
+    rest_left = dict(left)
+    rest_right = dict(right)
+    for i, name in left.items():
+        matches = right_by_name.get(name, [])
+        if len(matches) == 1 and left_counts[name] == 1:
+            pairs.append((i, matches[0]))
+            del rest_left[i], rest_right[matches[0]]
+    return rest_left, rest_right
+
+
+def match_files(a: list[Any], b: list[Any]) -> list[tuple[Any | None, Any | None, str]]:
+    """(artifact in A or None, artifact in B or None, display name), by key, location, relative path."""
+    by_id = {x.id: x for x in [*a, *b]}
+    rel_a, rel_b = relative_names(a), relative_names(b)
+    pairs: list[tuple[int | None, int | None]] = []
+    left = {x.id: (x.key or x.path or "") for x in a}
+    right = {x.id: (x.key or x.path or "") for x in b}
+    left, right = _pair_by(left, right, pairs)
+    left, right = _pair_by({i: rel_a[i] for i in left}, {i: rel_b[i] for i in right}, pairs)
+    pairs += [(i, None) for i in left] + [(None, i) for i in right]
+    out = []
+    for ia, ib in pairs:
+        name = rel_b[ib] if ib is not None else rel_a[ia]  # type: ignore[index]
+        out.append((by_id.get(ia) if ia is not None else None, by_id.get(ib) if ib is not None else None, name))
+    return sorted(out, key=lambda t: t[2])
+
+
+def compare_files(a: list[Any], b: list[Any], max_text_bytes: int) -> list[dict[str, Any]]:
+    """One entry per matched name: same, changed (with a line diff when possible), added or removed."""
+    entries = []
+    for fa, fb, name in match_files(a, b):
+        entry: dict[str, Any] = {"name": name}
+        if fa is None or fb is None:
+            entry["change"] = "added" if fa is None else "removed"
+        else:
+            entry["change"] = "same" if (fa.hash, fa._hash_type) == (fb.hash, fb._hash_type) else "changed"
+        entry["a"] = describe_file(fa) if fa is not None else None
+        entry["b"] = describe_file(fb) if fb is not None else None
+        if entry["change"] == "changed":
+            entry["text_diff"] = text_diff(fa, fb, name, max_text_bytes)
+        entries.append(entry)
+    return entries
+
+
+def _recorded_text(artifact: Any, max_bytes: int) -> list[str] | None:
+    """The file's lines when it is small text still holding the recorded bytes, else None."""
+    from flowprov.core.hashing import HashingError, hash_path
+
+    path = local_path(artifact)
+    if artifact.size is None or artifact.size > max_bytes or not os.path.isfile(path):
+        return None
+    try:
+        if hash_path(path).hash != artifact.hash:
+            return None
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().splitlines(keepends=True)
+    except (HashingError, OSError, UnicodeDecodeError):
+        return None
+
+
+def text_diff(a: Any, b: Any, name: str, max_bytes: int) -> str | None:
+    old, new = _recorded_text(a, max_bytes), _recorded_text(b, max_bytes)
+    if old is None or new is None:
+        return None
+    return "".join(difflib.unified_diff(old, new, f"a/{name}", f"b/{name}"))

@@ -1,0 +1,171 @@
+"""Load one run and its steps in a fixed number of queries (never one per step).
+
+A snapshot is everything a diff compares: the run, its step runs (child runs, plus the earlier
+runs a resumed launch reused, `aux["cached_task_runs"]`), and each one's input and output
+artifacts. Outputs are the artifacts a run created (`run.output_artifacts`) plus those whose
+identical bytes another run registered first (`aux["outputs_already_registered"]`), so a re-run
+that wrote the same bytes still shows them as its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+CHUNK = 5000
+
+
+@dataclass
+class Step:
+    """One step run of a snapshot, with the key it is matched on across runs."""
+
+    key: str
+    run: Any
+    inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    cached: bool = False
+    attempts: int = 1
+
+    @property
+    def label(self) -> str:
+        return self.run.name or step_name(self.run.transform)
+
+
+@dataclass
+class Snapshot:
+    run: Any
+    inputs: list[Any]
+    outputs: list[Any]
+    steps: dict[str, Step]
+
+    def producers(self) -> dict[int, Step]:
+        """Artifact id -> the step of this run that wrote it."""
+        return {a.id: s for s in self.steps.values() for a in s.outputs}
+
+    def files(self) -> list[Any]:
+        """Every artifact of the run and its steps, once."""
+        seen: dict[int, Any] = {a.id: a for a in [*self.inputs, *self.outputs]}
+        for s in self.steps.values():
+            seen.update((a.id, a) for a in [*s.inputs, *s.outputs])
+        return list(seen.values())
+
+    def file_names(self) -> dict[str, str]:
+        """artifact uid -> its key, else its path relative to the folder all the run's files share."""
+        from flowprov.diff.files import relative_names
+
+        files = self.files()
+        names = relative_names(files)
+        return {a.uid: names[a.id] for a in files}
+
+    def all_outputs(self) -> list[Any]:
+        seen: dict[int, Any] = {a.id: a for a in self.outputs}
+        for s in self.steps.values():
+            seen.update((a.id, a) for a in s.outputs)
+        return list(seen.values())
+
+
+def step_name(transform: Any) -> str:
+    key = transform.key or transform.name or transform.uid
+    return key.split("#", 1)[-1]
+
+
+def step_key(run: Any) -> str:
+    """Steps match across runs by step transform key and run name (rule + wildcards, process + tag)."""
+    return f"{run.transform.key or run.transform.name}|{run.name or ''}"
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _runs(**lookup: list[Any]) -> list[Any]:
+    from flowprov.core.registry import Run
+
+    [(name, values)] = lookup.items()
+    out: list[Any] = []
+    for chunk in _chunks(sorted(set(values))):
+        out += Run.filter(**{name: chunk}).select_related("transform").order_by("id").list()
+    return out
+
+
+def _inputs_by_run(run_ids: list[int]) -> dict[int, list[Any]]:
+    """run id -> the artifacts it read, in one query per chunk of runs (the link table of run.input_artifacts)."""
+    from flowprov.core.registry import Artifact
+    from flowprov.core.registry.links import run_input_artifact as link
+    from flowprov.core.store import current_store
+
+    store = current_store()
+    out: dict[int, list[Any]] = {}
+    try:
+        for chunk in _chunks(run_ids):
+            stmt = (
+                select(link.c.run_id, Artifact)
+                .join(Artifact, Artifact.id == link.c.artifact_id)
+                .where(link.c.run_id.in_(chunk))
+                .order_by(Artifact.id)
+            )
+            for run_id, artifact in store.session.execute(stmt).all():
+                out.setdefault(run_id, []).append(artifact)
+    finally:
+        store.release()
+    return out
+
+
+def _outputs_by_run(runs: list[Any]) -> dict[int, list[Any]]:
+    """run id -> its outputs: artifacts it created plus identical bytes registered first by another run."""
+    from flowprov.core.registry import Artifact
+
+    out: dict[int, list[Any]] = {}
+    for chunk in _chunks(sorted(r.id for r in runs)):
+        for artifact in Artifact.filter(run_id__in=chunk).order_by("id"):
+            out.setdefault(artifact.run_id, []).append(artifact)
+    again = {r.id: list((r.aux or {}).get("outputs_already_registered", [])) for r in runs}
+    wanted = sorted({uid for uids in again.values() for uid in uids})
+    by_uid: dict[str, Any] = {}
+    for chunk in _chunks(wanted):
+        by_uid.update((a.uid, a) for a in Artifact.filter(uid__in=chunk))
+    for run_id, uids in again.items():
+        known = {a.id for a in out.get(run_id, [])}
+        out.setdefault(run_id, []).extend(by_uid[u] for u in uids if u in by_uid and by_uid[u].id not in known)
+    return out
+
+
+def _steps(children: Iterable[Any], cached: Iterable[Any], inputs: dict, outputs: dict) -> dict[str, Step]:
+    """Steps by match key; a retried step keeps its last attempt and counts the attempts."""
+    steps: dict[str, Step] = {}
+    for run, is_cached in [(c, False) for c in children] + [(c, True) for c in cached]:
+        key = step_key(run)
+        earlier = steps.get(key)
+        if earlier is not None and (is_cached or earlier.run.id > run.id):
+            earlier.attempts += 1
+            continue
+        steps[key] = Step(
+            key,
+            run,
+            inputs.get(run.id, []),
+            outputs.get(run.id, []),
+            cached=is_cached or bool((run.aux or {}).get("cached")),
+            attempts=1 + (earlier.attempts if earlier else 0),
+        )
+    return steps
+
+
+def load_snapshot(run: Any) -> Snapshot:
+    """The run, its steps and their files: five queries (chunked for very large runs)."""
+    children = _runs(initiated_by_run_id__in=[run.id])
+    cached_uids = list((run.aux or {}).get("cached_task_runs", []))
+    child_ids = {c.id for c in children}
+    cached = [c for c in _runs(uid__in=cached_uids) if c.id not in child_ids] if cached_uids else []
+    everything = [run, *children, *cached]
+    inputs = _inputs_by_run(sorted(r.id for r in everything))
+    outputs = _outputs_by_run(everything)
+    return Snapshot(
+        run=run,
+        inputs=inputs.get(run.id, []),
+        outputs=outputs.get(run.id, []),
+        steps=_steps(children, cached, inputs, outputs),
+    )
