@@ -63,7 +63,9 @@ def changed_steps(d) -> dict[str, list[str]]:
 
 
 def test_config_value(store_url, tmp_path):
-    root, a, b = run_twice(tmp_path, store_url, lambda r: (r / "config.yaml").write_text("samples: [a, b]\nfactor: 3\n"))
+    root, a, b = run_twice(
+        tmp_path, store_url, lambda r: (r / "config.yaml").write_text("samples: [a, b]\nfactor: 3\n")
+    )
     d = ln.diff(a, b)
     assert d.changed
     assert [(p["path"], p["a"], p["b"], p["delta"]) for p in d.to_dict()["layers"]["params"]["entries"]] == [
@@ -105,8 +107,13 @@ def test_rule_code(store_url, tmp_path):
     assert data["a"]["uid"] == a.uid and data["b"]["uid"] == b.uid
     transform = data["layers"]["transform"]
     assert [e["field"] for e in transform["entries"]] == ["hash"]
-    assert "-    shell: \"echo {wildcards.sample} $(( $(wc -l < {input}) * {params.factor} ))" in transform["source_diff"]
-    assert "+    shell: \"echo {wildcards.sample} $(( $(wc -l < {input}) * {params.factor} + 1 ))" in transform["source_diff"]
+    assert (
+        '-    shell: "echo {wildcards.sample} $(( $(wc -l < {input}) * {params.factor} ))' in transform["source_diff"]
+    )
+    assert (
+        '+    shell: "echo {wildcards.sample} $(( $(wc -l < {input}) * {params.factor} + 1 ))'
+        in transform["source_diff"]
+    )
     assert "params" not in data["layers"]
     assert changed_steps(d) == {
         "count (sample=a)": ["code", "outputs"],

@@ -19,11 +19,19 @@ from flowprov.diff.snapshot import Snapshot, Step
 def _code(a: Any, b: Any, name: str) -> dict[str, Any] | None:
     """How the code of two step runs differs, or None."""
     if a.transform.hash != b.transform.hash:
-        return {"what": "source", "a": a.transform.hash, "b": b.transform.hash, "diff": source_diff(a.transform, b.transform, name)}
+        return {
+            "what": "source",
+            "a": a.transform.hash,
+            "b": b.transform.hash,
+            "diff": source_diff(a.transform, b.transform, name),
+        }
     sh_a, sh_b = (a.aux or {}).get("command_sh"), (b.aux or {}).get("command_sh")
     if sh_a != sh_b and (sh_a or sh_b):
         diff = difflib.unified_diff(
-            (sh_a or "").splitlines(keepends=True), (sh_b or "").splitlines(keepends=True), "a/.command.sh", "b/.command.sh"
+            (sh_a or "").splitlines(keepends=True),
+            (sh_b or "").splitlines(keepends=True),
+            "a/.command.sh",
+            "b/.command.sh",
         )
         return {"what": "command_sh", "a": None, "b": None, "diff": "".join(diff)}
     return None
@@ -78,7 +86,7 @@ def children_layer(a: Snapshot, b: Snapshot, max_text_bytes: int) -> dict[str, A
             continue
         only = sa or sb
         assert only is not None
-        entry = {"key": key, "step": key.split("|", 1)[0], "name": only.label}
+        entry: dict[str, Any] = {"key": key, "step": key.split("|", 1)[0], "name": only.label}
         entry.update(change="removed" if sb is None else "added", differences=[])
         entry["a"], entry["b"] = (_describe(sa) if sa else None), (_describe(sb) if sb else None)
         entries.append(entry)

@@ -114,7 +114,13 @@ def compare(a: Any, b: Any, *, max_text_bytes: int, metrics_threshold: float) ->
     ctx = WhyContext(sa, sb, steps, _run_causes(layers))
     explained = why(ctx, layers["files"]["outputs"], layers["files"]["inputs"])
     return RunDiff(
-        {"schema_version": SCHEMA_VERSION, "a": describe_side(a), "b": describe_side(b), "layers": layers, "why": explained}
+        {
+            "schema_version": SCHEMA_VERSION,
+            "a": describe_side(a),
+            "b": describe_side(b),
+            "layers": layers,
+            "why": explained,
+        }
     )
 
 

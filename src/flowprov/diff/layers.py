@@ -174,9 +174,9 @@ def metric_ratios(pairs: list[tuple[str, Any, Any]], threshold: float) -> list[d
         aux_a, aux_b = ra.aux or {}, rb.aux or {}
         for metric in METRICS:
             va, vb = aux_a.get(metric), aux_b.get(metric)
-            if not (_is_number(va) and _is_number(vb)) or va <= 0:
+            if not (_is_number(va) and _is_number(vb)) or float(va) <= 0:  # type: ignore[arg-type]
                 continue
-            ratio = vb / va
+            ratio = float(vb) / float(va)  # type: ignore[arg-type]
             if ratio >= threshold or ratio <= 1 / threshold:
                 out.append({"step": label, "metric": metric, "a": va, "b": vb, "ratio": round(ratio, 3)})
     return out

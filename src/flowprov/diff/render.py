@@ -160,7 +160,9 @@ def render_markdown(data: dict[str, Any]) -> str:
             if kind == "diff":
                 lines += ["```diff", text.rstrip("\n"), "```"]
             else:
-                lines.append({"item": "- ", "sub": "  - ", "note": "- "}[kind] + (f"_{text}_" if kind == "note" else text))
+                lines.append(
+                    {"item": "- ", "sub": "  - ", "note": "- "}[kind] + (f"_{text}_" if kind == "note" else text)
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -173,7 +175,9 @@ def render_html(data: dict[str, Any]) -> str:
             if kind == "diff":
                 out.append(f"<pre>{html.escape(text)}</pre>")
             else:
-                out.append(f"<li>{'<i>' if kind == 'note' else ''}{html.escape(text)}{'</i>' if kind == 'note' else ''}</li>")
+                out.append(
+                    f"<li>{'<i>' if kind == 'note' else ''}{html.escape(text)}{'</i>' if kind == 'note' else ''}</li>"
+                )
         out.append("</ul>")
     out.append("</div>")
     return "\n".join(out)
