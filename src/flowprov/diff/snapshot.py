@@ -9,6 +9,7 @@ that wrote the same bytes still shows them as its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,14 +25,11 @@ class Step:
 
     key: str
     run: Any
+    label: str
     inputs: list[Any] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     cached: bool = False
     attempts: int = 1
-
-    @property
-    def label(self) -> str:
-        return self.run.name or step_name(self.run.transform)
 
 
 @dataclass
@@ -72,9 +70,25 @@ def step_name(transform: Any) -> str:
     return key.split("#", 1)[-1]
 
 
-def step_key(run: Any) -> str:
-    """Steps match across runs by step transform key and run name (rule + wildcards, process + tag)."""
-    return f"{run.transform.key or run.transform.name}|{run.name or ''}"
+def stable_names(runs: list[Any]) -> dict[int, str]:
+    """run id -> the name steps are matched on: the run name (rule + wildcards, process + tag, task
+    run name), except Prefect's default task run names `<task>-<3 random hex>`, which differ on
+    every flow run: those become `<task> #<n>`, numbered in start order per task."""
+    names: dict[int, str] = {}
+    counters: dict[str, int] = {}
+    for run in sorted(runs, key=lambda r: (r.started_at is None, r.started_at or 0, r.id)):
+        task = step_name(run.transform)
+        name = run.name or task
+        if run.reference_type == "prefect_task_run_id" and re.fullmatch(re.escape(task) + r"-[0-9a-f]{3}", name):
+            counters[task] = counters.get(task, 0) + 1
+            name = f"{task} #{counters[task]}"
+        names[run.id] = name
+    return names
+
+
+def step_key(run: Any, name: str) -> str:
+    """Steps match across runs by step transform key and name."""
+    return f"{run.transform.key or run.transform.name}|{name}"
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
@@ -137,8 +151,10 @@ def _outputs_by_run(runs: list[Any]) -> dict[int, list[Any]]:
 def _steps(children: Iterable[Any], cached: Iterable[Any], inputs: dict, outputs: dict) -> dict[str, Step]:
     """Steps by match key; a retried step keeps its last attempt and counts the attempts."""
     steps: dict[str, Step] = {}
-    for run, is_cached in [(c, False) for c in children] + [(c, True) for c in cached]:
-        key = step_key(run)
+    runs = [(c, False) for c in children] + [(c, True) for c in cached]
+    names = stable_names([r for r, _ in runs])
+    for run, is_cached in runs:
+        key = step_key(run, names[run.id])
         earlier = steps.get(key)
         if earlier is not None and (is_cached or earlier.run.id > run.id):
             earlier.attempts += 1
@@ -146,6 +162,7 @@ def _steps(children: Iterable[Any], cached: Iterable[Any], inputs: dict, outputs
         steps[key] = Step(
             key,
             run,
+            names[run.id],
             inputs.get(run.id, []),
             outputs.get(run.id, []),
             cached=is_cached or bool((run.aux or {}).get("cached")),

@@ -94,9 +94,9 @@ def explain_step(ctx: WhyContext, key: str, seen: frozenset[str]) -> list[list[d
         label = ctx.steps[upstream]["name"] if upstream in ctx.steps else upstream
         ran = _node("step", label, f"{label} re-ran")
         chains += [[node, ran, *chain] for chain in sub] or [[node, ran]]
-    if not chains:
-        unexplained = _node("unknown", step["name"], "no recorded difference in this step")
-        chains = [[unexplained, c] for c in ctx.run_causes] or [[unexplained]]
+    if not chains:  # the step recorded no difference of its own: the run's own differences explain it
+        chains = [[{**c, "text": c["text"] + " (of the whole run)"}] for c in ctx.run_causes]
+        chains = chains or [[_node("unknown", step["name"], "no recorded difference")]]
     return chains
 
 
