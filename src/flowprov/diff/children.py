@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from flowprov.diff.files import compare_files
+from flowprov.diff.files import FileComparisons
 from flowprov.diff.layers import SAME, compare_params, source_diff
 from flowprov.diff.snapshot import Snapshot, Step
 
@@ -42,7 +42,7 @@ def _describe(step: Step) -> dict[str, Any]:
     return {"uid": run.uid, "status": run.status, "cached": step.cached, "attempts": step.attempts}
 
 
-def compare_steps(sa: Step, sb: Step, max_text_bytes: int) -> dict[str, Any]:
+def compare_steps(sa: Step, sb: Step, files: FileComparisons) -> dict[str, Any]:
     ra, rb = sa.run, sb.run
     entry: dict[str, Any] = {"key": sb.key, "step": sb.key.split("|", 1)[0], "name": sb.label}
     entry["a"], entry["b"] = _describe(sa), _describe(sb)
@@ -51,8 +51,7 @@ def compare_steps(sa: Step, sb: Step, max_text_bytes: int) -> dict[str, Any]:
         entry.update(change=SAME, differences=[], params=[], code=None, inputs=[], outputs=[])
         return entry
     params = [p for p in compare_params(ra.params.get_values(), rb.params.get_values()) if p["change"] != SAME]
-    inputs = compare_files(sa.inputs, sb.inputs, max_text_bytes)
-    outputs = compare_files(sa.outputs, sb.outputs, max_text_bytes)
+    inputs, outputs = files(sa.inputs, sb.inputs), files(sa.outputs, sb.outputs)
     code = _code(ra, rb, sb.label)
     differences = [
         name
@@ -77,12 +76,12 @@ def compare_steps(sa: Step, sb: Step, max_text_bytes: int) -> dict[str, Any]:
     return entry
 
 
-def children_layer(a: Snapshot, b: Snapshot, max_text_bytes: int) -> dict[str, Any]:
+def children_layer(a: Snapshot, b: Snapshot, files: FileComparisons) -> dict[str, Any]:
     entries = []
     for key in sorted(set(a.steps) | set(b.steps)):
         sa, sb = a.steps.get(key), b.steps.get(key)
         if sa is not None and sb is not None:
-            entries.append(compare_steps(sa, sb, max_text_bytes))
+            entries.append(compare_steps(sa, sb, files))
             continue
         only = sa or sb
         assert only is not None

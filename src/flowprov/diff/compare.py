@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowprov.diff.children import children_layer
-from flowprov.diff.files import compare_files, describe_file
+from flowprov.diff.files import FileComparisons, describe_file
 from flowprov.diff.layers import (
     SAME,
     environment_layer,
@@ -20,7 +20,7 @@ from flowprov.diff.layers import (
     transform_layer,
 )
 from flowprov.diff.result import SCHEMA_VERSION, RunDiff
-from flowprov.diff.snapshot import Snapshot, load_snapshot
+from flowprov.diff.snapshot import Snapshot, artifact_columns, artifact_rows, load_snapshot
 from flowprov.diff.why import WhyContext, param_causes, why
 
 
@@ -38,10 +38,14 @@ def describe_side(run: Any) -> dict[str, Any]:
 
 
 def _lock_files(run: Any) -> list[Any]:
+    from sqlalchemy import select
+
     from flowprov.core.registry import Artifact
 
     uids = list((run.aux or {}).get("environment_files", []))
-    return Artifact.filter(uid__in=uids).order_by("id").list() if uids else []
+    if not uids:
+        return []
+    return artifact_rows(select(*artifact_columns()).where(Artifact.uid.in_(uids)).order_by(Artifact.id))
 
 
 def _renamed(entries: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
@@ -51,12 +55,12 @@ def _renamed(entries: list[dict[str, Any]], names: dict[str, str]) -> list[dict[
     return entries
 
 
-def files_layer(sa: Snapshot, sb: Snapshot, names: dict[str, str], max_text_bytes: int) -> dict[str, Any]:
+def files_layer(sa: Snapshot, sb: Snapshot, names: dict[str, str], files: FileComparisons) -> dict[str, Any]:
     """The run's inputs, and every output of the run and its steps (step outputs matched within each step)."""
-    outputs = compare_files(sa.outputs, sb.outputs, max_text_bytes)
+    outputs = list(files(sa.outputs, sb.outputs))
     for key in sorted(set(sa.steps) | set(sb.steps)):
         step_a, step_b = sa.steps.get(key), sb.steps.get(key)
-        outputs += compare_files(step_a.outputs if step_a else [], step_b.outputs if step_b else [], max_text_bytes)
+        outputs += files(step_a.outputs if step_a else [], step_b.outputs if step_b else [])
     seen: set[tuple[str | None, str | None]] = set()
     unique = []
     for e in outputs:
@@ -64,7 +68,7 @@ def files_layer(sa: Snapshot, sb: Snapshot, names: dict[str, str], max_text_byte
         if ident not in seen:
             seen.add(ident)
             unique.append(e)
-    inputs = _renamed(compare_files(sa.inputs, sb.inputs, max_text_bytes), names)
+    inputs = _renamed(list(files(sa.inputs, sb.inputs)), names)
     return {"inputs": inputs, "outputs": sorted(_renamed(unique, names), key=lambda e: e["name"])}
 
 
@@ -92,12 +96,13 @@ def _value(v: Any) -> str:
 def compare(a: Any, b: Any, *, max_text_bytes: int, metrics_threshold: float) -> RunDiff:
     sa, sb = load_snapshot(a), load_snapshot(b)
     names = {**sa.file_names(), **sb.file_names()}
+    files = FileComparisons(max_text_bytes)
     layers: dict[str, Any] = {
         "transform": transform_layer(a, b),
         "params": params_layer(a, b),
         "environment": environment_layer(a, b, _lock_files(a), _lock_files(b), max_text_bytes),
-        "files": files_layer(sa, sb, names, max_text_bytes),
-        "children": children_layer(sa, sb, max_text_bytes),
+        "files": files_layer(sa, sb, names, files),
+        "children": children_layer(sa, sb, files),
         "facts": facts_layer(a, b),
     }
     pairs = [

@@ -18,6 +18,8 @@ DEFAULT_MAX_TEXT_BYTES = 64 * 1024
 
 def local_path(artifact: Any) -> str:
     uri = artifact.path or ""
+    if uri.startswith("file:///") and "%" not in uri:  # the common case, without urlparse's cost
+        return uri[7:]
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme == "file" else uri
 
@@ -33,9 +35,10 @@ def relative_names(artifacts: list[Any]) -> dict[int, str]:
         root = os.path.commonpath(values) if len(values) > 1 else os.path.dirname(values[0])
     except ValueError:  # mixed absolute and relative paths
         root = ""
-    if root in values:  # a single file or one file is the common path itself
+    if root in paths.values():  # a single file, or one file is the common path itself
         root = os.path.dirname(root)
-    names.update((i, os.path.relpath(p, root) if root else p) for i, p in paths.items())
+    prefix = root.rstrip("/") + "/" if root else ""
+    names.update((i, p[len(prefix) :] if prefix and p.startswith(prefix) else p) for i, p in paths.items())
     return names
 
 
@@ -66,18 +69,37 @@ def _pair_by(
 def match_files(a: list[Any], b: list[Any]) -> list[tuple[Any | None, Any | None, str]]:
     """(artifact in A or None, artifact in B or None, display name), by key, location, relative path."""
     by_id = {x.id: x for x in [*a, *b]}
-    rel_a, rel_b = relative_names(a), relative_names(b)
     pairs: list[tuple[int | None, int | None]] = []
     left = {x.id: (x.key or x.path or "") for x in a}
     right = {x.id: (x.key or x.path or "") for x in b}
     left, right = _pair_by(left, right, pairs)
-    left, right = _pair_by({i: rel_a[i] for i in left}, {i: rel_b[i] for i in right}, pairs)
+    if left or right:  # names relative to each side's common folder, only when some are unmatched
+        rel_a, rel_b = relative_names(a), relative_names(b)
+        if left and right:
+            left, right = _pair_by({i: rel_a[i] for i in left}, {i: rel_b[i] for i in right}, pairs)
+    else:
+        rel_a = rel_b = {x.id: x.key or local_path(x) for x in [*a, *b]}
     pairs += [(i, None) for i in left] + [(None, i) for i in right]
     out = []
     for ia, ib in pairs:
         name = rel_b[ib] if ib is not None else rel_a[ia]  # type: ignore[index]
         out.append((by_id.get(ia) if ia is not None else None, by_id.get(ib) if ib is not None else None, name))
     return sorted(out, key=lambda t: t[2])
+
+
+class FileComparisons:
+    """compare_files with the results kept for one diff: the step layer and the file layer compare
+    the same step outputs, and text files are read once."""
+
+    def __init__(self, max_text_bytes: int):
+        self.max_text_bytes = max_text_bytes
+        self._seen: dict[tuple[tuple[int, ...], tuple[int, ...]], list[dict[str, Any]]] = {}
+
+    def __call__(self, a: list[Any], b: list[Any]) -> list[dict[str, Any]]:
+        key = (tuple(x.id for x in a), tuple(x.id for x in b))
+        if key not in self._seen:
+            self._seen[key] = compare_files(a, b, self.max_text_bytes)
+        return self._seen[key]
 
 
 def compare_files(a: list[Any], b: list[Any], max_text_bytes: int) -> list[dict[str, Any]]:
@@ -88,7 +110,7 @@ def compare_files(a: list[Any], b: list[Any], max_text_bytes: int) -> list[dict[
         if fa is None or fb is None:
             entry["change"] = "added" if fa is None else "removed"
         else:
-            entry["change"] = "same" if (fa.hash, fa._hash_type) == (fb.hash, fb._hash_type) else "changed"
+            entry["change"] = "same" if (fa.hash, fa.hash_type) == (fb.hash, fb.hash_type) else "changed"
         entry["a"] = describe_file(fa) if fa is not None else None
         entry["b"] = describe_file(fb) if fb is not None else None
         if entry["change"] == "changed":

@@ -38,6 +38,7 @@ class Snapshot:
     inputs: list[Any]
     outputs: list[Any]
     steps: dict[str, Step]
+    _names: dict[str, str] | None = None
 
     def producers(self) -> dict[int, Step]:
         """Artifact id -> the step of this run that wrote it."""
@@ -54,9 +55,11 @@ class Snapshot:
         """artifact uid -> its key, else its path relative to the folder all the run's files share."""
         from flowprov.diff.files import relative_names
 
-        files = self.files()
-        names = relative_names(files)
-        return {a.uid: names[a.id] for a in files}
+        if self._names is None:
+            files = self.files()
+            names = relative_names(files)
+            self._names = {a.uid: names[a.id] for a in files}
+        return self._names
 
     def all_outputs(self) -> list[Any]:
         seen: dict[int, Any] = {a.id: a for a in self.outputs}
@@ -97,51 +100,82 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
 
 
 def _runs(**lookup: list[Any]) -> list[Any]:
-    from flowprov.core.registry import Run
+    """Runs matching one `__in` lookup, and their transforms in one more query: a join would repeat
+    each step transform's source code on every row; loaded once, `run.transform` comes from the session."""
+    from flowprov.core.registry import Run, Transform
 
     [(name, values)] = lookup.items()
     out: list[Any] = []
     for chunk in _chunks(sorted(set(values))):
-        out += Run.filter(**{name: chunk}).select_related("transform").order_by("id").list()
+        out += Run.filter(**{name: chunk}).order_by("id").list()
+    transforms = Transform.filter(id__in=sorted({r.transform_id for r in out})).list() if out else []
+    by_id = {t.id: t for t in transforms}
+    for run in out:
+        run.__dict__.setdefault("transform", by_id[run.transform_id])
     return out
 
 
-def _inputs_by_run(run_ids: list[int]) -> dict[int, list[Any]]:
-    """run id -> the artifacts it read, in one query per chunk of runs (the link table of run.input_artifacts)."""
+def artifact_columns() -> list[Any]:
+    """The artifact fields a diff reads, loaded as plain rows (much cheaper than records for thousands of files)."""
     from flowprov.core.registry import Artifact
-    from flowprov.core.registry.links import run_input_artifact as link
+
+    return [
+        Artifact.id,
+        Artifact.uid,
+        Artifact.key,
+        Artifact.path,
+        Artifact.hash,
+        Artifact._hash_type.label("hash_type"),
+        Artifact.size,
+        Artifact.run_id,
+    ]
+
+
+def artifact_rows(stmt: Any) -> list[Any]:
     from flowprov.core.store import current_store
 
     store = current_store()
-    out: dict[int, list[Any]] = {}
     try:
-        for chunk in _chunks(run_ids):
-            stmt = (
-                select(link.c.run_id, Artifact)
-                .join(Artifact, Artifact.id == link.c.artifact_id)
-                .where(link.c.run_id.in_(chunk))
-                .order_by(Artifact.id)
-            )
-            for run_id, artifact in store.session.execute(stmt).all():
-                out.setdefault(run_id, []).append(artifact)
+        return list(store.session.execute(stmt).all())
     finally:
         store.release()
+
+
+def _inputs_by_run(run_ids: list[int]) -> dict[int, list[Any]]:
+    """run id -> the artifacts it read (the link table behind run.input_artifacts), one query per chunk."""
+    from flowprov.core.registry import Artifact
+    from flowprov.core.registry.links import run_input_artifact as link
+
+    out: dict[int, list[Any]] = {}
+    for chunk in _chunks(run_ids):
+        stmt = (
+            select(link.c.run_id.label("reader_id"), *artifact_columns())
+            .join(Artifact, Artifact.id == link.c.artifact_id)
+            .where(link.c.run_id.in_(chunk))
+            .order_by(Artifact.id)
+        )
+        for row in artifact_rows(stmt):
+            out.setdefault(row.reader_id, []).append(row)
     return out
 
 
 def _outputs_by_run(runs: list[Any]) -> dict[int, list[Any]]:
-    """run id -> its outputs: artifacts it created plus identical bytes registered first by another run."""
+    """run id -> its outputs: artifacts it created (run.output_artifacts) plus identical bytes that
+    another run registered first (`aux["outputs_already_registered"]`)."""
     from flowprov.core.registry import Artifact
 
     out: dict[int, list[Any]] = {}
     for chunk in _chunks(sorted(r.id for r in runs)):
-        for artifact in Artifact.filter(run_id__in=chunk).order_by("id"):
-            out.setdefault(artifact.run_id, []).append(artifact)
+        stmt = select(*artifact_columns()).where(Artifact.run_id.in_(chunk)).order_by(Artifact.id)
+        for row in artifact_rows(stmt):
+            out.setdefault(row.run_id, []).append(row)
     again = {r.id: list((r.aux or {}).get("outputs_already_registered", [])) for r in runs}
     wanted = sorted({uid for uids in again.values() for uid in uids})
     by_uid: dict[str, Any] = {}
     for chunk in _chunks(wanted):
-        by_uid.update((a.uid, a) for a in Artifact.filter(uid__in=chunk))
+        by_uid.update(
+            (row.uid, row) for row in artifact_rows(select(*artifact_columns()).where(Artifact.uid.in_(chunk)))
+        )
     for run_id, uids in again.items():
         known = {a.id for a in out.get(run_id, [])}
         out.setdefault(run_id, []).extend(by_uid[u] for u in uids if u in by_uid and by_uid[u].id not in known)
