@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
 from common import fmt_seconds, median_time, table
@@ -147,9 +146,7 @@ def bench(tmp: Path, n_jobs: int) -> list[list[str]]:
 def run(quick: bool = False) -> str:
     headers = ["workload", "flowprov", "baseline", "ratio", "note"]
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
         rows = bench(Path(tmp), 100 if quick else 1000)
-        del start
     return table("Diff of two workflow runs (SQLite)", headers, rows)
 
 

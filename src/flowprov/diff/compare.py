@@ -7,6 +7,9 @@ of queries as two scripts.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flowprov.diff.children import children_layer
@@ -93,7 +96,25 @@ def _value(v: Any) -> str:
     return "(none)" if v is None else str(v)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a large diff allocates many small dicts and lists, none
+    of them in reference cycles, and collections triggered by them took a third of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def compare(a: Any, b: Any, *, max_text_bytes: int, metrics_threshold: float) -> RunDiff:
+    with gc_paused():
+        return _compare(a, b, max_text_bytes=max_text_bytes, metrics_threshold=metrics_threshold)
+
+
+def _compare(a: Any, b: Any, *, max_text_bytes: int, metrics_threshold: float) -> RunDiff:
     sa, sb = load_snapshot(a), load_snapshot(b)
     names = {**sa.file_names(), **sb.file_names()}
     files = FileComparisons(max_text_bytes)

@@ -68,6 +68,11 @@ def _pair_by(
 
 def match_files(a: list[Any], b: list[Any]) -> list[tuple[Any | None, Any | None, str]]:
     """(artifact in A or None, artifact in B or None, display name), by key, location, relative path."""
+    ident_a = {(x.key or x.path or ""): x for x in a}
+    ident_b = {(x.key or x.path or ""): x for x in b}
+    if len(ident_a) == len(a) and len(ident_b) == len(b) and ident_a.keys() == ident_b.keys():
+        # the common case (the same files at the same places): pair directly
+        return sorted(((ident_a[k], x, x.key or local_path(x)) for k, x in ident_b.items()), key=lambda t: t[2])
     by_id = {x.id: x for x in [*a, *b]}
     pairs: list[tuple[int | None, int | None]] = []
     left = {x.id: (x.key or x.path or "") for x in a}
