@@ -7,7 +7,9 @@ import sys
 
 
 def test_import_flowprov_does_not_load_the_diff_package():
-    code = "import sys, flowprov; print('flowprov.diff' in sys.modules, 'rich' in sys.modules, 'difflib' in sys.modules)"
+    code = (
+        "import sys, flowprov; print('flowprov.diff' in sys.modules, 'rich' in sys.modules, 'difflib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "False" and out[1] == "False"
 

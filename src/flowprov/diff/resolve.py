@@ -1,8 +1,9 @@
 """Turn what the user names (a run uid, a reference, an artifact uid, a path) into a run.
 
-An artifact, or a path (matched by content hash, then by location), stands for the run that
-produced it; a step run of a workflow stands for its workflow, so the diff walks the whole
-workflow. A reference shared by several runs (`-resume` launches of one Nextflow session) means
+An artifact, or a path (the artifact with the file's current bytes, preferring one registered at
+that location; else the newest registered at that location), stands for the top-level run that
+produced it: a file written by a workflow's step stands for the workflow, so the diff walks the
+whole workflow. A run uid names exactly that run. A reference shared by several runs (`-resume` launches of one Nextflow session) means
 the newest of them. With one argument, B is the run before A of the same transform family.
 """
 
@@ -33,10 +34,12 @@ def _artifact_at(path: Path) -> Any | None:
     from flowprov.core.registry import Artifact
     from flowprov.core.registry.artifact import path_to_uri
 
-    found = Artifact.filter(path=path_to_uri(path)).order_by("-id").first()
-    if found is None:
-        found = Artifact.filter(hash=hash_path(path).hash).order_by("id").first()
-    return found
+    uri = path_to_uri(path)
+    same_bytes = Artifact.filter(hash=hash_path(path).hash).order_by("-id").list()
+    here = [a for a in same_bytes if a.path == uri]
+    if here or same_bytes:
+        return (here or same_bytes)[0]
+    return Artifact.filter(path=uri).order_by("-id").first()
 
 
 def _by_reference(spec: str) -> Any | None:
