@@ -347,7 +347,10 @@ def diff_runs(
     ],
     b: Annotated[
         str | None,
-        typer.Argument(help="Run B, named the same ways (default: A is compared with the run before it)."),
+        typer.Argument(
+            help="Run B, named the same ways. Without it, the run given is compared with the run before it "
+            "of the same pipeline or script (shown as A)."
+        ),
     ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every layer and entry, also those that are the same.")

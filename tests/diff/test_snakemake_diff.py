@@ -115,6 +115,11 @@ def test_rule_code(store_url, tmp_path):
         in transform["source_diff"]
     )
     assert "params" not in data["layers"]
+    [(step, step_diff)] = data["layers"]["children"]["source_diffs"].items()  # once per rule, not per job
+    assert (
+        step == "Snakefile#count"
+        and "+echo {wildcards.sample} $(( $(wc -l < {input}) * {params.factor} + 1 ))" in step_diff
+    )
     assert changed_steps(d) == {
         "count (sample=a)": ["code", "outputs"],
         "count (sample=b)": ["code", "outputs"],

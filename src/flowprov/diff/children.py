@@ -8,32 +8,22 @@ earlier run (a cache hit, a resumed Nextflow task) is reported beside the change
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from flowprov.diff.files import FileComparisons
-from flowprov.diff.layers import SAME, compare_params, source_diff
+from flowprov.diff.layers import SAME, compare_params, source_diff, unified_diff
 from flowprov.diff.snapshot import Snapshot, Step
 
 
-def _code(a: Any, b: Any, name: str) -> dict[str, Any] | None:
-    """How the code of two step runs differs, or None."""
+def _code(a: Any, b: Any) -> dict[str, Any] | None:
+    """How the code of two step runs differs, or None. A changed step source is diffed once per step
+    transform in the layer's `source_diffs`, not once per run of it."""
     if a.transform.hash != b.transform.hash:
-        return {
-            "what": "source",
-            "a": a.transform.hash,
-            "b": b.transform.hash,
-            "diff": source_diff(a.transform, b.transform, name),
-        }
+        return {"what": "source", "a": a.transform.hash, "b": b.transform.hash, "diff": None}
     sh_a, sh_b = (a.aux or {}).get("command_sh"), (b.aux or {}).get("command_sh")
     if sh_a != sh_b and (sh_a or sh_b):
-        diff = difflib.unified_diff(
-            (sh_a or "").splitlines(keepends=True),
-            (sh_b or "").splitlines(keepends=True),
-            "a/.command.sh",
-            "b/.command.sh",
-        )
-        return {"what": "command_sh", "a": None, "b": None, "diff": "".join(diff)}
+        diff = unified_diff(sh_a or "", sh_b or "", "a/.command.sh", "b/.command.sh")
+        return {"what": "command_sh", "a": None, "b": None, "diff": diff}
     return None
 
 
@@ -52,7 +42,7 @@ def compare_steps(sa: Step, sb: Step, files: FileComparisons) -> dict[str, Any]:
         return entry
     params = [p for p in compare_params(ra.params.get_values(), rb.params.get_values()) if p["change"] != SAME]
     inputs, outputs = files(sa.inputs, sb.inputs), files(sa.outputs, sb.outputs)
-    code = _code(ra, rb, sb.label)
+    code = _code(ra, rb)
     differences = [
         name
         for name, differs in (
@@ -94,4 +84,14 @@ def children_layer(a: Snapshot, b: Snapshot, files: FileComparisons) -> dict[str
         counts[e["change"]] = counts.get(e["change"], 0) + 1
     counts["rerun"] = sum(1 for e in entries if e.get("rerun"))
     counts["cached"] = sum(1 for e in entries if e["b"] and e["b"]["cached"])
-    return {"entries": entries, "counts": counts}
+    return {"entries": entries, "counts": counts, "source_diffs": _source_diffs(a, b, entries)}
+
+
+def _source_diffs(a: Snapshot, b: Snapshot, entries: list[dict[str, Any]]) -> dict[str, str]:
+    """step transform key -> the unified diff of its source, for each step whose source changed."""
+    out: dict[str, str] = {}
+    for e in entries:
+        if e.get("code") and e["code"]["what"] == "source" and e["step"] not in out:
+            ta, tb = a.steps[e["key"]].run.transform, b.steps[e["key"]].run.transform
+            out[e["step"]] = source_diff(ta, tb, e["step"])
+    return out

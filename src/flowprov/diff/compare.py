@@ -24,7 +24,7 @@ from flowprov.diff.layers import (
 )
 from flowprov.diff.result import SCHEMA_VERSION, RunDiff
 from flowprov.diff.snapshot import Snapshot, artifact_columns, artifact_rows, load_snapshot
-from flowprov.diff.why import WhyContext, param_causes, why
+from flowprov.diff.why import WhyContext, param_causes, value_text, why
 
 
 def describe_side(run: Any) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def _run_causes(layers: dict[str, Any]) -> list[dict[str, str]]:
         causes.append({"kind": "code", "name": "transform", "text": "the run's code changed"})
     for p in layers["environment"]["entries"]:
         if p["change"] != SAME:
-            text = f"package {p['package']} {_value(p['a'])} → {_value(p['b'])}"
+            text = f"package {p['package']} {value_text(p['a'])} → {value_text(p['b'])}"
             causes.append({"kind": "package", "name": p["package"], "text": text})
     for f in layers["environment"]["lock_files"]:
         if f["change"] != SAME:
@@ -90,10 +90,6 @@ def _run_causes(layers: dict[str, Any]) -> list[dict[str, str]]:
     if layers["environment"]["packages_unreadable"]:
         causes.append({"kind": "environment", "name": "environment", "text": "the environment changed"})
     return causes
-
-
-def _value(v: Any) -> str:
-    return "(none)" if v is None else str(v)
 
 
 @contextmanager

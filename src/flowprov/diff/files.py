@@ -8,7 +8,6 @@ the bytes that were recorded (a file overwritten by the later run has lost its o
 
 from __future__ import annotations
 
-import difflib
 import os
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -144,4 +143,6 @@ def text_diff(a: Any, b: Any, name: str, max_bytes: int) -> str | None:
     old, new = _recorded_text(a, max_bytes), _recorded_text(b, max_bytes)
     if old is None or new is None:
         return None
-    return "".join(difflib.unified_diff(old, new, f"a/{name}", f"b/{name}"))
+    from flowprov.diff.layers import unified_diff
+
+    return unified_diff("".join(old), "".join(new), f"a/{name}", f"b/{name}")

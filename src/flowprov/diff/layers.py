@@ -23,9 +23,15 @@ def _field(name: str, a: Any, b: Any) -> dict[str, Any]:
     return {"field": name, "change": SAME if a == b else "changed", "a": a, "b": b}
 
 
+def unified_diff(old: str, new: str, name_a: str, name_b: str) -> str:
+    """A unified diff of two texts; a last line without a newline gets one, so lines never run together."""
+    lines_a = [line if line.endswith("\n") else line + "\n" for line in old.splitlines(keepends=True)]
+    lines_b = [line if line.endswith("\n") else line + "\n" for line in new.splitlines(keepends=True)]
+    return "".join(difflib.unified_diff(lines_a, lines_b, name_a, name_b))
+
+
 def source_diff(a: Any, b: Any, name: str) -> str:
-    old, new = (a.source_code or "").splitlines(keepends=True), (b.source_code or "").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(old, new, f"a/{name}", f"b/{name}"))
+    return unified_diff(a.source_code or "", b.source_code or "", f"a/{name}", f"b/{name}")
 
 
 def transform_layer(a: Any, b: Any) -> dict[str, Any]:

@@ -85,6 +85,8 @@ def _children(layer: dict[str, Any]) -> list[Line]:
     c = layer["counts"]
     states = ", ".join(f"{c[k]} {k}" for k in ("changed", "added", "removed", "same") if c.get(k))
     lines: list[Line] = [("note", f"{states}; {c['rerun']} re-ran, {c['cached']} cached")]
+    for step, diff in layer.get("source_diffs", {}).items():
+        lines += [("item", f"source of {step} changed"), ("diff", diff)]
     for e in layer["entries"]:
         lines.append(("item", _step_line(e)))
         for p in e.get("params", []):

@@ -12,8 +12,10 @@
                        "entries": [{"package", "change", "a", "b"}], "lock_files": [FILE]},
        "files":       {"changed", "inputs": [FILE], "outputs": [FILE]},
        "children":    {"changed", "counts": {change: n, "rerun": n, "cached": n},
+                       "source_diffs": {step transform key: unified diff},
                        "entries": [{"key", "step", "name", "change", "a", "b", "rerun", "differences",
-                                    "params", "code", "inputs", "outputs"}]},
+                                    "params", "code": {"what": source|command_sh, "a", "b", "diff"}|null,
+                                    "inputs": [FILE], "outputs": [FILE]}]},
        "facts":       {"changed", "entries": [{"field", "change", "a", "b"}], "info": [...],
                        "metrics": [{"step", "metric", "a", "b", "ratio"}], "metrics_threshold"}},
      "why": [{"output", "causes": [str], "chains": [{"text", "cause", "nodes": [{"kind", "name", "text"}]}]}]}

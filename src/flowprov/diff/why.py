@@ -22,7 +22,7 @@ def _node(kind: str, name: str, text: str) -> dict[str, str]:
     return {"kind": kind, "name": name, "text": text}
 
 
-def _value(v: Any) -> str:
+def value_text(v: Any) -> str:
     return "(none)" if v is None else str(v)
 
 
@@ -30,7 +30,7 @@ def param_causes(entries: list[dict[str, Any]], owner: str) -> list[dict[str, st
     out = []
     for p in entries:
         if p["change"] == "changed":
-            text = f"param {p['path']}: {_value(p['a'])} → {_value(p['b'])}"
+            text = f"param {p['path']}: {value_text(p['a'])} → {value_text(p['b'])}"
         else:
             text = f"param {p['path']} {p['change']}"
         out.append(_node("param", p["path"], text + (f" ({owner})" if owner else "")))
