@@ -2,7 +2,8 @@
 
 Suites:
 - `main` (`make bench`): flowprov side by side with lamindb and MLflow (bench_peers), then
-  flowprov's own queries at scale and tracking/hashing costs against raw baselines.
+  flowprov's own queries at scale, tracking/hashing costs and `flowprov.diff` of two 1,000-job
+  workflow runs against raw baselines.
 - `adapters` (`make bench-adapters`): what recording adds to Nextflow ingest (and live weblog recording), Snakemake workflows
   and Prefect flows, against the same work without flowprov.
 
@@ -45,6 +46,7 @@ def machine() -> str:
 
 def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
     if suite == "main":
+        import bench_diff
         import bench_peers
         import bench_queries
         import bench_tracking
@@ -55,6 +57,7 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
             "**flowprov at scale, against raw baselines in the same run**\n",
             bench_queries.run(quick),
             bench_tracking.run(quick),
+            bench_diff.run(quick),
         ]
     import bench_nextflow
     import bench_nextflow_weblog

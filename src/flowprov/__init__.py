@@ -21,6 +21,17 @@ from flowprov.core.tracking import context, finish, track, track_input, track_ou
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # `flowprov.diff(a, b)` loads the diff package only when used (light imports); the package
+    # module is itself callable, so the name works before and after `import flowprov.diff`.
+    if name == "diff":
+        import importlib
+
+        return importlib.import_module("flowprov.diff")
+    raise AttributeError(f"module 'flowprov' has no attribute {name!r}")
+
+
 __all__ = [
     "Artifact",
     "Collection",
@@ -38,6 +49,7 @@ __all__ = [
     "ValidationError",
     "connect",
     "context",
+    "diff",
     "current_store",
     "finish",
     "save",

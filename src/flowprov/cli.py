@@ -424,6 +424,60 @@ def lineage(
     typer.echo({"tree": graph.to_tree, "mermaid": graph.to_mermaid, "dot": graph.to_dot}[fmt]())
 
 
+@app.command("diff")
+@cli_errors
+def diff_runs(
+    a: Annotated[
+        str,
+        typer.Argument(
+            help="Run A: a run uid (or prefix), a reference (workflow id, session id, flow run id), a run name, "
+            "an artifact uid or a file path (the run that produced it)."
+        ),
+    ],
+    b: Annotated[
+        str | None,
+        typer.Argument(
+            help="Run B, named the same ways. Without it, the run given is compared with the run before it "
+            "of the same pipeline or script (shown as A)."
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every layer and entry, also those that are the same.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Output format: text, json or md (Markdown).")] = "text",
+    max_text_bytes: Annotated[
+        int, typer.Option(help="Show a line diff for changed text files up to this size (bytes; 0 turns it off).")
+    ] = 64 * 1024,
+    metrics_threshold: Annotated[
+        float,
+        typer.Option(help="Report task metrics (realtime, peak RSS, CPU %) whose ratio B/A passes this, either way."),
+    ] = 1.5,
+    fail_on_change: Annotated[
+        bool, typer.Option("--fail-on-change", help="Exit with status 1 when anything differs (for CI).")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """What changed between two runs (transform, params, environment, files, steps, facts), and why each changed output changed."""
+    import flowprov
+
+    if fmt not in ("text", "json", "md"):
+        raise ValueError(f"--format {fmt!r}: use text, json or md")
+    _connect(db)
+    result = flowprov.diff(a, b, max_text_bytes=max_text_bytes, metrics_threshold=metrics_threshold)
+    if fmt == "json":
+        _print_json(result.to_dict(all=show_all))
+    elif fmt == "md":
+        typer.echo(result.markdown(all=show_all), nl=False)
+    elif sys.stdout.isatty():
+        from flowprov.diff.render import print_rich
+
+        print_rich(result.to_dict(all=show_all))
+    else:
+        typer.echo(result.text(all=show_all), nl=False)
+    if fail_on_change and result.changed:
+        raise typer.Exit(1)
+
+
 def _find_lineage_root(target: str):
     import flowprov as ln
     from flowprov.core.exceptions import DoesNotExist

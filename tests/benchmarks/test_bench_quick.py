@@ -61,3 +61,15 @@ def test_results_file_keeps_the_other_suites_block():
     assert both.index("main v1") < both.index("adapters v1")
     again = bench_run.replace_block(both, "main", "main v2")
     assert "main v1" not in again and "main v2" in again and "adapters v1" in again
+
+
+@pytest.mark.xdist_group("benchmarks")
+def test_quick_diff_benchmark(tmp_path, monkeypatch):
+    import bench_diff
+
+    monkeypatch.setenv("FLOWPROV_HASH_CACHE", str(tmp_path / "hash-cache.db"))
+    text = bench_diff.run(quick=True)
+    row = _row(text, "Diff of two workflow runs", "`flowprov.diff` of two workflow runs of 100 jobs (SQLite)")
+    assert re.fullmatch(r"\d+(\.\d+)? (µs|ms|s)", row[1]) and float(row[3]) > 0
+    statements = int(re.search(r"sent (\d+) SQL statements", row[4]).group(1))
+    assert statements < 20  # a fixed number of queries, whatever the number of jobs

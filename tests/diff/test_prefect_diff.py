@@ -1,0 +1,82 @@
+"""`flowprov diff` on two real Prefect flow runs with different parameters."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+os.environ.pop("PREFECT_API_URL", None)
+
+pytest.importorskip("prefect")
+
+import flowprov as ln  # noqa: E402
+from flowprov.integrations.prefect import tracked  # noqa: E402
+from prefect import flow, task  # noqa: E402
+from tests.diff.helpers import check_golden  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server():
+    """A temporary Prefect server (as in tests/integrations/test_prefect.py; more time to start on a busy machine)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        prefect_test_harness(server_startup_timeout=240),
+    ):
+        yield
+
+
+@task
+def scale(x: int, factor: int) -> int:
+    return x * factor
+
+
+@task
+def write_report(path: str, value: int) -> str:
+    Path(path).write_text(f"value\t{value}\n")
+    ln.track_output(path)
+    return path
+
+
+@tracked
+@flow
+def report(out_dir: str, factor: int = 2, label: str = "demo") -> str:
+    value = scale(10, factor)
+    return write_report(f"{out_dir}/report.tsv", value)
+
+
+def test_two_flow_runs_with_different_parameters(store, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    report(str(out), factor=2)
+    report(str(out), factor=3, label="demo")
+    a, b = ln.Run.filter(reference_type="prefect_flow_run_id").order_by("id").list()
+    d = ln.diff(a.reference, b.reference)  # Prefect flow run ids
+    data = d.to_dict()
+    print(d.text())
+    assert list(data["layers"]) == ["params", "files", "children"]
+    assert data["layers"]["params"]["entries"] == [{"path": "factor", "change": "changed", "a": 2, "b": 3, "delta": 1}]
+    files = data["layers"]["files"]
+    # out_dir is an existing directory, so it is recorded as an input: it now holds the first report
+    assert [(f["name"], f["change"]) for f in files["inputs"]] == [("out", "changed")]
+    assert [(f["name"], f["change"]) for f in files["outputs"]] == [("out/report.tsv", "changed")]
+    assert files["outputs"][0]["text_diff"] is None  # the second run overwrote the first report: no line diff
+    children = d.to_dict(all=True)["layers"]["children"]
+    steps = {e["name"]: e for e in children["entries"]}
+    assert set(steps) == {"scale #1", "write_report #1"}  # Prefect's random task run suffixes matched by order
+    assert steps["scale #1"]["change"] == "same" and steps["scale #1"]["rerun"]
+    assert steps["write_report #1"]["differences"] == ["outputs"]
+    # Prefect task runs carry no params of their own: the flow run's changed parameter is the cause
+    assert [c["text"] for w in data["why"] for c in w["chains"]] == [
+        "out/report.tsv changed ← write_report #1 re-ran ← param factor: 2 → 3 (of the whole run)"
+    ]
+    data["a"]["name"] = data["b"]["name"] = "<random flow run name>"
+    check_golden("prefect_params", data, tmp_path)
