@@ -54,8 +54,12 @@ def describe_run_row(r: Any) -> dict[str, Any]:
     }
 
 
-def describe_run(r: Any) -> dict[str, Any]:
-    """A run with its transform, params, inputs, outputs, child runs and environment."""
+def describe_run(r: Any, max_children: int | None = None) -> dict[str, Any]:
+    """A run with its transform, params, inputs, outputs, child runs and environment.
+
+    With `max_children`, only the first that many child runs are listed (`child_count` has all).
+    """
+    children = r.initiated_runs.all().select_related("transform").order_by("id")
     out = describe_run_row(r)
     out.update(
         {
@@ -70,8 +74,10 @@ def describe_run(r: Any) -> dict[str, Any]:
             "input_collections": [c.key for c in r.input_collections.all()],
             "output_collections": [c.key for c in r.output_collections.all()],
             "child_runs": [
-                describe_run_row(c) for c in r.initiated_runs.all().select_related("transform").order_by("id")
+                describe_run_row(c) for c in (children if max_children is None else children[:max_children])
             ],
         }
     )
+    if max_children is not None:
+        out["child_count"] = len(out["child_runs"]) if len(out["child_runs"]) < max_children else children.count()
     return out

@@ -28,18 +28,27 @@ _all_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 class Store:
     """One provenance store (a SQLite file or a PostgreSQL database/schema)."""
 
-    def __init__(self, url: str, *, create: bool = True, name: str | None = None, check_schema: bool = True):
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        name: str | None = None,
+        check_schema: bool = True,
+        read_only: bool = False,
+    ):
         from flowprov.core.store.schema import ensure_schema
 
         self.url = normalize_url(url)
         self.name = name
-        self.engine = make_engine(self.url)
+        self.read_only = read_only
+        self.engine = make_engine(self.url, read_only=read_only)
         self.dialect = self.engine.dialect.name
         self.write_options = WRITE_OPTIONS[self.dialect]
         self._local = threading.local()
         _all_stores.add(self)
         if check_schema:
-            ensure_schema(self, create=create)
+            ensure_schema(self, create=create and not read_only)
 
     @property
     def display_url(self) -> str:

@@ -6,6 +6,10 @@ halfway through a transaction when another writer got there first. Reads run in 
 so no process holds an old snapshot open between queries.
 
 PostgreSQL (psycopg 3): autocommit for reads, READ COMMITTED transactions for writes.
+
+Read-only engines (for viewers such as `flowprov ui`): SQLite opens the file with `mode=ro`, so
+the database itself refuses every write; PostgreSQL sessions start with
+`default_transaction_read_only`, so every transaction is read-only.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -58,18 +63,31 @@ def filesystem_type(path: Path) -> str | None:
     return best_type
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, read_only: bool = False) -> Engine:
     sa_url = make_url(url)
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
-        return _make_sqlite_engine(url, sa_url.database)
+        return _make_sqlite_engine(url, sa_url.database, read_only)
     if backend == "postgresql":
+        if read_only:
+            options = (str(sa_url.query.get("options", "")) + " -c default_transaction_read_only=on").strip()
+            url = sa_url.update_query_dict({"options": options}).render_as_string(hide_password=False)
         return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     raise ValueError(f"unsupported store {redact_url(url)!r}: use a sqlite:/// or postgresql:// URL")
 
 
-def _make_sqlite_engine(url: str, database: str | None) -> Engine:
-    if database and database != ":memory:":
+def _read_only_sqlite_url(database: str | None) -> str:
+    if not database or database == ":memory:":
+        raise ValueError("a read-only store needs a SQLite file, not an in-memory database")
+    if not Path(database).is_file():
+        raise FileNotFoundError(f"no SQLite store at {database}")
+    return f"sqlite:///file:{quote(database)}?mode=ro&uri=true"
+
+
+def _make_sqlite_engine(url: str, database: str | None, read_only: bool = False) -> Engine:
+    if read_only:
+        url = _read_only_sqlite_url(database)
+    elif database and database != ":memory:":
         db_path = Path(database)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         fs = filesystem_type(db_path.parent)
@@ -89,7 +107,7 @@ def _make_sqlite_engine(url: str, database: str | None) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        if database and database != ":memory:":
+        if database and database != ":memory:" and not read_only:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         # LIKE is case-sensitive on PostgreSQL; make SQLite agree so `startswith` means the same on both.
