@@ -9,18 +9,19 @@ so a 10,000-task Nextflow launch draws as its few dozen processes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from flowprov.core.registry import Artifact, Run, Transform
 from flowprov.core.registry.links import run_input_artifact
 from flowprov.core.registry.run import STATUS_NAMES
 from flowprov.core.store.connection import Store
 
-CHUNK = 5000
 COLLAPSE_AT = 150  # runs drawn one by one up to this many
 MAX_NODES = 50_000  # stop walking beyond this many records
 MAX_DEPTH = 50
@@ -36,42 +37,44 @@ class Walk:
     truncated: bool = False
 
 
-def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+def _in(store: Store, column: Any, ids: Iterable[int]) -> Any:
+    """`column IN ids` with the ids as one parameter (a JSON array on SQLite, an array on
+    PostgreSQL): 10,000 ids cost one bind instead of 10,000 expanded ones."""
     values = sorted(ids)
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
+    if store.dialect == "postgresql":
+        return column == func.any(bindparam(None, values, type_=ARRAY(BigInteger)))
+    return column.in_(select(func.json_each(bindparam(None, json.dumps(values))).table_valued("value").c.value))
 
 
 def _rows(store: Store, make_query: Any, ids: Iterable[int]) -> list[Any]:
-    rows: list[Any] = []
-    for chunk in _chunks(ids):
-        rows += store.session.execute(make_query(chunk)).all()
-    return rows
+    """The rows of `make_query(isin)`, where `isin(column)` is the condition `column IN ids`."""
+    ids = list(ids)
+    if not ids:
+        return []
+    return list(store.session.connection().execute(make_query(lambda column: _in(store, column, ids))).all())
 
 
 def _inputs_of(store: Store, run_ids: set[int]) -> list[tuple[int, int]]:
     link = run_input_artifact
     return [
         (r, a)
-        for r, a in _rows(
-            store, lambda c: select(link.c.run_id, link.c.artifact_id).where(link.c.run_id.in_(c)), run_ids
-        )
+        for r, a in _rows(store, lambda c: select(link.c.run_id, link.c.artifact_id).where(c(link.c.run_id)), run_ids)
     ]
 
 
 def _readers_of(store: Store, artifact_ids: set[int]) -> list[tuple[int, int]]:
     link = run_input_artifact
-    query = lambda c: select(link.c.run_id, link.c.artifact_id).where(link.c.artifact_id.in_(c))  # noqa: E731
+    query = lambda c: select(link.c.run_id, link.c.artifact_id).where(c(link.c.artifact_id))  # noqa: E731
     return [(r, a) for r, a in _rows(store, query, artifact_ids)]
 
 
 def _outputs_of(store: Store, run_ids: set[int]) -> list[tuple[int, int]]:
-    query = lambda c: select(Artifact.run_id, Artifact.id).where(Artifact.run_id.in_(c))  # noqa: E731
+    query = lambda c: select(Artifact.run_id, Artifact.id).where(c(Artifact.run_id))  # noqa: E731
     return [(r, a) for r, a in _rows(store, query, run_ids)]
 
 
 def _producers_of(store: Store, artifact_ids: set[int]) -> list[tuple[int, int]]:
-    query = lambda c: select(Artifact.run_id, Artifact.id).where(Artifact.id.in_(c), Artifact.run_id.is_not(None))  # noqa: E731
+    query = lambda c: select(Artifact.run_id, Artifact.id).where(c(Artifact.id), Artifact.run_id.is_not(None))  # noqa: E731
     return [(r, a) for r, a in _rows(store, query, artifact_ids)]
 
 
@@ -111,43 +114,41 @@ def _add_run_files(store: Store, found: Walk, run_ids: set[int], direction: str,
 
 
 def _load_runs(store: Store, ids: set[int]) -> dict[int, dict[str, Any]]:
-    cols = (Run.id, Run.uid, Run.name, Run._status_code, Run.initiated_by_run_id, Run.transform_id, Run.reference_type)
-    rows = _rows(store, lambda c: select(*cols).where(Run.id.in_(c)), ids)
-    transforms = {
-        t.id: t
-        for t in _rows(
-            store,
-            lambda c: select(Transform.id, Transform.uid, Transform.key, Transform.name).where(Transform.id.in_(c)),
-            {r.transform_id for r in rows},
-        )
-    }
+    cols = (Run.id, Run.uid, Run.name, Run._status_code, Run.initiated_by_run_id, Run.transform_id)
+    rows = _rows(store, lambda c: select(*cols).where(c(Run.id)), ids)
+    steps = {}
+    transform_cols = (Transform.id, Transform.uid, Transform.key, Transform.name)
+    for tid, tuid, key, name in _rows(
+        store, lambda c: select(*transform_cols).where(c(Transform.id)), {r[5] for r in rows}
+    ):
+        steps[tid] = (tuid, (key or name or tuid).rsplit("#", 1)[-1])
     out = {}
-    for r in rows:
-        t = transforms[r.transform_id]
-        step = (t.key or t.name or t.uid).rsplit("#", 1)[-1]
-        out[r.id] = {
-            "uid": r.uid,
-            "label": r.name or step,
+    for rid, uid, name, code, parent_id, tid in rows:
+        tuid, step = steps[tid]
+        out[rid] = {
+            "uid": uid,
+            "label": name or step,
             "step": step,
-            "transform_uid": t.uid,
-            "status": STATUS_NAMES.get(r._status_code, "unknown"),
-            "parent_id": r.initiated_by_run_id,
+            "transform_uid": tuid,
+            "status": STATUS_NAMES.get(code, "unknown"),
+            "parent_id": parent_id,
         }
     return out
 
 
-def _load_artifacts(store: Store, ids: set[int]) -> dict[int, dict[str, Any]]:
-    cols = (Artifact.id, Artifact.uid, Artifact.key, Artifact.path, Artifact.size, Artifact.run_id)
-    rows = _rows(store, lambda c: select(*cols).where(Artifact.id.in_(c)), ids)
-    return {
-        a.id: {
-            "uid": a.uid,
-            "label": a.key or (a.path or "").rstrip("/").rsplit("/", 1)[-1] or a.uid,
-            "size": a.size,
-            "run_id": a.run_id,
+def _load_artifacts(store: Store, ids: set[int], labels: bool = True) -> dict[int, dict[str, Any]]:
+    """Artifacts by id; without `labels` only which run wrote each (enough to group them)."""
+    if not labels:
+        return {
+            aid: {"run_id": run_id}
+            for aid, run_id in _rows(store, lambda c: select(Artifact.id, Artifact.run_id).where(c(Artifact.id)), ids)
         }
-        for a in rows
-    }
+    cols = (Artifact.id, Artifact.uid, Artifact.key, Artifact.path, Artifact.size, Artifact.run_id)
+    out = {}
+    for aid, uid, key, path, size, run_id in _rows(store, lambda c: select(*cols).where(c(Artifact.id)), ids):
+        label = key or (path or "").rstrip("/").rsplit("/", 1)[-1] or uid
+        out[aid] = {"uid": uid, "label": label, "size": size, "run_id": run_id}
+    return out
 
 
 STATUS_RANK = {"errored": 5, "aborted": 4, "started": 3, "restarted": 2, "scheduled": 1, "completed": 0}
@@ -188,10 +189,12 @@ def lineage_view(
             **_load_runs(store, missing),
             **{i: runs[i] for i in {r["parent_id"] for r in runs.values()} if i in runs},
         }
-        artifacts = _load_artifacts(store, found.artifacts)
+        collapsed = group == "step" or (group == "auto" and len(runs) > COLLAPSE_AT)
+        artifacts = _load_artifacts(store, found.artifacts, labels=not collapsed)
+        if collapsed and isinstance(focus, Artifact):
+            artifacts.update(_load_artifacts(store, {focus.id}))
     finally:
         store.release()
-    collapsed = group == "step" or (group == "auto" and len(runs) > COLLAPSE_AT)
     view, node_of = View(), {}
     for wid, wf in workflows.items():
         outer = workflows.get(wf["parent_id"]) if wf["parent_id"] else None

@@ -8,6 +8,7 @@ from typing import Any
 ROW_HEIGHT = 22
 LABEL_WIDTH = 180
 CHART_WIDTH = 760
+MAX_LANES = 8
 
 
 def _time(iso: str | None) -> dt.datetime | None:
@@ -35,12 +36,15 @@ def gantt(children: list[dict[str, Any]]) -> dict[str, Any] | None:
             {
                 "x": round(LABEL_WIDTH + x, 1),
                 "width": round(width, 1),
+                "end": round(LABEL_WIDTH + x + width, 1),
                 "status": child["status"],
                 "uid": child["uid"],
                 "title": f"{child['name'] or step}: {child['status']}, {(finished - started).total_seconds():.1f} s",
             }
         )
-    rows = [{"step": step, "y": i * ROW_HEIGHT, "bars": bars} for i, (step, bars) in enumerate(steps.items())]
+    rows = [row for step, bars in steps.items() for row in _lanes(step, bars)]
+    for i, row in enumerate(rows):
+        row["y"] = i * ROW_HEIGHT
     return {
         "rows": rows,
         "height": len(rows) * ROW_HEIGHT + 24,
@@ -49,3 +53,15 @@ def gantt(children: list[dict[str, Any]]) -> dict[str, Any] | None:
         "seconds": round(span, 1),
         "start": start.isoformat()[:19].replace("T", " "),
     }
+
+
+def _lanes(step: str, bars: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for one step: runs that overlap in time (parallel jobs, a retry) go to separate lanes,
+    at most MAX_LANES (then bars overlap); only the first lane shows the step's name."""
+    lanes: list[list[dict[str, Any]]] = []
+    for bar in bars:  # sorted by start
+        free = next((lane for lane in lanes if lane[-1]["end"] <= bar["x"]), None)
+        if free is None and len(lanes) < MAX_LANES:
+            lanes.append(free := [])
+        (free if free is not None else min(lanes, key=lambda lane: lane[-1]["end"])).append(bar)
+    return [{"step": step if i == 0 else "", "bars": lane} for i, lane in enumerate(lanes)]
