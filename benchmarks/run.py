@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 SUITES = {
-    "main": ("make bench", "flowprov beside lamindb and MLflow; queries, lineage and hashing at scale"),
+    "main": ("make bench", "flowprov beside lamindb and MLflow; queries, lineage, hashing and UI pages at scale"),
     "adapters": ("make bench-adapters", "what recording adds to Nextflow, Snakemake and Prefect"),
 }
 
@@ -48,6 +48,7 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
         import bench_peers
         import bench_queries
         import bench_tracking
+        import bench_ui
 
         side_by_side, _ = bench_peers.run(quick, install=install)
         return [
@@ -55,6 +56,7 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
             "**flowprov at scale, against raw baselines in the same run**\n",
             bench_queries.run(quick),
             bench_tracking.run(quick),
+            bench_ui.run(quick),
         ]
     import bench_nextflow
     import bench_prefect

@@ -145,6 +145,13 @@ def main() -> None:
             ["uid", "name", "_status_code", "reference_type", "transform__name"]
         ].to_string()
     )
+    flowprov_command = Path(sys.executable).parent / "flowprov"
+    try:
+        flowprov_command = flowprov_command.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    print("\nbrowse them in the read-only web UI (http://127.0.0.1:8765/):")
+    print(f"  {flowprov_command} ui --db {store.display_url} --open")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,13 @@ def runs_list(request: Request, store: Store) -> Response:
 def run_page(request: Request, store: Store) -> Response:
     run = queries.run_detail(store, request.path_params["uid"])
     bars = timeline.gantt(run["child_runs"])
-    return page(request, "run.html", title=f"Run {run['name'] or run['uid']}", run=run, gantt=bars)
+    return page(
+        request,
+        "run.html",
+        title=f"Run {run['name'] or run['transform']['key'] or run['transform']['name'] or run['uid']}",
+        run=run,
+        gantt=bars,
+    )
 
 
 routes = [Route("/", runs_list), Route("/runs", runs_list), Route("/runs/{uid}", run_page)]

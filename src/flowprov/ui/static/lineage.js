@@ -14,8 +14,8 @@
       elements: { nodes: data.nodes, edges: data.edges },
       wheelSensitivity: 0.3,
       style: [
-        { selector: "node", style: { label: "data(label)", "font-size": 10, "text-valign": "center", "text-halign": "center",
-          "text-wrap": "ellipsis", "text-max-width": 150, width: 160, height: 28, "background-color": "#eceef2",
+        { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "center", "text-halign": "center",
+          "text-wrap": "wrap", "text-max-width": 136, width: 160, height: 34, "background-color": "#eceef2",
           "border-width": 1, "border-color": "#b8c0cc", color: "#1d2330" } },
         { selector: "node[kind = 'artifact'], node[kind = 'files']", style: { shape: "round-rectangle", "background-color": "#ffffff" } },
         { selector: "node[kind = 'run'], node[kind = 'step']", style: { shape: "round-tag", "background-color": "#e0e8fd" } },
@@ -29,7 +29,7 @@
           "target-arrow-shape": "triangle", "curve-style": "bezier", "arrow-scale": 0.8 } }
       ],
       layout: typeof cytoscapeDagre !== "undefined"
-        ? { name: "dagre", rankDir: "TB", nodeSep: 18, rankSep: 40, animate: false }
+        ? { name: "dagre", rankDir: "TB", nodeSep: 18, rankSep: 40, animate: false, fit: true, padding: 16 }
         : { name: "breadthfirst", directed: true }
     });
     cy.on("tap", "node", function (event) {
