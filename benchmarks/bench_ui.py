@@ -120,6 +120,11 @@ def load_or_build(n_runs: int) -> tuple[Path, dict[str, str], float]:
     return db, uids, time.perf_counter() - start
 
 
+CHILDREN_OF = "SELECT * FROM flowprov_run WHERE initiated_by_run_id = (SELECT id FROM flowprov_run WHERE uid = ?)"
+FILES_OF = (
+    "SELECT a.* FROM flowprov_artifact a JOIN flowprov_run r ON a.run_id = r.id"
+    " WHERE r.initiated_by_run_id = (SELECT id FROM flowprov_run WHERE uid = ?)"
+)
 RAW_RUNS = "SELECT r.*, t.key FROM flowprov_run r JOIN flowprov_transform t ON t.id = r.transform_id"
 
 
@@ -138,7 +143,8 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
         (
             "runs, `reference_type=...&params__n__gt=3`",
             "/runs?reference_type=snakemake_workflow_id&params__n__gt=3",
-            f"{RAW_RUNS} WHERE r.reference_type = 'snakemake_workflow_id' AND json_extract(r.params, '$.n') > 3 ORDER BY r.started_at DESC LIMIT 51",
+            f"{RAW_RUNS} WHERE r.reference_type = 'snakemake_workflow_id' AND json_extract(r.params, '$.n') > 3"
+            " ORDER BY r.started_at DESC LIMIT 51",
             (),
         ),
         ("runs, sorted by name", "/runs?sort=name", f"{RAW_RUNS} ORDER BY r.name LIMIT 51", ()),
@@ -146,13 +152,13 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
         (
             "a workflow run (99 child runs, Gantt)",
             f"/runs/{uids['workflow']}",
-            "SELECT * FROM flowprov_run WHERE initiated_by_run_id = (SELECT id FROM flowprov_run WHERE uid = ?)",
+            CHILDREN_OF,
             (uids["workflow"],),
         ),
         (
             "a workflow run with 5,000 jobs",
             f"/runs/{uids['big']}",
-            "SELECT * FROM flowprov_run WHERE initiated_by_run_id = (SELECT id FROM flowprov_run WHERE uid = ?)",
+            CHILDREN_OF,
             (uids["big"],),
         ),
         (
@@ -176,14 +182,14 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
         (
             "lineage of the 5,000-job run (10,000 files, by step)",
             f"/lineage/{uids['big']}",
-            "SELECT a.* FROM flowprov_artifact a JOIN flowprov_run r ON a.run_id = r.id WHERE r.initiated_by_run_id = (SELECT id FROM flowprov_run WHERE uid = ?)",
+            FILES_OF,
             (uids["big"],),
         ),
         ("`/api/runs`", "/api/runs", newest, ()),
         (
             "`/api/lineage` of the 5,000-job run",
             f"/api/lineage/{uids['big']}",
-            "SELECT a.* FROM flowprov_artifact a JOIN flowprov_run r ON a.run_id = r.id WHERE r.initiated_by_run_id = (SELECT id FROM flowprov_run WHERE uid = ?)",
+            FILES_OF,
             (uids["big"],),
         ),
     ]

@@ -83,7 +83,8 @@ def shoot(page, name: str, store: str) -> None:
 def graph_model(page) -> tuple[dict[str, dict], set[tuple[str, str]]]:
     page.wait_for_function("window.flowprovGraph && window.flowprovGraph.nodes().length > 0", timeout=15000)
     nodes = page.evaluate(
-        "window.flowprovGraph.nodes().map(n => ({id: n.id(), parent: n.data('parent') || null, kind: n.data('kind'), x: n.position('x'), y: n.position('y')}))"
+        "window.flowprovGraph.nodes().map(n => ({id: n.id(), parent: n.data('parent') || null,"
+        " kind: n.data('kind'), x: n.position('x'), y: n.position('y')}))"
     )
     edges = page.evaluate("window.flowprovGraph.edges().map(e => [e.source().id(), e.target().id()])")
     return {n["id"]: n for n in nodes}, {tuple(e) for e in edges}
