@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,12 @@ class Recorded:
     xss: str
     script_v1: str  # transform uids
     script_v2: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _demo():
@@ -72,9 +79,9 @@ def record_everything(url: str, root: Path) -> Recorded:
     return Recorded(url, smk.uid, prefect.uid, launch.run.uid, xss.uid, v1.uid, v2.uid)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def recorded(request, tmp_path_factory):
-    """Recorded data in a fresh store of each kind (kept for the module, the store is closed)."""
+    """Recorded data in a fresh store of each kind, shared by the UI tests of one session."""
     from flowprov.core.store.connection import disconnect_all
 
     root = tmp_path_factory.mktemp("ui-store")

@@ -17,6 +17,7 @@ import pytest
 
 import flowprov as ln
 from tests.conftest import REPO
+from tests.ui.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / ".artifacts"
@@ -32,12 +33,6 @@ LAUNCH_ARGS = [
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
