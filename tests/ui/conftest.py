@@ -67,7 +67,7 @@ def record_everything(url: str, root: Path) -> Recorded:
     demo = _demo()
     ln.connect(url)
     smk = demo.run_snakemake_workflow(url)
-    prefect = demo.run_prefect_flow(url)
+    prefect = demo.run_prefect_flow(url, startup_timeout=300)  # a loaded CI machine starts Prefect slowly
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         [launch] = ingest(_nextflow_launch(root))

@@ -18,6 +18,7 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 from flowprov.ui.app import create_app  # noqa: E402
+from flowprov.ui.queries import MAX_CHILD_ROWS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,9 @@ def test_params_filter_and_search(client, recorded):
     found = run_uids(client.get("/runs?q=loving_blackwell").text)
     assert found[0] == recorded.nextflow
     assert run_uids(client.get("/runs?q=count_words&reference_type=snakemake_job_id").text)
+    launch = ln.Run.get(recorded.nextflow)
+    assert run_uids(client.get(f"/runs?q={launch.reference}").text) == [launch.uid]  # by reference, exactly
+    assert recorded.nextflow in run_uids(client.get("/runs?q=lovng_blackwell").text)  # a typo: ranked search
 
 
 def test_bad_filters_are_one_clear_error(client):
@@ -94,9 +98,11 @@ def test_sorting_and_pages(client, recorded):
     second = client.get("/runs?per_page=20&page=2")
     assert 'rel="next"' in first.text and 'rel="prev"' in second.text
     assert len(run_uids(first.text)) == 20 and not set(run_uids(first.text)) & set(run_uids(second.text))
-    by_name = run_uids(client.get("/runs?sort=name&reference_type=snakemake_job_id").text)
+    by_reference = run_uids(client.get("/runs?sort=reference&reference_type=snakemake_job_id").text)
     ln.connect(recorded.url)
-    assert by_name == [r.uid for r in ln.Run.filter(reference_type="snakemake_job_id").order_by("name", "id")]
+    wanted = ln.Run.filter(reference_type="snakemake_job_id").order_by("reference", "id")
+    assert by_reference == [r.uid for r in wanted]
+    assert client.get("/runs?sort=name").status_code == 400  # not indexed: too slow on a big store
 
 
 def test_workflow_run_pages(client, recorded):
@@ -105,11 +111,14 @@ def test_workflow_run_pages(client, recorded):
         run = ln.Run.get(uid)
         html = client.get(f"/runs/{uid}").text
         assert f"/transforms/{run.transform.uid}" in html and f'href="/lineage/{uid}"' in html
-        children = run.initiated_runs.all().list()
-        assert children and all(f"/runs/{c.uid}" in html for c in children)
-        assert '<svg id="gantt"' in html and html.count('<rect class="bar') == len(
-            [c for c in children if c.started_at]
-        )
+        children = run.initiated_runs.all().order_by("id").list()
+        listed = children[:MAX_CHILD_ROWS]  # a big launch lists its first ones and links to all
+        assert listed and all(f"/runs/{c.uid}" in html for c in listed)
+        bars = html.count('<rect class="bar')
+        assert '<svg id="gantt"' in html and bars == len([c for c in listed if c.started_at])
+        if len(children) > MAX_CHILD_ROWS:
+            assert f"the first {MAX_CHILD_ROWS} of {len(children)}" in html
+            assert f"/runs?initiated_by_run__uid={uid}" in html
     nextflow = client.get(f"/runs/{recorded.nextflow}").text
     assert 'rect class="bar bad"' in nextflow  # failed tasks in red, retries beside them
 

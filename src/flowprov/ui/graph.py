@@ -21,6 +21,7 @@ from flowprov.core.registry import Artifact, Run, Transform
 from flowprov.core.registry.links import run_input_artifact
 from flowprov.core.registry.run import STATUS_NAMES
 from flowprov.core.store.connection import Store
+from flowprov.ui.stepgraph import STATUS_RANK, child_count, grouped_workflow
 
 COLLAPSE_AT = 150  # runs drawn one by one up to this many
 MAX_NODES = 50_000  # stop walking beyond this many records
@@ -151,9 +152,6 @@ def _load_artifacts(store: Store, ids: set[int], labels: bool = True) -> dict[in
     return out
 
 
-STATUS_RANK = {"errored": 5, "aborted": 4, "started": 3, "restarted": 2, "scheduled": 1, "completed": 0}
-
-
 @dataclass
 class View:
     """Cytoscape elements: node and edge `data` dicts, keyed by node id."""
@@ -182,6 +180,11 @@ def lineage_view(
         raise ValueError(f"group={group!r}: use auto, step, none or workflow")
     depth = max(1, min(depth, MAX_DEPTH))
     try:
+        if isinstance(focus, Run) and group in ("auto", "step") and child_count(store, focus) > COLLAPSE_AT:
+            # counted by the database: the page costs the same for 1,000 or 100,000 tasks
+            view = View()
+            view.nodes, view.edges = grouped_workflow(store, focus)
+            return _elements(view, focus, direction, depth, True, False) | {"scope": "workflow"}
         found = walk_ids(store, focus, direction, depth)
         runs = _load_runs(store, found.runs)
         missing = {r["parent_id"] for r in runs.values() if r["parent_id"] and r["parent_id"] not in runs}

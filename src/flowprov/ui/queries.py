@@ -6,37 +6,48 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from flowprov.core.query.describe import describe_artifact, describe_run, describe_run_row, describe_transform
 from flowprov.core.query.q import Q
 from flowprov.core.registry import Artifact, Run, Transform
 from flowprov.core.store.connection import Store
 from flowprov.ui.filters import RunsQuery
 
-MAX_CHILD_ROWS = 500  # child runs listed on a run page (a Nextflow launch can have 100,000 tasks)
+MAX_CHILD_ROWS = 200  # child runs listed on a run page (a Nextflow launch can have 100,000 tasks)
 MAX_ENVIRONMENT_BYTES = 1_000_000
+SEARCH_WINDOW = 50_000  # the search box's substring match reads at most this many (the newest) runs
 
 
 def runs_page(store: Store, query: RunsQuery) -> tuple[list[dict[str, Any]], bool]:
     """One page of runs as rows, and whether another page follows (one query, no count)."""
     qs = Run.using(store).filter(**query.lookups)
     start = (query.page - 1) * query.per_page
+    stop = start + query.per_page + 1
     if query.search:
-        qs = _search(qs, query.search, start + query.per_page + 1)
+        runs = _search(qs, query.search, start, stop)
     else:
         qs = qs.order_by(query.sort, "-id" if query.sort.startswith("-") else "id")
-    runs = qs.select_related("transform")[start : start + query.per_page + 1].list()
-    return [describe_run_row(r) | {"transform_uid": r.transform.uid} for r in runs[: query.per_page]], len(
-        runs
-    ) > query.per_page
+        runs = qs.select_related("transform")[start:stop].list()
+    rows = [describe_run_row(r) | {"transform_uid": r.transform.uid} for r in runs[: query.per_page]]
+    return rows, len(runs) > query.per_page
 
 
-def _search(qs: Any, text: str, enough: int) -> Any:
-    """Runs whose name or reference contains `text` (newest first, the index on started_at stops
-    the scan early); when none does, the registries' ranked, typo-tolerant `search()`."""
-    contains = qs.filter(Q(name__icontains=text) | Q(reference__icontains=text)).order_by("-started_at", "-id")
-    if contains[:1].list():
-        return contains
-    return qs.search(text, limit=enough)
+def _search(qs: Any, text: str, start: int, stop: int) -> list[Any]:
+    """Runs with this uid or reference (any age, by index); else, among the newest SEARCH_WINDOW
+    runs, those whose name or reference contains `text`, newest first; else the registries'
+    ranked, typo-tolerant `search()` over the same window."""
+    exact = qs.filter(Q(uid=text) | Q(reference=text)).select_related("transform").order_by("-started_at", "-id")
+    runs = exact[start:stop].list()
+    if runs:
+        return runs
+    newest = select(Run.id).order_by(Run.started_at.desc()).limit(SEARCH_WINDOW).scalar_subquery()
+    window = qs.filter(Run.id.in_(newest))
+    contains = window.filter(Q(name__icontains=text) | Q(reference__icontains=text))
+    runs = contains.select_related("transform").order_by("-started_at", "-id")[start:stop].list()
+    if runs or start > 0:
+        return runs
+    return window.search(text, limit=stop).select_related("transform")[start:stop].list()
 
 
 def run_detail(store: Store, uid: str) -> dict[str, Any]:
