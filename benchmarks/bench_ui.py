@@ -147,8 +147,20 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
             " ORDER BY r.started_at DESC LIMIT 51",
             (),
         ),
-        ("runs, sorted by name", "/runs?sort=name", f"{RAW_RUNS} ORDER BY r.name LIMIT 51", ()),
-        ("runs, search box", "/runs?q=workflow+42", f"{RAW_RUNS} WHERE r.name LIKE '%workflow 42%' LIMIT 51", ()),
+        ("runs, sorted by reference", "/runs?sort=reference", f"{RAW_RUNS} ORDER BY r.reference, r.id LIMIT 51", ()),
+        (
+            "runs, search box: a reference",
+            "/runs?q=wf-42",
+            f"{RAW_RUNS} WHERE r.uid = 'wf-42' OR r.reference = 'wf-42'",
+            (),
+        ),
+        (
+            "runs, search box: part of a name (newest 20,000 runs)",
+            "/runs?q=workflow+999",
+            f"{RAW_RUNS} WHERE r.id IN (SELECT id FROM flowprov_run ORDER BY started_at DESC LIMIT 20000)"
+            " AND r.name LIKE '%workflow 999%' ORDER BY r.started_at DESC LIMIT 51",
+            (),
+        ),
         (
             "a workflow run (99 child runs, Gantt)",
             f"/runs/{uids['workflow']}",

@@ -16,7 +16,7 @@ from flowprov.ui.filters import RunsQuery
 
 MAX_CHILD_ROWS = 200  # child runs listed on a run page (a Nextflow launch can have 100,000 tasks)
 MAX_ENVIRONMENT_BYTES = 1_000_000
-SEARCH_WINDOW = 50_000  # the search box's substring match reads at most this many (the newest) runs
+SEARCH_WINDOW = 20_000  # the search box's substring match reads at most this many (the newest) runs
 
 
 def runs_page(store: Store, query: RunsQuery) -> tuple[list[dict[str, Any]], bool]:
