@@ -28,9 +28,12 @@
         { selector: "edge", style: { width: 1.2, "line-color": "#98a2b3", "target-arrow-color": "#98a2b3",
           "target-arrow-shape": "triangle", "curve-style": "bezier", "arrow-scale": 0.8 } }
       ],
-      layout: typeof cytoscapeDagre !== "undefined"
-        ? { name: "dagre", rankDir: "TB", nodeSep: 18, rankSep: 40, animate: false, fit: true, padding: 16 }
-        : { name: "breadthfirst", directed: true }
+      // nodes without edges (steps whose files were not recorded) read better in a grid than in one row
+      layout: data.edges.length === 0
+        ? { name: "grid", avoidOverlap: true, fit: true, padding: 16, condense: true }
+        : typeof cytoscapeDagre !== "undefined"
+          ? { name: "dagre", rankDir: "TB", nodeSep: 18, rankSep: 40, animate: false, fit: true, padding: 16 }
+          : { name: "breadthfirst", directed: true }
     });
     cy.on("tap", "node", function (event) {
       var href = event.target.data("href");
