@@ -4,16 +4,31 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.flowprov-installed
 PYTEST_ARGS ?=
+# The UI's browser libraries come from the npm registry (versions pinned in package-lock.json)
+# and are copied into the package's static files, so the wheel and `flowprov ui` work offline.
+UI_DIR := src/flowprov/ui
+VENDOR := $(UI_DIR)/static/vendor
+VENDOR_STAMP := $(VENDOR)/.built
 
-.PHONY: demo test lint bench bench-adapters venv clean
+.PHONY: demo test lint bench bench-adapters venv clean ui-vendor
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(VENDOR_STAMP)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,snakemake,prefect,nextflow]"
+	$(PY) -m pip install --quiet -e ".[dev,snakemake,prefect,nextflow,ui]"
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(VENDOR_STAMP): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(UI_DIR)/node_modules/cytoscape/dist/cytoscape.min.js $(UI_DIR)/node_modules/cytoscape-dagre/dist/cytoscape-dagre.js \
+		$(UI_DIR)/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	for p in cytoscape cytoscape-dagre htmx.org; do cp $(UI_DIR)/node_modules/$$p/LICENSE $(VENDOR)/LICENSE.$$p; done
+	touch $@
+
+ui-vendor: $(VENDOR_STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
@@ -35,4 +50,4 @@ bench-adapters: $(STAMP)
 	$(PY) benchmarks/run.py --suite adapters $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(VENDOR) $(UI_DIR)/node_modules

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 SUITES = {
-    "main": ("make bench", "flowprov beside lamindb and MLflow; queries, lineage and hashing at scale"),
+    "main": ("make bench", "flowprov beside lamindb and MLflow; queries, lineage, hashing and UI pages at scale"),
     "adapters": ("make bench-adapters", "what recording adds to Nextflow, Snakemake and Prefect"),
 }
 
@@ -50,6 +50,7 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
         import bench_peers
         import bench_queries
         import bench_tracking
+        import bench_ui
 
         side_by_side, _ = bench_peers.run(quick, install=install)
         return [
@@ -58,6 +59,7 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
             bench_queries.run(quick),
             bench_tracking.run(quick),
             bench_diff.run(quick),
+            bench_ui.run(quick),
         ]
     import bench_nextflow
     import bench_nextflow_weblog

@@ -79,12 +79,12 @@ from prefect.testing.utilities import prefect_test_harness
 sys.path.insert(0, sys.argv[1])
 from etl import etl
 # a temporary local Prefect server, so the demo needs no Prefect setup of yours
-with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=60):
+with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=int(sys.argv[3])):
     etl(Path(sys.argv[2]))
 """
 
 
-def run_prefect_flow(store_url: str) -> ln.Run:
+def run_prefect_flow(store_url: str, startup_timeout: int = 60) -> ln.Run:
     work = Path(tempfile.mkdtemp(prefix="flowprov-demo-prefect-"))
     data = work / "measurements.csv"
     data.write_text("sample,value\ns1,1.5\ns2,2.5\ns3,4.0\n")
@@ -98,7 +98,11 @@ def run_prefect_flow(store_url: str) -> ln.Run:
     }
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
     env.pop("PREFECT_API_URL", None)
-    subprocess.run([sys.executable, "-c", PREFECT_RUNNER, str(HERE / "prefect"), str(data)], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", PREFECT_RUNNER, str(HERE / "prefect"), str(data), str(startup_timeout)],
+        env=env,
+        check=True,
+    )
     return ln.Run.filter(reference_type="prefect_flow_run_id").order_by("-id").first()
 
 
@@ -147,6 +151,13 @@ def main() -> None:
             ["uid", "name", "_status_code", "reference_type", "transform__name"]
         ].to_string()
     )
+    flowprov_command = Path(sys.executable).parent / "flowprov"
+    try:
+        flowprov_command = flowprov_command.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    print("\nbrowse them in the read-only web UI (http://127.0.0.1:8765/):")
+    print(f"  {flowprov_command} ui --db {store.display_url} --open")
 
 
 if __name__ == "__main__":

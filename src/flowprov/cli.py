@@ -502,6 +502,27 @@ def _find_lineage_root(target: str):
     raise DoesNotExist(f"{target!r} is neither an existing path nor an artifact or run uid")
 
 
+@app.command()
+@cli_errors
+def ui(
+    db: DbOption = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; anything but 127.0.0.1 lets other machines read the store (no login)."
+        ),
+    ] = "127.0.0.1",
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the UI in the default web browser.")] = False,
+) -> None:
+    """Browse runs, artifacts, transforms and lineage in a local, read-only web UI (needs `flowprov[ui]`)."""
+    try:
+        from flowprov.ui.app import serve
+    except ImportError as exc:
+        raise ValueError(f"the UI needs its extra: pip install 'flowprov[ui]' ({exc})") from None
+    serve(db, host=host, port=port, open_browser=open_browser)
+
+
 def nextflow_ingest(
     targets: Annotated[
         list[Path],

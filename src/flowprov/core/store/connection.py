@@ -30,22 +30,31 @@ _all_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 class Store:
     """One provenance store (a SQLite file or a PostgreSQL database/schema)."""
 
-    def __init__(self, url: str, *, create: bool = True, name: str | None = None, check_schema: bool = True):
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        name: str | None = None,
+        check_schema: bool = True,
+        read_only: bool = False,
+    ) -> None:
         from sqlalchemy.exc import DBAPIError
 
         from flowprov.core.store.schema import ensure_schema
 
         self.url = normalize_url(url)
         self.name = name
-        _refuse_missing_sqlite_file(self.url, create)
-        self.engine = make_engine(self.url)
+        self.read_only = read_only
+        _refuse_missing_sqlite_file(self.url, create and not read_only)
+        self.engine = make_engine(self.url, read_only=read_only)
         self.dialect = self.engine.dialect.name
         self.write_options = WRITE_OPTIONS[self.dialect]
         self._local = threading.local()
         _all_stores.add(self)
         if check_schema:
             try:
-                ensure_schema(self, create=create)
+                ensure_schema(self, create=create and not read_only)
             except DBAPIError as exc:  # not a database, refused, no such database, no permission
                 self.engine.dispose()
                 raise StoreError(f"cannot open store {self.display_url}: {driver_reason(exc)}") from None

@@ -7,6 +7,10 @@ halfway through a transaction when another writer got there first. Reads run in 
 so no process holds an old snapshot open between queries.
 
 PostgreSQL (psycopg 3): autocommit for reads, READ COMMITTED transactions for writes.
+
+Read-only engines (for viewers such as `flowprov ui`): SQLite opens the file with `mode=ro`, so
+the database itself refuses every write; PostgreSQL sessions start with
+`default_transaction_read_only`, so every transaction is read-only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -90,20 +95,33 @@ def filesystem_type(path: Path) -> str | None:
     return best_type
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, read_only: bool = False) -> Engine:
     sa_url = make_url(url)
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
-        return _make_sqlite_engine(url, sa_url.database)
+        return _make_sqlite_engine(url, sa_url.database, read_only)
     if backend == "postgresql":
+        if read_only:
+            options = (str(sa_url.query.get("options", "")) + " -c default_transaction_read_only=on").strip()
+            url = sa_url.update_query_dict({"options": options}).render_as_string(hide_password=False)
         return create_engine(
             url, isolation_level="AUTOCOMMIT", pool_pre_ping=True, json_serializer=redacting_json_dumps
         )
     raise ValueError(f"unsupported store {redact_url(url)!r}: use a sqlite:/// or postgresql:// URL")
 
 
-def _make_sqlite_engine(url: str, database: str | None) -> Engine:
-    if database and database != ":memory:":
+def _read_only_sqlite_url(database: str | None) -> str:
+    if not database or database == ":memory:":
+        raise ValueError("a read-only store needs a SQLite file, not an in-memory database")
+    if not Path(database).is_file():
+        raise FileNotFoundError(f"no SQLite store at {database}")
+    return f"sqlite:///file:{quote(database)}?mode=ro&uri=true"
+
+
+def _make_sqlite_engine(url: str, database: str | None, read_only: bool = False) -> Engine:
+    if read_only:
+        url = _read_only_sqlite_url(database)
+    elif database and database != ":memory:":
         db_path = Path(database)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         fs = filesystem_type(db_path.parent)
