@@ -120,8 +120,8 @@ def show(run: ln.Run, children: str | None = None) -> None:
             f"  environment {run.environment.uid}: {len(lines) - 1} packages, e.g. {', '.join(l for l in lines if l.startswith(('SQLAlchemy', 'pandas')))}"
         )
     for child in run.initiated_runs.all().order_by("id") if children else []:
-        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in child.output_artifacts.all())
-        seen = len((child.aux or {}).get("outputs_already_registered", []))  # same bytes as an earlier run wrote
+        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in child.output_artifacts.all().filter(run=child))
+        seen = child.recreated_artifacts.count()  # same bytes as an earlier run wrote
         outputs += f"{', ' if outputs else ''}{seen} identical to earlier outputs" if seen else ""
         print(
             f"    {children} {child.reference_type}={child.reference}  {child.name}  [{child.status}]  params={child.params.get_values()}  outputs: {outputs or '-'}"

@@ -93,7 +93,7 @@ def queryset_to_dataframe(
     view = qs if limit is None else qs[:limit]
     try:
         rows = store.session.execute(view.statement(*columns)).all()
-        by_column = list(zip(*rows)) if rows else [() for _ in columns]
+        by_column = list(zip(*rows, strict=False)) if rows else [() for _ in columns]
         ids = list(by_column[attrs.index(model.__mapper__.column_attrs["id"])])
         data: dict[str, Any] = {
             attr.key: _convert(pd, attr, list(by_column[i])) for i, attr in enumerate(attrs) if attr.key != "id"
