@@ -89,7 +89,9 @@ class RunHandle:
     report: FileSpec | None = None
     run_id: int | None = None  # set once the run is stored
     dirty: bool = True
-    opened_at: dt.datetime = field(default_factory=utcnow)  # start time of a new run when none is given
+    # start time of a new run when none is given; None (adapters reading records after the fact):
+    # leave the start empty rather than store the moment of recording
+    opened_at: dt.datetime | None = field(default_factory=utcnow)
     stored: bool = False  # True once a flush wrote it; later changes are updates
 
     @property
@@ -293,10 +295,26 @@ class Recorder:
                 self._index[key] = handle
             return handle
 
-    def close_run(self, handle: RunHandle, status: str = "completed", finished_at: dt.datetime | None = None) -> None:
+    def close_run(
+        self,
+        handle: RunHandle,
+        status: str = "completed",
+        finished_at: dt.datetime | None = None,
+        unknown_end: str | None = None,
+    ) -> None:
+        """End a run at `finished_at` (default: now, for adapters that see the end happen).
+
+        An adapter reading records after the fact passes `unknown_end` (why no end is known)
+        instead: with no `finished_at` the end then stays empty and aux["finished_at_unknown"]
+        says why, so no stored time is the moment of recording.
+        """
         with self._lock:
             handle.status = status
-            handle.finished_at = finished_at or utcnow()
+            if finished_at is None and unknown_end is not None:
+                handle.finished_at = None
+                handle.aux["finished_at_unknown"] = unknown_end
+            else:
+                handle.finished_at = finished_at or utcnow()
             handle.dirty = True
             self._closed_since_flush += 1
             due = self._closed_since_flush >= self.flush_every
