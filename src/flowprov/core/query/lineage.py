@@ -337,14 +337,24 @@ def _load(session: Any, model: Any, ids: set[int]) -> list:
     return out
 
 
-def upstream(record: Any, depth: int | None = None) -> Lineage:
-    """Everything that led to `record` (an Artifact or a Run)."""
-    return walk(record, "upstream", depth)
+def upstream(record: Any, depth: int | None = None, path: str | None = None) -> Lineage:
+    """Everything that led to `record` (an Artifact or a Run); for an artifact, from the run that
+    wrote it at `path` (a location or file URI; default: its last known location)."""
+    return walk(record, "upstream", depth, path=_as_uri(path))
 
 
-def downstream(record: Any, depth: int | None = None) -> Lineage:
-    """Everything that came from `record` (an Artifact or a Run)."""
-    return walk(record, "downstream", depth)
+def downstream(record: Any, depth: int | None = None, path: str | None = None) -> Lineage:
+    """Everything that came from `record` (an Artifact or a Run); for an artifact, from the runs
+    that read it at `path` (default: its last known location)."""
+    return walk(record, "downstream", depth, path=_as_uri(path))
+
+
+def _as_uri(path: Any) -> str | None:
+    if path is None or str(path).startswith("file://"):
+        return None if path is None else str(path)
+    from flowprov.core.registry.artifact import path_to_uri
+
+    return path_to_uri(path)
 
 
 __all__ = ["Lineage", "downstream", "upstream", "walk"]
