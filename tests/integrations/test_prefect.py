@@ -258,7 +258,9 @@ def test_two_tasks_writing_the_same_bytes_each_own_their_file(store, tmp_path):
 
     _writer_of.clear()
     (a_done, counted), b_done = markers(tmp_path), tmp_path / "b.done"
-    assert (a_done, counted) == (str(tmp_path / "a.done"), str(tmp_path / "b.done.n")) and (tmp_path / "a.done").read_bytes() == b_done.read_bytes()
+    assert (a_done, counted) == (str(tmp_path / "a.done"), str(tmp_path / "b.done.n")) and (
+        tmp_path / "a.done"
+    ).read_bytes() == b_done.read_bytes()
     writer = {p: ln.Run.get(reference=ref, reference_type="prefect_task_run_id") for p, ref in _writer_of.items()}
     for path in (a_done, str(b_done), counted):
         assert locate(path).run == writer[path] and locate(path).matched_by == "location"

@@ -61,9 +61,9 @@ def test_equal_outputs_and_published_copies_name_their_own_task(store, tmp_path)
         (outdir / "touch" / name).write_text("")  # published copies: equal bytes, their own names
     (outdir / "versions.yml").write_text(versions)  # equal bytes and name from two tasks: ambiguous
     rows = [
-        f"1\ta1/a1a1a1\t11\tTOUCH (A)\tCOMPLETED\t0\t2024-05-01 10:00:00.000\t2s\t1.5s\t-\t-\t-\t-\t-",
-        f"2\tb2/b2b2b2\t12\tTOUCH (B)\tCOMPLETED\t0\t2024-05-01 10:00:01.000\t3s\t2s\t-\t-\t-\t-\t-",
-        f"3\tc3/c3c3c3\t13\tCHECK (B)\tCOMPLETED\t0\t2024-05-01 10:00:05.000\t1s\t0.5s\t-\t-\t-\t-\t-",
+        "1\ta1/a1a1a1\t11\tTOUCH (A)\tCOMPLETED\t0\t2024-05-01 10:00:00.000\t2s\t1.5s\t-\t-\t-\t-\t-",
+        "2\tb2/b2b2b2\t12\tTOUCH (B)\tCOMPLETED\t0\t2024-05-01 10:00:01.000\t3s\t2s\t-\t-\t-\t-\t-",
+        "3\tc3/c3c3c3\t13\tCHECK (B)\tCOMPLETED\t0\t2024-05-01 10:00:05.000\t1s\t0.5s\t-\t-\t-\t-\t-",
     ]
     trace = launch / "trace.txt"
     trace.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
