@@ -104,7 +104,7 @@ def test_every_file_names_the_job_that_wrote_it(store_url, tmp_path, hooks):
     two_b = ln.Run.get(name="two (s=B)")
     up = upstream(two_b)
     assert {r.name for r in up.runs} == {"two (s=B)", "one (s=B)"}
-    assert {p for p in up.edge_paths.values()} == {(root / "output/one/B.txt").as_uri(), (root / "data/B.txt").as_uri()}
+    assert {p for _, _, p in up.located_edges} == {(root / "output/one/B.txt").as_uri(), (root / "data/B.txt").as_uri()}
     # every job lists what it wrote, also the bytes another job created first
     for rule in ("one", "two"):
         for sample in ("A", "B"):

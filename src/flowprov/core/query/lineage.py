@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from flowprov.core.query.lineage_graph import Lineage
 from flowprov.core.query.lineage_links import (
     Read,
     chunks,
@@ -30,136 +31,29 @@ from flowprov.core.query.lineage_links import (
 
 
 @dataclass
-class Lineage:
-    """The records reached from `root` and the edges between them (input -> run -> output)."""
-
-    root: Any
-    direction: str
-    runs: list = field(default_factory=list)
-    artifacts: list = field(default_factory=list)
-    edges: list[tuple[str, str]] = field(default_factory=list)  # (from uid, to uid)
-    collections: list = field(default_factory=list)
-    edge_paths: dict[tuple[str, str], str] = field(default_factory=dict)  # edge -> location read/written
-    notes: list[str] = field(default_factory=list)  # where the walk used content instead of location
-    start_run: Any = None  # upstream of an artifact: the run that wrote it (at `path`)
-    path: str | None = None  # the location the walk started from (artifact roots)
-
-    def _location(self, a: Any) -> str:
-        """The artifact's name as this walk met it: the location on its edges, else its key or path."""
-        for (src, dst), path in self.edge_paths.items():
-            if a.uid in (src, dst) and path:
-                return path.rsplit("/", 1)[-1]
-        return a.key or (a.path or "").rsplit("/", 1)[-1]
-
-    @staticmethod
-    def artifact_label(a: Any) -> str:
-        return (a.key or (a.path or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
-
-    @staticmethod
-    def run_label(r: Any) -> str:
-        return (r.name or r.transform.name or r.uid).replace('"', "'")
-
-    def to_mermaid(self) -> str:
-        lines = ["flowchart TD"]
-        lines += [f'    n{a.uid}["{self.artifact_label(a)}"]' for a in self.artifacts]
-        lines += [f'    n{r.uid}(["{self.run_label(r)}"])' for r in self.runs]
-        lines += [f"    n{src} --> n{dst}" for src, dst in self.edges]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.to_mermaid()
-
-    def to_tree(self) -> str:
-        """An indented text tree from the root, following the walk's direction."""
-        names = {a.uid: f"artifact {a.uid} {a.key or self._location(a)}" for a in self.artifacts}
-        names.update({c.uid: f"collection {c.uid} {c.key}" for c in self.collections})
-        names.update(
-            {r.uid: f"run {r.uid} {r.name or r.transform.key or r.transform.name} [{r.status}]" for r in self.runs}
-        )
-        children: dict[str, list[str]] = {}
-        for src, dst in self.edges:
-            parent, child = (dst, src) if self.direction == "upstream" else (src, dst)
-            children.setdefault(parent, []).append(child)
-        lines: list[str] = []
-
-        def visit(uid: str, indent: int, seen: frozenset, via: str) -> None:
-            label = names.get(uid, uid)
-            if via and uid in artifacts:  # the location this edge read or wrote the bytes at
-                label = f"artifact {uid} {artifacts[uid].key or via.rsplit('/', 1)[-1]}"
-            lines.append("  " * indent + label + (" (seen above)" if uid in seen else ""))
-            if uid in seen:
-                return
-            for child in sorted(children.get(uid, [])):
-                edge = (child, uid) if self.direction == "upstream" else (uid, child)
-                visit(child, indent + 1, seen | {uid}, self.edge_paths.get(edge, ""))
-
-        artifacts = {a.uid: a for a in self.artifacts}
-
-        visit(self.root.uid, 0, frozenset(), self.path or "")
-        return "\n".join(lines)
-
-    def to_dot(self) -> str:
-        lines = ["digraph lineage {", "  rankdir=TB;"]
-        lines += [f'  "{a.uid}" [shape=box, label="{self.artifact_label(a)}"];' for a in self.artifacts]
-        lines += [f'  "{r.uid}" [shape=ellipse, label="{self.run_label(r)}"];' for r in self.runs]
-        lines += [f'  "{src}" -> "{dst}";' for src, dst in self.edges]
-        lines.append("}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form: records as `flowprov show` describes them, edges with their locations."""
-        from flowprov.core.query.describe import describe_artifact, describe_run_row
-
-        return {
-            "root": self.root.uid,
-            "direction": self.direction,
-            "path": self.path,
-            "start_run": self.start_run.uid if self.start_run is not None else None,
-            "notes": self.notes,
-            "runs": [describe_run_row(r) for r in self.runs],
-            "artifacts": [describe_artifact(a) for a in self.artifacts],
-            "collections": [{"uid": c.uid, "key": c.key, "hash": c.hash} for c in self.collections],
-            "edges": [{"from": s, "to": d, "path": self.edge_paths.get((s, d)) or None} for s, d in self.edges],
-        }
-
-    def _repr_markdown_(self) -> str:
-        return "```mermaid\n" + self.to_mermaid() + "\n```"
-
-    def _repr_svg_(self) -> str | None:
-        try:
-            import graphviz
-        except ImportError:
-            return None
-        try:
-            return graphviz.Source(self.to_dot()).pipe(format="svg").decode()
-        except Exception:  # the Python package without the dot executable
-            return None
-
-
-@dataclass
 class _Graph:
     """What a walk reached, by id; edges are ((kind, id), (kind, id)) with kind r/a/c."""
 
     runs: set[int] = field(default_factory=set)
     artifacts: set[int] = field(default_factory=set)
     collections: set[int] = field(default_factory=set)
-    edges: dict[tuple[tuple[str, int], tuple[str, int]], str] = field(default_factory=dict)
+    edges: set[tuple[tuple[str, int], tuple[str, int], str]] = field(default_factory=set)
     by_content: list[tuple[int, int, str, int]] = field(default_factory=list)  # artifact, reader, path, creator
 
     def add_read(self, read: Read) -> None:
         self.artifacts.add(read.artifact)
         self.runs.add(read.reader)
         if read.collection is None:
-            self.edges.setdefault((("a", read.artifact), ("r", read.reader)), read.path)
+            self.edges.add((("a", read.artifact), ("r", read.reader), read.path))
             return
         self.collections.add(read.collection)
-        self.edges.setdefault((("a", read.artifact), ("c", read.collection)), read.path)
-        self.edges.setdefault((("c", read.collection), ("r", read.reader)), "")
+        self.edges.add((("a", read.artifact), ("c", read.collection), read.path))
+        self.edges.add((("c", read.collection), ("r", read.reader), ""))
 
     def add_write(self, run_id: int, artifact_id: int, path: str) -> None:
         self.runs.add(run_id)
         self.artifacts.add(artifact_id)
-        self.edges.setdefault((("r", run_id), ("a", artifact_id)), path)
+        self.edges.add((("r", run_id), ("a", artifact_id), path))
 
     def add_produced(self, read: Read, run_id: int, by_content: bool) -> None:
         self.add_write(run_id, read.artifact, read.path)
@@ -306,7 +200,7 @@ def _lineage(session: Any, graph: _Graph, root: Any, direction: str, path: str |
     collections = _load(session, Collection, graph.collections)
     uid = {("r", r.id): r.uid for r in runs} | {("a", a.id): a.uid for a in artifacts}
     uid |= {("c", c.id): c.uid for c in collections}
-    edge_paths = {(uid[s], uid[d]): p for (s, d), p in graph.edges.items() if s in uid and d in uid}
+    located = sorted({(uid[s], uid[d], p) for s, d, p in graph.edges if s in uid and d in uid})
     notes = [
         f"artifact {uid[('a', a)]} read by run {uid[('r', r)]} at {p or 'an unknown location'}: no run is recorded "
         f"writing these bytes there, so it is linked to the run that created them first, by content hash"
@@ -315,15 +209,15 @@ def _lineage(session: Any, graph: _Graph, root: Any, direction: str, path: str |
     ]
     first = start_run
     if first is None and direction == "upstream" and isinstance(root, Artifact):
-        first = next((r for r in runs if (uid[("r", r.id)], root.uid) in edge_paths), None)
+        first = next((r for r in runs if any(e[:2] == (r.uid, root.uid) for e in located)), None)
     return Lineage(
         root=root,
         direction=direction,
         runs=sorted(runs, key=lambda r: r.id),
         artifacts=sorted(artifacts, key=lambda a: a.id),
-        edges=sorted(edge_paths),
+        edges=sorted({(s, d) for s, d, _ in located}),
         collections=sorted(collections, key=lambda c: c.id),
-        edge_paths=edge_paths,
+        located_edges=located,
         notes=sorted(set(notes)),
         start_run=first,
         path=path,
