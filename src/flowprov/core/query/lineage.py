@@ -18,16 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from flowprov.core.query.lineage_graph import Lineage
-from flowprov.core.query.lineage_links import (
-    Read,
-    chunks,
-    last_writer,
-    producer,
-    reads_of_artifacts,
-    reads_of_runs,
-    writes_of_artifacts,
-    writes_of_runs,
-)
+from flowprov.core.query.lineage_links import Links, Read, chunks, last_writer, producer
 
 
 @dataclass
@@ -61,12 +52,14 @@ class _Graph:
             self.by_content.append((read.artifact, read.reader, read.path, run_id))
 
 
-def _walk_up(session: Any, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
+def _walk_up(links: Links, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
     """From runs at `level`: what they read and, within the depth, the runs that produced it."""
     seen = set(frontier)
+    if depth is None:
+        links.prefetch_upstream(frontier)
     while frontier and (depth is None or level <= depth):
-        reads = reads_of_runs(session, frontier)
-        writes = writes_of_artifacts(session, {r.artifact for r in reads})
+        reads = links.reads_of_runs(frontier)
+        writes = links.writes_of_artifacts({r.artifact for r in reads})
         following: set[int] = set()
         for read in reads:
             graph.add_read(read)
@@ -82,10 +75,10 @@ def _walk_up(session: Any, graph: _Graph, frontier: set[int], level: int, depth:
         frontier, level = following, level + 1
 
 
-def _produced_reads(session: Any, frontier: set[int], artifact_ids: set[int]) -> list[tuple[Read, bool]]:
+def _produced_reads(links: Links, frontier: set[int], artifact_ids: set[int]) -> list[tuple[Read, bool]]:
     """Reads of these artifacts that runs of `frontier` produced (by the lineage_links rule)."""
-    reads = reads_of_artifacts(session, artifact_ids)
-    writes = writes_of_artifacts(session, {r.artifact for r in reads})
+    reads = links.reads_of_artifacts(artifact_ids)
+    writes = links.writes_of_artifacts({r.artifact for r in reads})
     out = []
     for read in reads:
         run_id, by_content = producer(read, writes)
@@ -94,16 +87,18 @@ def _produced_reads(session: Any, frontier: set[int], artifact_ids: set[int]) ->
     return out
 
 
-def _walk_down(session: Any, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
+def _walk_down(links: Links, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
     """From runs at `level`: what they wrote and, within the depth, the runs that read it."""
     seen = set(frontier)
+    if depth is None:
+        links.prefetch_downstream(frontier)
     while frontier and (depth is None or level <= depth):
-        writes = writes_of_runs(session, frontier)
+        writes = links.writes_of_runs(frontier)
         for w in writes:
             graph.add_write(w.run, w.artifact, w.path)
         following: set[int] = set()
         if depth is None or level + 1 <= depth:
-            for read, by_content in _produced_reads(session, frontier, {w.artifact for w in writes}):
+            for read, by_content in _produced_reads(links, frontier, {w.artifact for w in writes}):
                 graph.add_read(read)
                 if by_content:
                     graph.by_content.append((read.artifact, read.reader, read.path, -1))
@@ -113,13 +108,13 @@ def _walk_down(session: Any, graph: _Graph, frontier: set[int], level: int, dept
         frontier, level = following, level + 1
 
 
-def _start_upstream(session: Any, graph: _Graph, root: Any, path: str, start_run: Any) -> int | None:
+def _start_upstream(links: Links, graph: _Graph, root: Any, path: str, start_run: Any) -> int | None:
     """The run that wrote the root artifact at `path`: the last writer there, else its creator."""
     graph.artifacts.add(root.id)
     if start_run is not None:
         graph.add_write(start_run.id, root.id, path)
         return start_run.id
-    chosen = last_writer(writes_of_artifacts(session, [root.id]).get((root.id, path), []))
+    chosen = last_writer(links.writes_of_artifacts([root.id]).get((root.id, path), []))
     if chosen is not None:
         graph.add_write(chosen.run, root.id, path)
         return chosen.run
@@ -128,11 +123,11 @@ def _start_upstream(session: Any, graph: _Graph, root: Any, path: str, start_run
     return root.run_id
 
 
-def _start_downstream(session: Any, graph: _Graph, root: Any, path: str) -> set[int]:
+def _start_downstream(links: Links, graph: _Graph, root: Any, path: str) -> set[int]:
     """Runs that read the root artifact at `path` (or where no run is recorded writing it)."""
     graph.artifacts.add(root.id)
-    reads = reads_of_artifacts(session, [root.id])
-    writes = writes_of_artifacts(session, [root.id])
+    reads = links.reads_of_artifacts([root.id])
+    writes = links.writes_of_artifacts([root.id])
     readers = set()
     for read in reads:
         if read.path in ("", path) or not writes.get((read.artifact, read.path)):
@@ -162,16 +157,17 @@ def walk(
     graph = _Graph()
     where = (path or root.path or "") if isinstance(root, Artifact) else None
     try:
+        links = Links(session)
         if isinstance(root, Run):
             graph.runs.add(root.id)
-            (_walk_up if direction == "upstream" else _walk_down)(session, graph, {root.id}, 1, depth)
+            (_walk_up if direction == "upstream" else _walk_down)(links, graph, {root.id}, 1, depth)
         elif depth is None or depth >= 1:
             if direction == "upstream":
-                first = _start_upstream(session, graph, root, where or "", start_run)
+                first = _start_upstream(links, graph, root, where or "", start_run)
                 if first is not None:
-                    _walk_up(session, graph, {first}, 1, depth)
+                    _walk_up(links, graph, {first}, 1, depth)
             else:
-                _walk_down(session, graph, _start_downstream(session, graph, root, where or ""), 1, depth)
+                _walk_down(links, graph, _start_downstream(links, graph, root, where or ""), 1, depth)
         else:
             graph.artifacts.add(root.id)
         return _lineage(session, graph, root, direction, where, start_run)
@@ -209,7 +205,8 @@ def _lineage(session: Any, graph: _Graph, root: Any, direction: str, path: str |
     ]
     first = start_run
     if first is None and direction == "upstream" and isinstance(root, Artifact):
-        first = next((r for r in runs if any(e[:2] == (r.uid, root.uid) for e in located)), None)
+        writers = {s for s, d, _ in located if d == root.uid}
+        first = next((r for r in runs if r.uid in writers), None)
     return Lineage(
         root=root,
         direction=direction,

@@ -62,8 +62,9 @@ class Lineage:
             if (u, p) not in nodes:  # the first location of an artifact is n<uid>, further ones n<uid>_<k>
                 k = met[u] = met.get(u, -1) + 1
                 nodes[(u, p)] = (f"n{u}" + (f"_{k}" if k else ""), self.artifact_label(artifacts[u], p), "artifact")
+        placed = {k[0] for k in nodes}
         for a in self.artifacts:  # met without a location
-            if not any(k[0] == a.uid for k in nodes):
+            if a.uid not in placed:
                 nodes[(a.uid, "")] = (f"n{a.uid}", self.artifact_label(a), "artifact")
         return nodes
 
@@ -99,9 +100,10 @@ class Lineage:
     def to_tree(self) -> str:
         """An indented text tree from the root, following the walk's direction."""
         nodes = self._nodes()
+        runs = {r.uid: r for r in self.runs}
         names = {
             key: f"{kind} {key[0]} {_shown(key[1]) if kind == 'artifact' and key[1] else label}"
-            + (f" [{run.status}]" if kind == "run" and (run := self._run(key[0])) else "")
+            + (f" [{runs[key[0]].status}]" if kind == "run" and key[0] in runs else "")
             for key, (_, label, kind) in nodes.items()
         }
         children: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -122,9 +124,6 @@ class Lineage:
             root = next((k for k in nodes if k[0] == self.root.uid), root)
         visit(root, 0, frozenset())
         return "\n".join(lines)
-
-    def _run(self, uid: str) -> Any:
-        return next((r for r in self.runs if r.uid == uid), None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: records as `flowprov show` describes them, edges with their locations."""
