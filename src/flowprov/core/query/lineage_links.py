@@ -125,6 +125,12 @@ class Links:
     def __init__(self, session: Any):
         self.conn = session.connection()
         self.collections = self.conn.execute(ANY_COLLECTION_READ).first() is not None
+        # filled by a prefetch: what the walk asks for is answered from memory when all is there
+        self._reads_cache: dict[int, list[Read]] = {}
+        self._run_writes: dict[int, list[Write]] = {}
+        self._artifact_reads: dict[int, list[Read]] = {}
+        self._writes_cache: dict[tuple[int, str], list[Write]] = {}
+        self._writes_known: set[int] = set()
 
     def _rows(self, stmt: Any, ids: Iterable[int]) -> Iterator[Any]:
         for chunk in chunks(ids):
@@ -174,14 +180,14 @@ class Links:
     def reads_of_runs(self, run_ids: Iterable[int]) -> list[Read]:
         """Everything these runs read."""
         wanted = set(run_ids)
-        cache = getattr(self, "_reads_cache", {})
+        cache = self._reads_cache
         if wanted and wanted <= cache.keys():
             return [read for r in wanted for read in cache[r]]
         return self._reads(READS_BY_RUN, COLLECTION_READS_BY_RUN, wanted)
 
     def reads_of_artifacts(self, artifact_ids: Iterable[int]) -> list[Read]:
         """Every read of these artifacts, by any run."""
-        wanted, cache = set(artifact_ids), getattr(self, "_artifact_reads", {})
+        wanted, cache = set(artifact_ids), self._artifact_reads
         if wanted and wanted <= cache.keys():
             return [read for a in wanted for read in cache[a]]
         return self._reads(READS_BY_ARTIFACT, COLLECTION_READS_BY_ARTIFACT, set(artifact_ids))
@@ -189,7 +195,7 @@ class Links:
     def writes_of_artifacts(self, artifact_ids: Iterable[int]) -> dict[tuple[int, str], list[Write]]:
         """(artifact id, path) -> every run that wrote those bytes there."""
         wanted = set(artifact_ids)
-        if wanted and wanted <= getattr(self, "_writes_known", set()):
+        if wanted and wanted <= self._writes_known:
             return self._writes_cache
         out: dict[tuple[int, str], list[Write]] = {}
         for r, a, p, t in self._rows(WRITES_BY_ARTIFACT, artifact_ids):
@@ -197,7 +203,7 @@ class Links:
         return out
 
     def writes_of_runs(self, run_ids: Iterable[int]) -> list[Write]:
-        wanted, cache = set(run_ids), getattr(self, "_run_writes", {})
+        wanted, cache = set(run_ids), self._run_writes
         if wanted and wanted <= cache.keys():
             return [w for r in wanted for w in cache[r]]
         return [Write(r, a, p, as_time(t)) for r, a, p, t in self._rows(WRITES_BY_RUN, run_ids)]
