@@ -180,15 +180,15 @@ def _write_links(session: Any, files: list[tuple[RunHandle, str, FileSpec]]) -> 
     inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
     written: dict[tuple[int | None, str], RunHandle] = {}
     owner: dict[int, int] = {}
+    # written at the run's end; empty when no end is known (never the moment of recording)
     rows: list[dict[str, Any]] = []
-    now = utcnow()
     for h, f in outputs:
         deeper = written.get((f.artifact_id, f.path))
         if deeper is not None and h.run_id in _ancestor_ids(deeper):
             continue  # the workflow's own step already wrote this file here
         written.setdefault((f.artifact_id, f.path), h)
         rows.append(
-            {"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path, "written_at": h.finished_at or now}
+            {"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path, "written_at": h.finished_at}
         )
         # an output with the same bytes as one of the run's own inputs is a copy: it does not create them
         if (h.run_id, f.artifact_id) not in inputs_of:
