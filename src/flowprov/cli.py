@@ -400,7 +400,8 @@ def lineage(
     target: Annotated[
         str,
         typer.Argument(
-            help="A file or directory path (matched by content hash, then by location), an artifact uid or a run uid."
+            help="A file or directory path (from the run that last wrote it there, else by content hash), "
+            "an artifact uid or a run uid."
         ),
     ],
     downstream: Annotated[
@@ -411,16 +412,24 @@ def lineage(
         ),
     ] = False,
     depth: Annotated[int | None, typer.Option(help="Stop after this many runs (default: no limit).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Output format: tree, mermaid or dot.")] = "tree",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Text format: tree, mermaid or dot (default: tree; JSON when piped)."),
+    ] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Show where a file or run came from (upstream) or what it led to (downstream)."""
-    from flowprov.core.query.lineage import walk
-
-    if fmt not in ("tree", "mermaid", "dot"):
+    if fmt not in (None, "tree", "mermaid", "dot"):
         raise ValueError(f"--format {fmt!r}: use tree, mermaid or dot")
     _connect(db, create=False)
-    graph = walk(_find_lineage_root(target), "downstream" if downstream else "upstream", depth)
+    graph = _lineage_graph(target, "downstream" if downstream else "upstream", depth)
+    if as_json or (fmt is None and _want_json(False)):
+        _print_json(graph.to_dict())
+        return
+    fmt = fmt or "tree"
+    for note in graph.notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo({"tree": graph.to_tree, "mermaid": graph.to_mermaid, "dot": graph.to_dot}[fmt]())
 
 
@@ -478,28 +487,23 @@ def diff_runs(
         raise typer.Exit(1)
 
 
-def _find_lineage_root(target: str):
+def _lineage_graph(target: str, direction: str, depth: int | None):
     import flowprov as ln
     from flowprov.core.exceptions import DoesNotExist
-    from flowprov.core.registry.artifact import path_to_uri
+    from flowprov.core.query.lineage import walk
+    from flowprov.core.query.locate import of_path
 
-    path = Path(target)
-    if path.exists():
-        from flowprov.core.hashing import hash_path
-
-        content = hash_path(path)
-        found = ln.Artifact.filter(hash=content.hash).order_by("id").first()
-        if found is None:
-            found = ln.Artifact.filter(path=path_to_uri(path)).order_by("-id").first()
-        if found is None:
-            raise DoesNotExist(f"{target}: no artifact has this content or location; was it registered?")
-        return found
+    if Path(target).exists():
+        return of_path(target, direction, depth)
     for model in (ln.Artifact, ln.Run):
         try:
-            return model.get(target)
+            return walk(model.get(target), direction, depth)
         except DoesNotExist:
             continue
-    raise DoesNotExist(f"{target!r} is neither an existing path nor an artifact or run uid")
+    try:
+        return of_path(target, direction, depth)  # a file that was recorded but is gone now
+    except DoesNotExist:
+        raise DoesNotExist(f"{target!r} is neither a recorded path nor an artifact or run uid") from None
 
 
 @app.command()

@@ -122,7 +122,7 @@ def test_show_by_uid_and_by_reference(recorded):
 
 def test_lineage_of_a_path(recorded):
     db = recorded["store"].url
-    result = runner.invoke(app, ["lineage", str(recorded["out"]), "--db", db])
+    result = runner.invoke(app, ["lineage", str(recorded["out"]), "--format", "tree", "--db", db])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert (
@@ -132,10 +132,17 @@ def test_lineage_of_a_path(recorded):
     )
     mermaid = runner.invoke(
         app, ["lineage", recorded["raw"].as_posix(), "--downstream", "--format", "mermaid", "--db", db]
-    ).output
+    ).stdout
     assert mermaid.startswith("flowchart TD") and recorded["child"].uid in mermaid
     dot = runner.invoke(app, ["lineage", recorded["child"].uid, "--format", "dot", "--db", db]).output
     assert dot.startswith("digraph")
+    piped = json.loads(runner.invoke(app, ["lineage", str(recorded["out"]), "--db", db]).stdout)  # piped: JSON
+    assert piped["start_run"] == recorded["child"].uid and piped["notes"] == []
+    assert {e["path"] for e in piped["edges"]} == {recorded["out"].as_uri(), recorded["raw"].as_uri()}
+    down = json.loads(
+        runner.invoke(app, ["lineage", str(recorded["raw"]), "--downstream", "--json", "--db", db]).stdout
+    )
+    assert "matched by content hash" in down["notes"][0] and recorded["child"].uid in {r["uid"] for r in down["runs"]}
 
 
 def test_transforms_and_artifacts(recorded):
@@ -171,7 +178,7 @@ def test_init_migrate_where_and_instances(tmp_path, monkeypatch):
     result = runner.invoke(app, ["init"])
     assert result.exit_code == 0 and "created" in result.output and ".flowprov/flowprov.db" in result.output
     assert "up to date" in runner.invoke(app, ["init"]).output
-    assert "already at 0001_initial" in runner.invoke(app, ["migrate"]).output
+    assert "already at 0002_run_artifact_locations" in runner.invoke(app, ["migrate"]).output
     assert "from project" in runner.invoke(app, ["where"]).output
     assert runner.invoke(app, ["instance", "add", "team", f"sqlite:///{tmp_path / 'team.db'}"]).exit_code == 0
     assert json.loads(runner.invoke(app, ["instance", "list", "--json"]).output) == {

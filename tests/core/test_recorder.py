@@ -7,6 +7,7 @@ from sqlalchemy import event
 
 import flowprov as ln
 from flowprov.core.tracking.recorder import Recorder, RecorderError, TransformSpec
+from flowprov.lineage import locate, upstream
 
 
 def count_transactions(store):
@@ -176,7 +177,7 @@ def test_changes_after_a_flush_are_written(store):
     assert run.status == "errored" and run.finished_at is not None and run.params.get_values() == {"late": True}
 
 
-def test_same_bytes_from_two_runs_of_one_batch_are_noted_for_both(store, tmp_path):
+def test_same_bytes_from_two_runs_of_one_batch_are_linked_to_both(store, tmp_path):
     # The first run owns the artifact; the other notes it in aux. The workflow that also reports
     # the file as its output is the writer's parent, not a second writer, and notes nothing.
     rec = Recorder(store)
@@ -199,5 +200,10 @@ def test_same_bytes_from_two_runs_of_one_batch_are_noted_for_both(store, tmp_pat
     first, second = (ln.Run.get(reference=f"wf:{s}") for s in ("a", "b"))
     [artifact] = ln.Artifact.filter()
     assert artifact.run == first and list(first.output_artifacts) == [artifact]
-    assert second.output_artifacts.count() == 0 and second.aux["outputs_already_registered"] == [artifact.uid]
-    assert "outputs_already_registered" not in (ln.Run.get(reference="wf").aux or {})
+    # the second job wrote the same bytes at its own path: an output link, a recreating run
+    assert list(second.output_artifacts) == [artifact] and list(second.recreated_artifacts) == [artifact]
+    assert list(artifact.recreating_runs) == [second] and list(first.recreated_artifacts) == []
+    assert ln.Run.get(reference="wf").output_artifacts.count() == 0  # its steps wrote them
+    assert "outputs_already_registered" not in (second.aux or {})
+    assert upstream(second).runs == [second]
+    assert locate(tmp_path / "b.tsv").run == second and locate(tmp_path / "a.tsv").run == first

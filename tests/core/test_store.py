@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "flowprov_collection",
     "flowprov_collection_artifact",
     "flowprov_run_input_artifact",
+    "flowprov_run_output_artifact",
     "flowprov_run_input_collection",
     "flowprov_transform_predecessor",
     VERSION_TABLE,

@@ -238,7 +238,7 @@ def test_track_works_twice_in_one_process(store):
     assert ln.context.transform.name == "second"
 
 
-def test_track_output_of_bytes_seen_before_is_noted(store, tmp_path):
+def test_track_output_of_bytes_seen_before_is_linked(store, tmp_path):
     out = tmp_path / "same.txt"
     out.write_text("identical")
     first = ln.track(ln.Transform(name="writer"))
@@ -248,7 +248,12 @@ def test_track_output_of_bytes_seen_before_is_noted(store, tmp_path):
     artifact = ln.track_output(out)
     ln.finish()
     assert artifact.run_id == first.id
-    assert ln.Run.get(second.uid).aux["outputs_already_registered"] == [artifact.uid]
+    again = ln.Run.get(second.uid)
+    assert list(again.output_artifacts) == [artifact] and list(again.recreated_artifacts) == [artifact]
+    assert [r.uid for r in artifact.recreating_runs] == [second.uid]
+    from flowprov.core.query.locate import locate
+
+    assert locate(out).run.uid == second.uid  # the last run that wrote the path
 
 
 def test_track_input_without_a_run_is_a_clear_error(store, tmp_path):

@@ -214,3 +214,68 @@ def test_adapter_failure_leaves_the_result(store, capfd):
 
     assert still_works(7) == 21
     assert "flowprov: error: recording the Prefect" in capfd.readouterr().err
+
+
+# -- lineage when two tasks write the same bytes (issue 14) -----------------------------------
+_writer_of: dict[str, str] = {}  # path -> the Prefect task run id that wrote it
+
+
+@task
+def write_marker(path: str) -> str:
+    from prefect.runtime import task_run
+
+    Path(path).write_text("done\n")  # the same bytes from every call
+    ln.track_output(path)
+    _writer_of[path] = str(task_run.id)
+    return path
+
+
+@task
+def count_chars(path: str) -> str:
+    from prefect.runtime import task_run
+
+    ln.track_input(path)
+    out = path + ".n"
+    Path(out).write_text(str(len(Path(path).read_text())))
+    ln.track_output(out)
+    _writer_of[out] = str(task_run.id)
+    return out
+
+
+@tracked
+@flow
+def markers(root: Path) -> list[str]:
+    a = write_marker.submit(str(root / "a.done"))
+    b = write_marker.submit(str(root / "b.done"))
+    return [a.result(), count_chars(b.result())]
+
+
+def test_two_tasks_writing_the_same_bytes_each_own_their_file(store, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from flowprov.cli import app
+    from flowprov.lineage import locate, upstream
+
+    _writer_of.clear()
+    (a_done, counted), b_done = markers(tmp_path), tmp_path / "b.done"
+    assert (a_done, counted) == (str(tmp_path / "a.done"), str(tmp_path / "b.done.n")) and (
+        tmp_path / "a.done"
+    ).read_bytes() == b_done.read_bytes()
+    writer = {p: ln.Run.get(reference=ref, reference_type="prefect_task_run_id") for p, ref in _writer_of.items()}
+    for path in (a_done, str(b_done), counted):
+        assert locate(path).run == writer[path] and locate(path).matched_by == "location"
+    cli = CliRunner().invoke(app, ["lineage", counted, "--json", "--db", store.url])
+    graph = json.loads(cli.stdout)
+    assert graph["start_run"] == writer[counted].uid
+    assert {r["uid"] for r in graph["runs"]} == {writer[counted].uid, writer[str(b_done)].uid}
+    up = upstream(writer[counted])
+    assert {r.id for r in up.runs} == {writer[counted].id, writer[str(b_done)].id}  # not a.done's task
+    both = {writer[a_done].id, writer[str(b_done)].id}
+    [marker] = {a.id: a for r in both for a in ln.Run.get(id=r).output_artifacts}.values()
+    assert marker.run_id in both and {r.id for r in marker.recreating_runs} == both - {marker.run_id}
+    flow_run = ln.Run.get(transform__key__endswith=":markers", reference_type="prefect_flow_run_id")
+    assert flow_run.output_artifacts.count() == 0  # its tasks wrote the files it returned
+    for task_run in flow_run.initiated_runs.all():
+        assert task_run.started_at <= task_run.finished_at <= flow_run.finished_at

@@ -53,11 +53,9 @@ rule stamp:
 
 
 def written_by(run) -> set[str]:
-    """Hashes of what a job wrote: its own outputs, plus outputs whose identical bytes another run
-    registered first (noted in aux). The two copy jobs' benchmark files are sometimes byte-identical,
-    so which job owns such a file depends on which finished first."""
-    again = (run.aux or {}).get("outputs_already_registered", [])
-    return {a.hash for a in run.output_artifacts} | {ln.Artifact.get(uid).hash for uid in again}
+    """Hashes of what a job wrote (output links), also bytes another run created first: the two
+    copy jobs' benchmark files are sometimes byte-identical."""
+    return {a.hash for a in run.output_artifacts}
 
 
 def copy_outputs(root: Path, sample: str) -> set[str]:

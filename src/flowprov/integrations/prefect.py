@@ -261,7 +261,8 @@ class FlowTracker:
         message = getattr(state, "message", None)
         if message and _status_of(state) != "completed":
             handle.update_aux({"error": str(message)[:2000]})
-        rec.close_run(handle, _status_of(state), finished_at=dt.datetime.now(dt.UTC))
+        # the final state's own time is the flow run's end (the hook may run a little later)
+        rec.close_run(handle, _status_of(state), finished_at=_state_time(state) or dt.datetime.now(dt.UTC))
         rec.flush()
 
 
@@ -382,12 +383,21 @@ def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
             status=status,
             aux=aux,
         )
+        if tr.start_time is None:
+            handle.opened_at = None  # read after the fact: the moment of reading is no start
         with _lock:
             files = _task_files.pop(str(tr.id), [])
         for role, item, key in files:
             (handle.add_input if role == "in" else handle.add_output)(item, key)
-        rec.close_run(handle, status, finished_at=tr.end_time)
+        end = tr.end_time or (_state_time(state) if status != "started" else None)
+        rec.close_run(handle, status, finished_at=end, unknown_end="Prefect's API gives no end time for this task run")
     return len(task_runs)
+
+
+def _state_time(state: Any) -> dt.datetime | None:
+    """When a Prefect state was entered (a final state's time is the run's end)."""
+    value = getattr(state, "timestamp", None)
+    return value if isinstance(value, dt.datetime) else None
 
 
 def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int:
@@ -440,7 +450,12 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
                 aux={"reconciled": True, "prefect_state": state.name},
             )
             record_task_runs(rec, handle, run.reference)
-            rec.close_run(handle, _status_of(state), finished_at=flow_run.end_time or dt.datetime.now(dt.UTC))
+            rec.close_run(
+                handle,
+                _status_of(state),
+                finished_at=flow_run.end_time or _state_time(state),
+                unknown_end="Prefect's API gives no end time for this flow run",
+            )
             settled += 1
     rec.flush()
     return settled

@@ -332,7 +332,10 @@ def _finish(workflow: Any, log: Any, status: str) -> None:
         for path in _files(job.output) + _files(job.log) + _files(job.benchmark):
             handle.add_output(path)
             produced.add(str(path.resolve()))
-        rec.close_run(handle, status_here, finished_at=ended)
+        if started is None:
+            handle.opened_at = None  # the hooks run after the job: now is not its start
+            handle.aux["started_at_unknown"] = "Snakemake keeps no metadata record with a start for this job"
+        rec.close_run(handle, status_here, finished_at=ended, unknown_end="Snakemake keeps no end time for this job")
     for path in {str(p.resolve()): p for p in read if str(p.resolve()) not in produced}.values():
         wf.add_input(path)
     wf.update_aux({"jobs": {"recorded": len(jobs) - not_run, "not_run": not_run, "failed": len(failed)}})

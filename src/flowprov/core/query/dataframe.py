@@ -110,7 +110,7 @@ def queryset_to_dataframe(
         rows = store.session.execute(view.statement(*columns)).all()
         if limit is not None and len(rows) == limit:
             _warn_when_cut(qs, limit)
-        by_column = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        by_column = list(zip(*rows, strict=False)) if rows else [() for _ in columns]
         ids = list(by_column[attrs.index(model.__mapper__.column_attrs["id"])])
         data: dict[str, Any] = {
             attr.key: _convert(pd, attr, list(by_column[i])) for i, attr in enumerate(attrs) if attr.key != "id"

@@ -1,12 +1,13 @@
 """Lineage: which runs and artifacts led to a record (upstream) or came from it (downstream).
 
-One recursive CTE walks artifact -> creating run -> that run's inputs (upstream), or artifact ->
-runs that read it -> their outputs (downstream), at any depth. Without a depth limit the CTE keeps
-only distinct artifact ids, so a cycle in bad data still terminates; with a limit it carries the
-depth. A second batch of queries fetches the records and the edges between them.
+The walk follows the per-run links (lineage_links): upstream, a run -> what it read (directly or
+through a collection) -> the run that produced each read, chosen by location first (the last run
+that wrote those bytes at that path before the reader started), then by content (the artifact's
+first creator), which `notes` says. Downstream is the same rule seen from the writer: a run ->
+what it wrote -> the runs whose reads it produced. Each step costs a few batched queries; a
+run is visited once, so a cycle in bad data still terminates.
 
 Depth counts runs: depth=1 upstream of an artifact is the run that wrote it and that run's inputs.
-Collections used as run inputs are not walked yet.
 """
 
 from __future__ import annotations
@@ -14,118 +15,167 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import column, func, literal, select, table
+from sqlalchemy import select
 
-ARTIFACT = "flowprov_artifact"
-RUN_INPUT = "flowprov_run_input_artifact"
-CHUNK = 5000
+from flowprov.core.query.lineage_graph import Lineage
+from flowprov.core.query.lineage_links import Links, Read, chunks, last_writer, producer
 
 
 @dataclass
-class Lineage:
-    """The records reached from `root` and the edges between them (input -> run -> output)."""
+class _Graph:
+    """What a walk reached, by id; edges are ((kind, id), (kind, id)) with kind r/a/c."""
 
-    root: Any
-    direction: str
-    runs: list = field(default_factory=list)
-    artifacts: list = field(default_factory=list)
-    edges: list[tuple[str, str]] = field(default_factory=list)  # (from uid, to uid)
+    runs: set[int] = field(default_factory=set)
+    artifacts: set[int] = field(default_factory=set)
+    collections: set[int] = field(default_factory=set)
+    edges: set[tuple[tuple[str, int], tuple[str, int], str]] = field(default_factory=set)
+    by_content: list[tuple[int, int, str, int]] = field(default_factory=list)  # artifact, reader, path, creator
 
-    @staticmethod
-    def artifact_label(a: Any) -> str:
-        return (a.key or (a.path or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
+    def add_read(self, read: Read) -> None:
+        self.artifacts.add(read.artifact)
+        self.runs.add(read.reader)
+        if read.collection is None:
+            self.edges.add((("a", read.artifact), ("r", read.reader), read.path))
+            return
+        self.collections.add(read.collection)
+        self.edges.add((("a", read.artifact), ("c", read.collection), read.path))
+        self.edges.add((("c", read.collection), ("r", read.reader), ""))
 
-    @staticmethod
-    def run_label(r: Any) -> str:
-        return (r.name or r.transform.name or r.uid).replace('"', "'")
+    def add_write(self, run_id: int, artifact_id: int, path: str) -> None:
+        self.runs.add(run_id)
+        self.artifacts.add(artifact_id)
+        self.edges.add((("r", run_id), ("a", artifact_id), path))
 
-    def to_mermaid(self) -> str:
-        lines = ["flowchart TD"]
-        lines += [f'    n{a.uid}["{self.artifact_label(a)}"]' for a in self.artifacts]
-        lines += [f'    n{r.uid}(["{self.run_label(r)}"])' for r in self.runs]
-        lines += [f"    n{src} --> n{dst}" for src, dst in self.edges]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.to_mermaid()
-
-    def to_tree(self) -> str:
-        """An indented text tree from the root, following the walk's direction."""
-        names = {a.uid: f"artifact {a.uid} {a.key or (a.path or '').rsplit('/', 1)[-1]}" for a in self.artifacts}
-        names.update(
-            {r.uid: f"run {r.uid} {r.name or r.transform.key or r.transform.name} [{r.status}]" for r in self.runs}
-        )
-        children: dict[str, list[str]] = {}
-        for src, dst in self.edges:
-            parent, child = (dst, src) if self.direction == "upstream" else (src, dst)
-            children.setdefault(parent, []).append(child)
-        lines: list[str] = []
-
-        def visit(uid: str, indent: int, seen: frozenset) -> None:
-            lines.append("  " * indent + names.get(uid, uid) + (" (seen above)" if uid in seen else ""))
-            if uid in seen:
-                return
-            for child in sorted(children.get(uid, [])):
-                visit(child, indent + 1, seen | {uid})
-
-        visit(self.root.uid, 0, frozenset())
-        return "\n".join(lines)
-
-    def to_dot(self) -> str:
-        lines = ["digraph lineage {", "  rankdir=TB;"]
-        lines += [f'  "{a.uid}" [shape=box, label="{self.artifact_label(a)}"];' for a in self.artifacts]
-        lines += [f'  "{r.uid}" [shape=ellipse, label="{self.run_label(r)}"];' for r in self.runs]
-        lines += [f'  "{src}" -> "{dst}";' for src, dst in self.edges]
-        lines.append("}")
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        return "```mermaid\n" + self.to_mermaid() + "\n```"
-
-    def _repr_svg_(self) -> str | None:
-        try:
-            import graphviz
-        except ImportError:
-            return None
-        try:
-            return graphviz.Source(self.to_dot()).pipe(format="svg").decode()
-        except Exception:  # the Python package without the dot executable
-            return None
+    def add_produced(self, read: Read, run_id: int, by_content: bool) -> None:
+        self.add_write(run_id, read.artifact, read.path)
+        if by_content:
+            self.by_content.append((read.artifact, read.reader, read.path, run_id))
 
 
-def _walk_artifacts(session, seed, direction: str, depth: int | None) -> dict[int, int | None]:
-    """Artifact id -> its depth (None when walking without a limit), reached from `seed`."""
-    art = table(ARTIFACT, column("id"), column("run_id"))
-    link = table(RUN_INPUT, column("run_id"), column("artifact_id"))
+def _walk_up(links: Links, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
+    """From runs at `level`: what they read and, within the depth, the runs that produced it."""
+    seen = set(frontier)
     if depth is None:
-        cte = seed.cte("walk", recursive=True)
-        if direction == "upstream":
-            step = select(link.c.artifact_id.label("id")).select_from(
-                cte.join(art, art.c.id == cte.c.id).join(link, link.c.run_id == art.c.run_id)
-            )
+        links.prefetch_upstream(frontier)
+    while frontier and (depth is None or level <= depth):
+        reads = links.reads_of_runs(frontier)
+        writes = links.writes_of_artifacts({r.artifact for r in reads})
+        following: set[int] = set()
+        for read in reads:
+            graph.add_read(read)
+            if depth is not None and level + 1 > depth:
+                continue
+            run_id, by_content = producer(read, writes)
+            if run_id is None:
+                continue
+            graph.add_produced(read, run_id, by_content)
+            if run_id not in seen:
+                seen.add(run_id)
+                following.add(run_id)
+        frontier, level = following, level + 1
+
+
+def _produced_reads(links: Links, frontier: set[int], artifact_ids: set[int]) -> list[tuple[Read, bool]]:
+    """Reads of these artifacts that runs of `frontier` produced (by the lineage_links rule)."""
+    reads = links.reads_of_artifacts(artifact_ids)
+    writes = links.writes_of_artifacts({r.artifact for r in reads})
+    out = []
+    for read in reads:
+        run_id, by_content = producer(read, writes)
+        if run_id in frontier:
+            out.append((read, by_content))
+    return out
+
+
+def _walk_down(links: Links, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
+    """From runs at `level`: what they wrote and, within the depth, the runs that read it."""
+    seen = set(frontier)
+    if depth is None:
+        links.prefetch_downstream(frontier)
+    while frontier and (depth is None or level <= depth):
+        writes = links.writes_of_runs(frontier)
+        for w in writes:
+            graph.add_write(w.run, w.artifact, w.path)
+        following: set[int] = set()
+        if depth is None or level + 1 <= depth:
+            for read, by_content in _produced_reads(links, frontier, {w.artifact for w in writes}):
+                graph.add_read(read)
+                if by_content:
+                    graph.by_content.append((read.artifact, read.reader, read.path, -1))
+                if read.reader not in seen:
+                    seen.add(read.reader)
+                    following.add(read.reader)
+        frontier, level = following, level + 1
+
+
+def _start_upstream(links: Links, graph: _Graph, root: Any, path: str, start_run: Any) -> int | None:
+    """The run that wrote the root artifact at `path`: the last writer there, else its creator."""
+    graph.artifacts.add(root.id)
+    if start_run is not None:
+        graph.add_write(start_run.id, root.id, path)
+        return start_run.id
+    chosen = last_writer(links.writes_of_artifacts([root.id]).get((root.id, path), []))
+    if chosen is not None:
+        graph.add_write(chosen.run, root.id, path)
+        return chosen.run
+    if root.run_id is not None:
+        graph.add_write(root.run_id, root.id, root.path or "")
+    return root.run_id
+
+
+def _start_downstream(links: Links, graph: _Graph, root: Any, path: str) -> set[int]:
+    """Runs that read the root artifact at `path` (or where no run is recorded writing it)."""
+    graph.artifacts.add(root.id)
+    reads = links.reads_of_artifacts([root.id])
+    writes = links.writes_of_artifacts([root.id])
+    readers = set()
+    for read in reads:
+        if read.path in ("", path) or not writes.get((read.artifact, read.path)):
+            graph.add_read(read)
+            readers.add(read.reader)
+    return readers
+
+
+def walk(
+    root: Any,
+    direction: str = "upstream",
+    depth: int | None = None,
+    store: Any = None,
+    path: str | None = None,
+    start_run: Any = None,
+) -> Lineage:
+    """The lineage of an Artifact or a Run, `direction` "upstream" or "downstream".
+
+    For an artifact, `path` is the location to start from (default: its last known location);
+    `start_run` (upstream) is the run known to have written it there.
+    """
+    from flowprov.core.registry import Artifact, Run
+
+    _check_walk(root, direction, depth)
+    store = store or root._target_store(None)
+    session = store.session
+    graph = _Graph()
+    where = (path or root.path or "") if isinstance(root, Artifact) else None
+    try:
+        links = Links(session)
+        if isinstance(root, Run):
+            graph.runs.add(root.id)
+            (_walk_up if direction == "upstream" else _walk_down)(links, graph, {root.id}, 1, depth)
+        elif depth is None or depth >= 1:
+            if direction == "upstream":
+                first = _start_upstream(links, graph, root, where or "", start_run)
+                if first is not None:
+                    _walk_up(links, graph, {first}, 1, depth)
+            else:
+                _walk_down(links, graph, _start_downstream(links, graph, root, where or ""), 1, depth)
         else:
-            step = select(art.c.id.label("id")).select_from(
-                cte.join(link, link.c.artifact_id == cte.c.id).join(art, art.c.run_id == link.c.run_id)
-            )
-        cte = cte.union(step)  # UNION (not ALL) on ids alone: a cycle cannot loop forever
-        return {i: None for i in session.execute(select(cte.c.id)).scalars()}
-    seeded = select(seed.subquery().c.id, literal(0).label("depth"))
-    cte = seeded.cte("walk", recursive=True)
-    if direction == "upstream":
-        step = select(link.c.artifact_id, cte.c.depth + 1).select_from(
-            cte.join(art, art.c.id == cte.c.id).join(link, link.c.run_id == art.c.run_id)
-        )
-    else:
-        step = select(art.c.id, cte.c.depth + 1).select_from(
-            cte.join(link, link.c.artifact_id == cte.c.id).join(art, art.c.run_id == link.c.run_id)
-        )
-    cte = cte.union(step.where(cte.c.depth < depth))
-    rows = session.execute(select(cte.c.id, func.min(cte.c.depth)).group_by(cte.c.id)).all()
-    return dict(rows)
+            graph.artifacts.add(root.id)
+        return _lineage(session, graph, root, direction, where, start_run)
+    finally:
+        store.release()
 
 
-def walk(root: Any, direction: str = "upstream", depth: int | None = None, store=None) -> Lineage:
-    """The lineage of an Artifact or a Run, `direction` "upstream" or "downstream"."""
+def _check_walk(root: Any, direction: str, depth: int | None) -> None:
     from flowprov.core.registry import Artifact, Run
 
     if direction not in ("upstream", "downstream"):
@@ -136,72 +186,66 @@ def walk(root: Any, direction: str = "upstream", depth: int | None = None, store
         raise TypeError(f"lineage takes an Artifact or a Run, not {type(root).__name__}")
     if root.id is None:
         raise ValueError(f"{type(root).__name__} is not saved; lineage needs a stored record")
-    store = store or root._target_store(None)
-    session = store.session
-    link = table(RUN_INPUT, column("run_id"), column("artifact_id"))
-    art = table(ARTIFACT, column("id"), column("run_id"))
-    try:
-        if isinstance(root, Run):
-            # the run is the first step: its direct inputs (outputs) are one step away
-            seed = (
-                select(link.c.artifact_id.label("id")).where(link.c.run_id == root.id)
-                if direction == "upstream"
-                else select(art.c.id.label("id")).where(art.c.run_id == root.id)
-            )
-            limit = None if depth is None else depth - 1
-        else:
-            seed, limit = select(literal(root.id).label("id")), depth
-        reached = _walk_artifacts(session, seed, direction, limit) if (limit is None or limit >= 0) else {}
-        artifacts = _load(session, Artifact, set(reached))
-        by_id = {a.id: a for a in artifacts}
-        # Runs inside the limit: those one step beyond an artifact that is not on the last layer.
-        inner = {i for i, d in reached.items() if d is None or d < limit}
-        reads: list[tuple[int, int]] = []
-        for chunk in _chunks(sorted(reached)):
-            reads += session.execute(
-                select(link.c.run_id, link.c.artifact_id).where(link.c.artifact_id.in_(chunk))
-            ).all()
-        if direction == "upstream":
-            run_ids = {by_id[i].run_id for i in inner if by_id[i].run_id is not None}
-        else:
-            run_ids = {r for r, a in reads if a in inner}
-        if isinstance(root, Run):
-            run_ids.add(root.id)
-        runs = _load(session, Run, run_ids)
-        run_uid = {r.id: r.uid for r in runs}
-        edges = {(by_id[a].uid, run_uid[r]) for r, a in reads if r in run_uid and a in by_id}
-        edges |= {(run_uid[a.run_id], a.uid) for a in artifacts if a.run_id in run_uid}
-    finally:
-        store.release()
+
+
+def _lineage(session: Any, graph: _Graph, root: Any, direction: str, path: str | None, start_run: Any) -> Lineage:
+    """Load the records a walk reached and name its edges by uid."""
+    from flowprov.core.registry import Artifact, Collection, Run
+
+    runs, artifacts = _load(session, Run, graph.runs), _load(session, Artifact, graph.artifacts)
+    collections = _load(session, Collection, graph.collections)
+    uid = {("r", r.id): r.uid for r in runs} | {("a", a.id): a.uid for a in artifacts}
+    uid |= {("c", c.id): c.uid for c in collections}
+    located = sorted({(uid[s], uid[d], p) for s, d, p in graph.edges if s in uid and d in uid})
+    notes = [
+        f"artifact {uid[('a', a)]} read by run {uid[('r', r)]} at {p or 'an unknown location'}: no run is recorded "
+        f"writing these bytes there, so it is linked to the run that created them first, by content hash"
+        for a, r, p, _ in graph.by_content
+        if ("a", a) in uid and ("r", r) in uid
+    ]
+    first = start_run
+    if first is None and direction == "upstream" and isinstance(root, Artifact):
+        writers = {s for s, d, _ in located if d == root.uid}
+        first = next((r for r in runs if r.uid in writers), None)
     return Lineage(
         root=root,
         direction=direction,
         runs=sorted(runs, key=lambda r: r.id),
         artifacts=sorted(artifacts, key=lambda a: a.id),
-        edges=sorted(edges),
+        edges=sorted({(s, d) for s, d, _ in located}),
+        collections=sorted(collections, key=lambda c: c.id),
+        located_edges=located,
+        notes=sorted(set(notes)),
+        start_run=first,
+        path=path,
     )
 
 
-def _chunks(values: list[int]):
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
-def _load(session, model, ids: set[int]) -> list:
-    out = []
-    for chunk in _chunks(sorted(ids)):
+def _load(session: Any, model: Any, ids: set[int]) -> list:
+    out: list = []
+    for chunk in chunks(ids):
         out += session.scalars(select(model).where(model.id.in_(chunk))).all()
     return out
 
 
-def upstream(record: Any, depth: int | None = None) -> Lineage:
-    """Everything that led to `record` (an Artifact or a Run)."""
-    return walk(record, "upstream", depth)
+def upstream(record: Any, depth: int | None = None, path: str | None = None) -> Lineage:
+    """Everything that led to `record` (an Artifact or a Run); for an artifact, from the run that
+    wrote it at `path` (a location or file URI; default: its last known location)."""
+    return walk(record, "upstream", depth, path=_as_uri(path))
 
 
-def downstream(record: Any, depth: int | None = None) -> Lineage:
-    """Everything that came from `record` (an Artifact or a Run)."""
-    return walk(record, "downstream", depth)
+def downstream(record: Any, depth: int | None = None, path: str | None = None) -> Lineage:
+    """Everything that came from `record` (an Artifact or a Run); for an artifact, from the runs
+    that read it at `path` (default: its last known location)."""
+    return walk(record, "downstream", depth, path=_as_uri(path))
+
+
+def _as_uri(path: Any) -> str | None:
+    if path is None or str(path).startswith("file://"):
+        return None if path is None else str(path)
+    from flowprov.core.registry.artifact import path_to_uri
+
+    return path_to_uri(path)
 
 
 __all__ = ["Lineage", "downstream", "upstream", "walk"]

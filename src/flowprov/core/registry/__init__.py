@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 from sqlalchemy import inspect
 
-from flowprov.core.registry.artifact import Artifact
+from flowprov.core.registry.artifact import Artifact, link_outputs
 from flowprov.core.registry.base import Record, raise_integrity_error
 from flowprov.core.registry.collection import Collection
 from flowprov.core.registry.run import Run
@@ -41,6 +41,12 @@ def save(records: Iterable[RecordT], using: str | Store | None = None) -> list[R
         record.clean()
     store = records[0]._target_store(using)
     result: list[RecordT | None] = [None] * len(records)
+    # new artifacts saved with a run: that run wrote them at this path (see Artifact.save_base)
+    writers = [
+        (i, r.__dict__["run"], r.path)
+        for i, r in enumerate(records)
+        if isinstance(r, Artifact) and r.__dict__.get("run") is not None and inspect(r).transient
+    ]
     with raise_integrity_error(type(records[0])), store.transaction() as session:
         new, updated = [], []
         versioned: dict[type[RecordT], list[int]] = {}
@@ -74,6 +80,9 @@ def save(records: Iterable[RecordT], using: str | Store | None = None) -> list[R
         for record in new:
             if isinstance(record, Collection):
                 record._save_members(session)
+        if writers:
+            written = [(run.id, result[i].id, path) for i, run, path in writers]
+            link_outputs(session, written)  # type: ignore[union-attr]
     return cast(list[RecordT], result)  # every position was filled above
 
 

@@ -21,8 +21,8 @@ from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.hashing import HashingError, hash_path
 from flowprov.core.registry.base import Record
-from flowprov.core.registry.links import collection_artifact, run_input_artifact
-from flowprov.core.registry.managers import RelatedDescriptor
+from flowprov.core.registry.links import collection_artifact, run_input_artifact, run_output_artifact
+from flowprov.core.registry.managers import RecreatedManager, RelatedDescriptor, insert_ignore
 from flowprov.core.registry.versioning import chunked
 from flowprov.core.uid import new_versioned_uid
 
@@ -82,9 +82,15 @@ class Artifact(Record):
     created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
     space = relationship("Space", foreign_keys=[space_id], cascade="")
     _input_of_runs = relationship("Run", secondary=run_input_artifact, viewonly=True)
+    _output_of_runs = relationship("Run", secondary=run_output_artifact, viewonly=True)
     _collections = relationship("Collection", secondary=collection_artifact, viewonly=True)
 
     input_of_runs = RelatedDescriptor("_input_of_runs", doc="Runs that read this artifact.")
+    recreating_runs = RelatedDescriptor(
+        "_output_of_runs",
+        doc="Runs other than the first creator that wrote these bytes (lamindb's recreating_runs).",
+        manager=RecreatedManager,
+    )
     collections = RelatedDescriptor("_collections", doc="Collections this artifact belongs to.")
 
     def __init__(
@@ -160,8 +166,40 @@ class Artifact(Record):
         """Identity is content: the first stored artifact with the same hash."""
         return by_content.get(self._content_key())
 
+    def save_base(self, *args: Any, **kwargs: Any) -> Artifact:
+        """Write the record. A new artifact saved with a run (or in a tracked run) is linked as
+        that run's output at this path, also when its bytes were already stored; a stored one
+        given a creating run is linked as its output unless that run already has a link to it."""
+        from sqlalchemy import inspect
+
+        new = inspect(self).transient
+        run = self.__dict__.get("run") if new else None
+        path = self.path
+        store = self._target_store(kwargs.get("using"))
+        with store.transaction() as session:
+            saved = super().save_base(*args, **kwargs)
+            if run is not None and run.id is not None and saved.id is not None:
+                link_outputs(session, [(run.id, saved.id, path)])
+            elif not new and saved.run_id is not None:
+                linked = select(run_output_artifact.c.run_id).where(
+                    run_output_artifact.c.run_id == saved.run_id, run_output_artifact.c.artifact_id == saved.id
+                )
+                if session.execute(linked.limit(1)).first() is None:
+                    link_outputs(session, [(saved.run_id, saved.id, saved.path)])
+        return saved
+
     def view_lineage(self, direction: str = "upstream", depth: int | None = None):
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
         from flowprov.core.query.lineage import walk
 
         return walk(self, direction, depth)
+
+
+def link_outputs(session: Any, rows: list[tuple[int, int, str | None]], when: datetime | None = None) -> None:
+    """Record that runs wrote artifacts at paths: (run id, artifact id, path) rows, kept once each."""
+    at = when or utcnow()
+    insert_ignore(
+        session,
+        run_output_artifact,
+        [{"run_id": r, "artifact_id": a, "path": p or "", "written_at": at} for r, a, p in rows],
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, Table
+from sqlalchemy import Column, ForeignKey, Index, Integer, Table, Text
 
+from flowprov.core.fieldtypes import UTCDateTime
 from flowprov.core.registry.base import Record
 
+# What a run read, and where: one row per (run, artifact, location). `path` is the absolute URI the
+# run read the bytes from ("" when unknown: rows written before schema 0002 took the artifact's
+# last known location instead).
 run_input_artifact = Table(
     "flowprov_run_input_artifact",
     Record.metadata,
@@ -13,6 +17,22 @@ run_input_artifact = Table(
     Column(
         "artifact_id", Integer, ForeignKey("flowprov_artifact.id", ondelete="CASCADE"), primary_key=True, index=True
     ),
+    Column("path", Text, primary_key=True, server_default=""),
+)
+
+# What a run wrote, and where and when: one row per (run, artifact, location), also when the bytes
+# equal an artifact an earlier run created (Artifact.run stays that first creator). Lineage by
+# location starts from the row that last wrote a path.
+run_output_artifact = Table(
+    "flowprov_run_output_artifact",
+    Record.metadata,
+    Column("run_id", Integer, ForeignKey("flowprov_run.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "artifact_id", Integer, ForeignKey("flowprov_artifact.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+    Column("path", Text, primary_key=True),
+    Column("written_at", UTCDateTime, nullable=True),
+    Index("ix_flowprov_run_output_artifact_path", "path"),
 )
 
 run_input_collection = Table(

@@ -7,7 +7,7 @@ run with a million inputs never loads them all to add one more.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import Table, delete, select, update
@@ -42,11 +42,18 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[Any, Any]]) ->
 class RelatedManager:
     """The records on the other side of a to-many relation of one saved record."""
 
-    def __init__(self, instance: Record, relationship: str, order_column: str | None = None) -> None:
+    def __init__(
+        self,
+        instance: Record,
+        relationship: str,
+        order_column: str | None = None,
+        link_values: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> None:
         self.instance = instance
         self.prop = type(instance).__mapper__.relationships[relationship]
         self.model: type[Record] = self.prop.mapper.class_
         self.order_column = order_column
+        self.link_values = link_values  # extra columns of a link row, from the related record
 
     def __repr__(self) -> str:
         return f"<RelatedManager {type(self.instance).__name__}.{self.prop.key.lstrip('_')} -> {self.model.__name__}>"
@@ -164,6 +171,9 @@ class RelatedManager:
                 ((_, link_local),) = self.prop.synchronize_pairs
                 ((_, link_remote),) = _pairs(self.prop.secondary_synchronize_pairs)
                 rows = [{link_local.key: owner_id, link_remote.key: i} for i in ids]
+                if self.link_values is not None:
+                    for row, obj in zip(rows, objs, strict=True):
+                        row.update(self.link_values(obj))
                 if self.order_column is not None:
                     start = session.execute(select(link_local).where(link_local == owner_id)).all()
                     for n, row in enumerate(rows):
@@ -227,12 +237,77 @@ class RelatedManager:
                     self.add(*new)
 
 
+class OutputArtifactsManager(RelatedManager):
+    """`run.output_artifacts`: what the run wrote (link rows with path and time); `add` also makes
+    the run the creator (`Artifact.run`) of artifacts that have none, `remove` undoes both."""
+
+    def add(self, *objs: Any) -> None:
+        super().add(*objs)
+        ids = [o.id for o in objs]
+        with self._store().transaction() as session:
+            session.execute(
+                update(self.model)
+                .where(self.model.id.in_(ids), self.model.run_id.is_(None))
+                .values(run_id=self.instance.id),
+                execution_options={"synchronize_session": False},
+            )
+            self._expire(session, objs)
+
+    def remove(self, *objs: Any) -> None:
+        super().remove(*objs)
+        ids = self._ids(objs)
+        with self._store().transaction() as session:
+            session.execute(
+                update(self.model)
+                .where(self.model.id.in_(ids), self.model.run_id == self.instance.id)
+                .values(run_id=None),
+                execution_options={"synchronize_session": False},
+            )
+            self._expire(session, objs)
+
+
+class RecreatedManager(RelatedManager):
+    """Read-only: the output links whose run is not the artifact's first creator (lamindb's
+    `Run.recreated_artifacts` / `Artifact.recreating_runs`)."""
+
+    def all(self) -> QuerySet:
+        from flowprov.core.registry.links import run_output_artifact as link
+
+        owner_id = self.instance.id
+        qs = QuerySet(self.model, self._store())
+        if owner_id is None:
+            return qs.filter(self.model.id.in_([]))
+        from flowprov.core.registry.artifact import Artifact
+
+        if self.model is Artifact:  # run.recreated_artifacts
+            pairs = select(link.c.artifact_id).where(link.c.run_id == owner_id)
+            return qs.filter(Artifact.id.in_(pairs), (Artifact.run_id != owner_id) | Artifact.run_id.is_(None))
+        runs = select(link.c.run_id).where(link.c.artifact_id == owner_id)
+        creator = self.instance.run_id
+        qs = qs.filter(self.model.id.in_(runs))
+        return qs if creator is None else qs.filter(self.model.id != creator)
+
+    def add(self, *objs: Any) -> None:
+        raise AttributeError("recreated links are written by recording outputs: use run.output_artifacts.add(...)")
+
+    remove = set = add  # type: ignore[assignment]
+
+
 class RelatedDescriptor:
     """Class attribute that hands out a RelatedManager for a private relationship."""
 
-    def __init__(self, relationship: str, order_column: str | None = None, doc: str = "") -> None:
+    def __init__(
+        self,
+        relationship: str,
+        order_column: str | None = None,
+        doc: str = "",
+        link_values: Callable[[Any], dict[str, Any]] | None = None,
+        manager: type[RelatedManager] = RelatedManager,
+    ) -> None:
         self.relationship = relationship
         self.order_column = order_column
+        self.link_values = link_values
+        self.manager = manager
         self.__doc__ = doc
 
     @overload
@@ -242,7 +317,7 @@ class RelatedDescriptor:
     def __get__(self, instance: Record | None, owner: type[Any]) -> RelatedDescriptor | RelatedManager:
         if instance is None:
             return self
-        return RelatedManager(instance, self.relationship, self.order_column)
+        return self.manager(instance, self.relationship, self.order_column, self.link_values)
 
     def __set__(self, instance: Record, value: Any) -> None:
         raise AttributeError(f"use .set([...]) to replace {self.relationship.lstrip('_')}, or .add(...) to extend it")

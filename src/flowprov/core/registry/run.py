@@ -16,8 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import JSONType, UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
-from flowprov.core.registry.links import run_input_artifact, run_input_collection
-from flowprov.core.registry.managers import RelatedDescriptor
+from flowprov.core.registry.links import run_input_artifact, run_input_collection, run_output_artifact
+from flowprov.core.registry.managers import OutputArtifactsManager, RecreatedManager, RelatedDescriptor
 from flowprov.core.registry.params import ParamManager
 from flowprov.core.uid import base62
 
@@ -105,14 +105,24 @@ class Run(Record):
     space = relationship("Space", foreign_keys=[space_id], cascade="")
     _initiated_runs = relationship("Run", foreign_keys=[initiated_by_run_id], viewonly=True)
     _input_artifacts = relationship("Artifact", secondary=run_input_artifact, viewonly=True)
-    _output_artifacts = relationship("Artifact", foreign_keys="Artifact.run_id", viewonly=True)
+    _output_artifacts = relationship("Artifact", secondary=run_output_artifact, viewonly=True)
     _input_collections = relationship("Collection", secondary=run_input_collection, viewonly=True)
     _output_collections = relationship("Collection", foreign_keys="Collection.run_id", viewonly=True)
 
     initiated_runs = RelatedDescriptor("_initiated_runs", doc="Runs this run started (steps of a workflow, subflows).")
-    input_artifacts = RelatedDescriptor("_input_artifacts", doc="Artifacts this run read.")
+    input_artifacts = RelatedDescriptor(
+        "_input_artifacts", doc="Artifacts this run read.", link_values=lambda a: {"path": a.path or ""}
+    )
     output_artifacts = RelatedDescriptor(
-        "_output_artifacts", doc="Artifacts this run created (reverse of Artifact.run)."
+        "_output_artifacts",
+        doc="Everything this run wrote: artifacts it created first and ones whose bytes existed already.",
+        link_values=lambda a: {"path": a.path or "", "written_at": utcnow()},
+        manager=OutputArtifactsManager,
+    )
+    recreated_artifacts = RelatedDescriptor(
+        "_output_artifacts",
+        doc="Artifacts this run wrote whose bytes an earlier run had created (lamindb's recreated_artifacts).",
+        manager=RecreatedManager,
     )
     input_collections = RelatedDescriptor("_input_collections", doc="Collections this run read.")
     output_collections = RelatedDescriptor("_output_collections", doc="Collections this run created.")

@@ -232,17 +232,11 @@ class _ImmediateTarget:
         return artifact
 
     def add_output(self, item: Any, key: str | None = None) -> Artifact:
+        # A new artifact saved with the run is linked as its output at this path (also when the
+        # bytes were stored before: their first creator keeps Artifact.run).
         artifact = _as_artifact(item, key, run=self.run)
-        if artifact.run_id is None:
-            artifact.run = self.run
-            artifact.save()
-        elif artifact.run_id != self.run.id:
-            # Same bytes were registered before: the first creator keeps them, and this run notes
-            # that it wrote them again.
-            again = list((self.run.aux or {}).get("outputs_already_registered", []))
-            if artifact.uid not in again:
-                self.run.aux = {**(self.run.aux or {}), "outputs_already_registered": [*again, artifact.uid]}
-                self.run.save()
+        if isinstance(item, type(artifact)):
+            self.run.output_artifacts.add(artifact)
         return artifact
 
 

@@ -90,7 +90,9 @@ class RunHandle:
     report: FileSpec | None = None
     run_id: int | None = None  # set once the run is stored
     dirty: bool = True
-    opened_at: dt.datetime = field(default_factory=utcnow)  # start time of a new run when none is given
+    # start time of a new run when none is given; None (adapters reading records after the fact):
+    # leave the start empty rather than store the moment of recording
+    opened_at: dt.datetime | None = field(default_factory=utcnow)
     stored: bool = False  # True once a flush wrote it; later changes are updates
 
     @property
@@ -158,6 +160,53 @@ def _depth(handle: RunHandle) -> int:
     while parent is not None:
         depth, parent = depth + 1, parent.parent
     return depth + (1 if handle.parent_run_id is not None else 0)
+
+
+def _write_links(session: Any, files: list[tuple[RunHandle, str, FileSpec]]) -> None:
+    """Input links (with the path read), output links (path and time written) and first creators."""
+    from sqlalchemy import select, update
+
+    from flowprov.core.registry import Artifact
+    from flowprov.core.registry.links import run_input_artifact, run_output_artifact
+    from flowprov.core.registry.managers import insert_ignore
+
+    insert_ignore(
+        session,
+        run_input_artifact,
+        [{"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path} for h, role, f in files if role == "in"],
+    )
+    outputs = [(h, f) for h, role, f in files if role == "out"]
+    # When a step and its workflow both report the same file, the step wrote it: deepest first.
+    outputs.sort(key=lambda item: -_depth(item[0]))
+    inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
+    written: dict[tuple[int | None, str], RunHandle] = {}
+    owner: dict[int, int] = {}
+    # written at the run's end; empty when no end is known (never the moment of recording)
+    rows: list[dict[str, Any]] = []
+    for h, f in outputs:
+        deeper = written.get((f.artifact_id, f.path))
+        if deeper is not None and h.run_id in _ancestor_ids(deeper):
+            continue  # the workflow's own step already wrote this file here
+        written.setdefault((f.artifact_id, f.path), h)
+        rows.append({"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path, "written_at": h.finished_at})
+        # an output with the same bytes as one of the run's own inputs is a copy: it does not create them
+        if (h.run_id, f.artifact_id) not in inputs_of:
+            owner.setdefault(f.artifact_id, h.run_id)  # type: ignore[arg-type]
+    insert_ignore(session, run_output_artifact, rows)
+    owned = list(owner)
+    unowned: set[int] = set()
+    for start in range(0, len(owned), 5000):
+        unowned.update(
+            session.execute(
+                select(Artifact.id).where(Artifact.id.in_(owned[start : start + 5000]), Artifact.run_id.is_(None))
+            ).scalars()
+        )
+    # Artifact.run is the first creator: set only where no run created the bytes before
+    for artifact_id in sorted(unowned):
+        session.execute(
+            update(Artifact).where(Artifact.id == artifact_id).values(run_id=owner[artifact_id]),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -245,10 +294,26 @@ class Recorder:
                 self._index[key] = handle
             return handle
 
-    def close_run(self, handle: RunHandle, status: str = "completed", finished_at: dt.datetime | None = None) -> None:
+    def close_run(
+        self,
+        handle: RunHandle,
+        status: str = "completed",
+        finished_at: dt.datetime | None = None,
+        unknown_end: str | None = None,
+    ) -> None:
+        """End a run at `finished_at` (default: now, for adapters that see the end happen).
+
+        An adapter reading records after the fact passes `unknown_end` (why no end is known)
+        instead: with no `finished_at` the end then stays empty and aux["finished_at_unknown"]
+        says why, so no stored time is the moment of recording.
+        """
         with self._lock:
             handle.status = status
-            handle.finished_at = finished_at or utcnow()
+            if finished_at is None and unknown_end is not None:
+                handle.finished_at = None
+                handle.aux["finished_at_unknown"] = unknown_end
+            else:
+                handle.finished_at = finished_at or utcnow()
             handle.dirty = True
             self._closed_since_flush += 1
             due = self._closed_since_flush >= self.flush_every
@@ -295,12 +360,10 @@ class Recorder:
             self._closed_since_flush = 0
 
     def _write(self, pending: list[RunHandle]) -> None:
-        from sqlalchemy import bindparam, insert, select, update
+        from sqlalchemy import bindparam, insert, select
 
         import flowprov as ln
         from flowprov.core.registry import Artifact, Run, Transform
-        from flowprov.core.registry.links import run_input_artifact
-        from flowprov.core.registry.managers import insert_ignore
         from flowprov.core.registry.run import status_code
         from flowprov.core.registry.user import current_user_id
         from flowprov.core.registry.writer import allocate_ids
@@ -423,46 +486,7 @@ class Recorder:
                     )
                     session.execute(stmt, changes)
             session.flush()
-            # inputs and output ownership
-            insert_ignore(
-                session,
-                run_input_artifact,
-                [{"run_id": h.run_id, "artifact_id": f.artifact_id} for h, role, f in files if role == "in"],
-            )
-            owner: dict[int, int] = {}
-            again: dict[int, list[int]] = {}
-            handle_of = {h.run_id: h for h, _, _ in files}
-            inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
-            # When a step and its workflow both report the same output, the step made it: deepest first.
-            for h, role, f in sorted(files, key=lambda item: -_depth(item[0])):
-                # an output with the same bytes as one of the run's own inputs is a copy, not something it made
-                if role == "out" and (h.run_id, f.artifact_id) not in inputs_of:
-                    first = owner.setdefault(f.artifact_id, h.run_id)
-                    # two runs of this batch wrote the same bytes (not a workflow and its own step)
-                    if first != h.run_id and h.run_id not in _ancestor_ids(handle_of[first]):
-                        again.setdefault(h.run_id, []).append(f.artifact_id)
-            creators: dict[int, int | None] = {}
-            owned = list(owner)
-            for start in range(0, len(owned), 5000):
-                creators.update(
-                    session.execute(
-                        select(Artifact.id, Artifact.run_id).where(Artifact.id.in_(owned[start : start + 5000]))
-                    ).all()
-                )
-            for artifact_id, run_id in owner.items():
-                if creators.get(artifact_id) is None:
-                    session.execute(
-                        update(Artifact).where(Artifact.id == artifact_id).values(run_id=run_id),
-                        execution_options={"synchronize_session": False},
-                    )
-                elif creators[artifact_id] != run_id:
-                    again.setdefault(run_id, []).append(artifact_id)
-            # the first run that wrote some bytes owns them; a later run that wrote the same bytes notes it in aux
-            for run_id, artifact_ids in again.items():
-                run = session.get(Run, run_id)
-                uids = session.execute(select(Artifact.uid).where(Artifact.id.in_(artifact_ids))).scalars().all()
-                previous = (run.aux or {}).get("outputs_already_registered", [])
-                run.aux = {**(run.aux or {}), "outputs_already_registered": sorted(set(previous) | set(uids))}
+            _write_links(session, files)
             session.flush()
         for h in pending:
             h.inputs, h.outputs = [], []

@@ -309,8 +309,17 @@ def task_aux_of(record: TaskRecord) -> dict[str, Any]:
 
 
 def task_finished_at(record: TaskRecord) -> dt.datetime | None:
-    """When a task ended, as both the file ingest and the weblog receiver record it."""
-    return record.complete
+    """When a task ended, as both the file ingest and the weblog receiver record it: `complete`,
+    else submit + duration (Nextflow's duration runs from submission), else start + realtime;
+    None when the record gives none of them."""
+    if record.complete is not None:
+        return record.complete
+    duration, realtime = record.metrics.get("duration_ms"), record.metrics.get("realtime_ms")
+    if record.submit is not None and duration is not None:
+        return record.submit + dt.timedelta(milliseconds=duration)
+    if record.start is not None and realtime is not None:
+        return record.start + dt.timedelta(milliseconds=realtime)
+    return None
 
 
 def _full_hash(record: TaskRecord) -> str | None:
@@ -585,7 +594,7 @@ def _write_launch(
     versions = (
         ProcessEnvironments(read_versions(files.versions_file), files.versions_file) if files.versions_file else None
     )
-    published_owner: dict[str, tuple[TransformSpec, str, str | None]] = {}  # output hash -> the task that wrote it
+    published_owner: dict[str, list[Writer]] = {}  # output hash -> the tasks that wrote those bytes
 
     def task_reference(record: TaskRecord) -> str:
         full = _full_hash(record) or (cache_index.get(record.hash, (None,))[0] if record.hash else None)
@@ -608,6 +617,7 @@ def _write_launch(
                 status="started",
                 aux=aux,
             )
+            launch.opened_at = None  # a start comes from history or the first task, never from now
         chunk: list[TaskRecord] = []
 
         def write_chunk() -> None:
@@ -657,7 +667,12 @@ def _write_launch(
                     status=TASK_STATUS.get(record.status or "", "started"),
                     aux=task_aux,
                 )
+                handle.opened_at = None  # a row without submit/start keeps an empty start
                 handle.finished_at = task_finished_at(record)
+                if handle.finished_at is None and record.status in ("COMPLETED", "FAILED", "ABORTED"):
+                    handle.aux["finished_at_unknown"] = (
+                        "the trace has no complete, submit + duration or start + realtime"
+                    )
                 handle.dirty = True
                 environment = versions.for_task(process, record.metrics.get("container")) if versions else None
                 if environment is not None:
@@ -704,8 +719,9 @@ def _write_launch(
             if record.status != "CACHED":
                 if record.submit and (first_submit is None or record.submit < first_submit):
                     first_submit = record.submit
-                if record.complete and (last_complete is None or record.complete > last_complete):
-                    last_complete = record.complete
+                end = task_finished_at(record)
+                if end and (last_complete is None or end > last_complete):
+                    last_complete = end
             chunk.append(record)
             if len(chunk) >= CHUNK:
                 write_chunk()
@@ -728,7 +744,12 @@ def _write_launch(
             launch.started_at = started or first_submit or launch.started_at
             if files.outdir is not None:
                 _record_published(rec, launch, files.outdir, published_owner, result)
-            rec.close_run(launch, launch_status(), finished_at=_finished(entry, tz, last_complete))
+            rec.close_run(
+                launch,
+                launch_status(),
+                finished_at=_finished(entry, tz, last_complete),
+                unknown_end="neither .nextflow/history nor any task of the trace gives an end time",
+            )
             if files.report:
                 launch.set_report(files.report)
             launch_environment = versions.launch_file() if versions else None
@@ -761,7 +782,7 @@ def _record_work_dir(
     spec: Any,
     reference: str,
     name: str | None,
-    published_owner: dict[str, tuple[Any, str, str | None]],
+    published_owner: dict[str, list[Writer]],
     result: IngestResult,
 ) -> None:
     """Inputs staged into the task's work dir, the files it wrote, its script and metrics."""
@@ -782,7 +803,7 @@ def _record_work_dir(
             result.artifacts += 1
     for path in info.outputs:
         spec_file = handle.add_output(path)
-        published_owner.setdefault(spec_file.content["hash"], (spec, reference, name))
+        _note_writer(published_owner, spec_file.content["hash"], (spec, reference, name, Path(path).name))
         result.artifacts += 1
 
 
@@ -799,7 +820,7 @@ def _record_lineage_task(
     reference: str,
     spec: Any,
     name: str | None,
-    published_owner: dict[str, tuple[Any, str, str | None]],
+    published_owner: dict[str, list[Writer]],
     result: IngestResult,
 ) -> None:
     """What the lineage store knows about a task: its script, and its files when they are here."""
@@ -814,34 +835,60 @@ def _record_lineage_task(
             result.artifacts += 1
     for path in lineage.task_outputs(reference):
         if path.exists():
-            published_owner.setdefault(handle.add_output(path).content["hash"], (spec, reference, name))
+            written = handle.add_output(path).content["hash"]
+            _note_writer(published_owner, written, (spec, reference, name, Path(path).name))
             result.artifacts += 1
 
 
+Writer = tuple[Any, str, "str | None", str]  # (step spec, task reference, task name, file name written)
+
+
+def _note_writer(owners: dict[str, list[Writer]], content_hash: str, writer: Writer) -> None:
+    known = owners.setdefault(content_hash, [])
+    if writer not in known:
+        known.append(writer)
+
+
+def _publisher(writers: list[Writer], published: Path) -> tuple[Writer | None, list[Writer]]:
+    """The task a published copy came from: the one that wrote the same bytes under the same file
+    name (or the only one with those bytes, for a renamed copy); else None and the candidates."""
+    named = [w for w in writers if w[3] == published.name]
+    candidates = named or writers
+    if len(candidates) == 1:
+        return candidates[0], []
+    return None, candidates
+
+
 def _record_published(
-    rec: Any, launch: Any, outdir: Path, published_owner: dict[str, tuple[Any, str, str | None]], result: IngestResult
+    rec: Any, launch: Any, outdir: Path, published_owner: dict[str, list[Writer]], result: IngestResult
 ) -> None:
-    """Files under --outdir: the task that wrote the same bytes owns them (their path moves to
-    the published location); files no task output matches become outputs of the launch."""
+    """Files under --outdir: linked to the task whose work-dir file has the same bytes and name
+    (their path moves to the published location); files no single task matches become outputs
+    of the launch, and the launch's aux["published_ambiguous"] names the candidate tasks."""
     from flowprov.core.hashing import hash_path
 
     if not outdir.is_dir():
         raise IngestError(f"--outdir {outdir}: not a directory")
+    ambiguous: dict[str, list[str]] = {}
     for path in sorted(p for p in outdir.rglob("*") if p.is_file() and not p.is_symlink()):
-        content = hash_path(path)
-        owner = published_owner.get(content.hash)
+        owner, candidates = _publisher(published_owner.get(hash_path(path).hash, []), path)
         if owner is None:
             launch.add_output(path)
+            if candidates:
+                ambiguous[str(path)] = [w[1] for w in candidates]
         else:
-            spec, reference, name = owner
+            spec, reference, name, _ = owner
             task = rec.open_run(
                 spec, reference=reference, reference_type="nextflow_task_hash", name=name, parent=launch, status=None
             )
             task.add_output(path)
         result.artifacts += 1
+    if ambiguous:
+        launch.update_aux({"published_ambiguous": ambiguous})
 
 
 def _finished(entry: HistoryEntry | None, tz: dt.tzinfo, last_complete: dt.datetime | None) -> dt.datetime | None:
+    """The launch's end: .nextflow/history's start + duration, else the last task's end."""
     if entry is not None and entry.duration:
         from flowprov.integrations.nextflow.values import parse_duration_ms
 
