@@ -144,7 +144,7 @@ def test_secrets_in_params_are_redacted(store):
 
 
 def test_spool_and_replay(store, tmp_path):
-    from flowprov.core.tracking.recorder import replay_spool
+    from flowprov.core.tracking.spool import replay_spool
 
     rec = Recorder(store)
     wf = rec.open_run(TransformSpec(key="wf"), reference="sp1", reference_type="test", params={"a": 1})

@@ -8,6 +8,7 @@ stays attached to its store's session so relations load on attribute access.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -473,6 +474,31 @@ class Record(DeclarativeBase):
         return QuerySet(cls, instance if isinstance(instance, Store) else get_store(instance))
 
 
+def field_problem(column: Column[Any], value: Any) -> str | None:
+    """What is wrong with `value` for `column` by the rules of save(), or None (for write paths
+    that do not build records, such as the Recorder's)."""
+    return _field_error(column, value, auto=False)
+
+
+def json_problem(value: Any) -> str | None:
+    """What no store can hold in a JSON value: NUL characters (PostgreSQL), NaN and infinity."""
+    if isinstance(value, str):
+        return "NUL characters cannot be stored" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} cannot be stored (JSON has no NaN or infinity)"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            problem = json_problem(k) or json_problem(v)
+            if problem:
+                return f"{k!r}: {problem}"
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            problem = json_problem(v)
+            if problem:
+                return problem
+    return None
+
+
 def _field_error(column: Column[Any], value: Any, auto: bool) -> str | None:
     """The Django-style message for an invalid value of `column`, or None."""
     if value is None:
@@ -505,7 +531,10 @@ def _field_error(column: Column[Any], value: Any, auto: bool) -> str | None:
         length = getattr(base, "length", None)
         if length is not None and len(value) > length:
             return f"Ensure this value has at most {length} characters (it has {len(value)})."
-        return None
+        return "NUL characters cannot be stored (PostgreSQL refuses them)." if "\x00" in value else None
     if type(base).__name__ == "JSON":
-        return None if isinstance(value, dict) else f"Expected a dict, got {type(value).__name__} {value!r}."
+        if not isinstance(value, dict):
+            return f"Expected a dict, got {type(value).__name__} {value!r}."
+        problem = json_problem(value)
+        return f"{problem}." if problem else None
     return None

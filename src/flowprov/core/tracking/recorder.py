@@ -18,30 +18,35 @@ Semantics:
   by key and source hash), runs (parents before children), artifacts (deduplicated by content),
   input links and output ownership. A workflow with thousands of steps costs a few transactions.
   `flush()` runs by itself every `flush_every` closed runs.
+- Before anything is written, every run is checked by the field rules of `save()` (lengths, NUL
+  characters, JSON values): a `ValidationError` names the run, the field and, for an ingest, the
+  file and line, and nothing of the flush is written (`recorder_write.check_pending`).
 - Files are hashed when they are added (the moment the adapter sees them), through the hash cache.
   A file that cannot be hashed raises `RecorderError` at once, naming it.
 - A failed write is retried (`retries` times, with back-off, for "database is locked" and lost
   connections), then `RecorderError` is raised with the reason; the buffer is kept, so a later
-  `flush()` can still write it, and `spool()` saves it as JSON for `flowprov spool replay`.
-  Nothing is dropped silently.
+  `flush()` can still write it, and `spool()` saves it as JSON for `flowprov spool replay`
+  (`core/tracking/spool.py`). Nothing is dropped silently.
+
+The write itself is `core/tracking/recorder_write.py`, in named steps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowprov.core.exceptions import FlowprovError
 from flowprov.core.fieldtypes import utcnow
-from flowprov.core.hashing import ContentHash, HashingError, hash_path
-from flowprov.core.paths import spool_dir
+from flowprov.core.hashing import HashingError, hash_path
 from flowprov.core.registry.params import normalize_param, secret_key_pattern
+
+if TYPE_CHECKING:
+    from flowprov.core.store.connection import Store
 
 
 class RecorderError(FlowprovError, RuntimeError):
@@ -79,6 +84,8 @@ class RunHandle:
     name: str | None
     parent: RunHandle | None = field(default=None, repr=False)
     parent_run_id: int | None = None
+    parent_run_uid: str | None = None  # a stored parent by uid, so a spool file names it in any store
+    uid: str | None = None  # given before the run is stored (a spooled run without a reference)
     params: dict[str, Any] = field(default_factory=dict)
     aux: dict[str, Any] = field(default_factory=dict)
     status: str | None = "started"  # None: keep the stored status
@@ -142,73 +149,6 @@ class RunHandle:
         self.dirty = True
 
 
-def _ancestor_ids(handle: RunHandle) -> set[int | None]:
-    """Run ids of the handle's parents, up to and including a stored parent given by id."""
-    ids: set[int | None] = set()
-    current: RunHandle | None = handle
-    while current is not None:
-        if current.parent_run_id is not None:
-            ids.add(current.parent_run_id)
-        current = current.parent
-        if current is not None:
-            ids.add(current.run_id)
-    return ids
-
-
-def _depth(handle: RunHandle) -> int:
-    depth, parent = 0, handle.parent
-    while parent is not None:
-        depth, parent = depth + 1, parent.parent
-    return depth + (1 if handle.parent_run_id is not None else 0)
-
-
-def _write_links(session: Any, files: list[tuple[RunHandle, str, FileSpec]]) -> None:
-    """Input links (with the path read), output links (path and time written) and first creators."""
-    from sqlalchemy import select, update
-
-    from flowprov.core.registry import Artifact
-    from flowprov.core.registry.links import run_input_artifact, run_output_artifact
-    from flowprov.core.registry.managers import insert_ignore
-
-    insert_ignore(
-        session,
-        run_input_artifact,
-        [{"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path} for h, role, f in files if role == "in"],
-    )
-    outputs = [(h, f) for h, role, f in files if role == "out"]
-    # When a step and its workflow both report the same file, the step wrote it: deepest first.
-    outputs.sort(key=lambda item: -_depth(item[0]))
-    inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
-    written: dict[tuple[int | None, str], RunHandle] = {}
-    owner: dict[int, int] = {}
-    # written at the run's end; empty when no end is known (never the moment of recording)
-    rows: list[dict[str, Any]] = []
-    for h, f in outputs:
-        deeper = written.get((f.artifact_id, f.path))
-        if deeper is not None and h.run_id in _ancestor_ids(deeper):
-            continue  # the workflow's own step already wrote this file here
-        written.setdefault((f.artifact_id, f.path), h)
-        rows.append({"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path, "written_at": h.finished_at})
-        # an output with the same bytes as one of the run's own inputs is a copy: it does not create them
-        if (h.run_id, f.artifact_id) not in inputs_of:
-            owner.setdefault(f.artifact_id, h.run_id)  # type: ignore[arg-type]
-    insert_ignore(session, run_output_artifact, rows)
-    owned = list(owner)
-    unowned: set[int] = set()
-    for start in range(0, len(owned), 5000):
-        unowned.update(
-            session.execute(
-                select(Artifact.id).where(Artifact.id.in_(owned[start : start + 5000]), Artifact.run_id.is_(None))
-            ).scalars()
-        )
-    # Artifact.run is the first creator: set only where no run created the bytes before
-    for artifact_id in sorted(unowned):
-        session.execute(
-            update(Artifact).where(Artifact.id == artifact_id).values(run_id=owner[artifact_id]),
-            execution_options={"synchronize_session": False},
-        )
-
-
 def _is_retryable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -228,9 +168,10 @@ class Recorder:
         self._index: dict[tuple, RunHandle] = {}  # (reference_type, reference, name) -> handle
         self._closed_since_flush = 0
         self._lock = threading.RLock()
+        self.inserted = 0  # runs this recorder added to the store (not found there)
 
     @property
-    def store(self):
+    def store(self) -> Store:
         if self._store is None:
             from flowprov.core.store.connection import current_store
 
@@ -283,8 +224,10 @@ class Recorder:
             handle = RunHandle(self, transform, reference, reference_type, name, started_at=started_at, status=status)
             if isinstance(parent, RunHandle):
                 handle.parent = parent
-            elif parent is not None:  # a stored Run, or its id
-                handle.parent_run_id = parent if isinstance(parent, int) else parent.id
+            elif isinstance(parent, int):  # a stored run's id
+                handle.parent_run_id = parent
+            elif parent is not None:  # a stored Run
+                handle.parent_run_id, handle.parent_run_uid = parent.id, parent.uid
             if params:
                 handle.add_params(params)
             if aux:
@@ -330,17 +273,20 @@ class Recorder:
     # -- writing ---------------------------------------------------------------------------
     def flush(self) -> None:
         """Write every change since the last flush in one transaction (retried; see module doc)."""
+        from flowprov.core.tracking.recorder_write import check_pending, write_pending
+
         with self._lock:
             pending = [h for h in self.handles if h.dirty]
             if not pending:
                 return
+            check_pending(pending)  # the same field rules as save(), before anything is written
             # Inside a caller's transaction (one transaction per ingest), a failed write cannot be
             # retried here: the caller's transaction is lost, so the error goes straight up.
             retries = 0 if self.store.in_write_transaction() else self.retries
             delay = 0.2
             for attempt in range(retries + 1):
                 try:
-                    self._write(pending)
+                    self.inserted += write_pending(self.store, pending)
                     break
                 except Exception as exc:
                     for h in pending:
@@ -359,223 +305,8 @@ class Recorder:
                 h.stored = True
             self._closed_since_flush = 0
 
-    def _write(self, pending: list[RunHandle]) -> None:
-        from sqlalchemy import bindparam, insert, select
-
-        import flowprov as ln
-        from flowprov.core.registry import Artifact, Run, Transform
-        from flowprov.core.registry.run import status_code
-        from flowprov.core.registry.user import current_user_id
-        from flowprov.core.registry.writer import allocate_ids
-        from flowprov.core.uid import base62
-
-        store = self.store
-        with store.transaction() as session:
-            # transforms: one batch, deduplicated by key + source
-            specs = {id(h.transform): h.transform for h in pending}
-            built = [
-                Transform(
-                    name=sp.name,
-                    key=sp.key,
-                    version=sp.version,
-                    type=sp.type,
-                    reference=sp.reference,
-                    reference_type=sp.reference_type,
-                    description=sp.description,
-                    source_code=sp.source_code,
-                )
-                for sp in specs.values()
-            ]
-            transform_id = {k: t.id for k, t in zip(specs, ln.save(built), strict=True)}
-            # artifacts first: runs refer to their environment and report
-            files: list[tuple[RunHandle, str, FileSpec]] = []
-            for h in pending:
-                files += [(h, "in", f) for f in h.inputs] + [(h, "out", f) for f in h.outputs]
-                if h.environment is not None:
-                    files.append((h, "env", h.environment))
-                if h.report is not None:
-                    files.append((h, "report", h.report))
-            fresh = [f for _, _, f in files if f.artifact_id is None]
-            saved = (
-                ln.save([Artifact(f.path, key=f.key, _content=ContentHash(**f.content), run=False) for f in fresh])
-                if fresh
-                else []
-            )
-            for f, a in zip(fresh, saved, strict=True):
-                f.artifact_id = a.id
-            # runs already stored by an earlier recorder: (reference_type, reference, name)
-            unknown = [h for h in pending if h.run_id is None and h.reference is not None]
-            found: dict[tuple, int] = {}
-            refs = sorted({h.reference for h in unknown})
-            for start in range(0, len(refs), 5000):
-                rows = session.execute(
-                    select(Run.id, Run.reference_type, Run.reference, Run.name).where(
-                        Run.reference.in_(refs[start : start + 5000])
-                    )
-                )
-                for run_id, rtype, ref, name in rows:
-                    found.setdefault((rtype, ref, name), run_id)
-            for h in unknown:
-                h.run_id = found.get((h.reference_type, h.reference, h.name))
-                h.stored = h.run_id is not None
-            env_of = {id(h): f.artifact_id for h, role, f in files if role == "env"}
-            report_of = {id(h): f.artifact_id for h, role, f in files if role == "report"}
-            # new runs: plain rows in one executemany, parents first (handles are in opening order)
-            new = [h for h in pending if h.run_id is None]
-            if new:
-                ids = allocate_ids(session, Run.__table__, len(new))
-                for h, new_id in zip(new, ids, strict=True):
-                    h.run_id = new_id
-                user_id = current_user_id(session, store)
-                now = utcnow()
-                rows = [
-                    {
-                        "id": h.run_id,
-                        "uid": base62(16),
-                        "name": h.name,
-                        "started_at": h.started_at or h.opened_at,
-                        "finished_at": h.finished_at,
-                        "reference": h.reference,
-                        "reference_type": h.reference_type,
-                        "created_at": now,
-                        "aux": dict(h.aux) or None,
-                        "params": dict(h.params) or None,
-                        "_status_code": status_code(h.status or "started"),
-                        "transform_id": transform_id[id(h.transform)],
-                        "environment_id": env_of.get(id(h)),
-                        "report_id": report_of.get(id(h)),
-                        "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
-                        "created_by_id": user_id,
-                        "space_id": 1,
-                    }
-                    for h in new
-                ]
-                session.execute(insert(Run.__table__), rows)
-            # runs stored before: update only what changed, in one executemany
-            stored = [h for h in pending if h.stored]
-            if stored:
-                table = Run.__table__
-                current: dict[int, Any] = {}
-                ids = [h.run_id for h in stored]
-                for start in range(0, len(ids), 5000):
-                    for row in session.execute(
-                        select(table).where(table.c.id.in_(ids[start : start + 5000]))
-                    ).mappings():
-                        current[row["id"]] = row
-                changes = []
-                for h in stored:
-                    row = current[h.run_id]
-                    wanted = {
-                        "params": {**(row["params"] or {}), **h.params} or None,
-                        "aux": {**(row["aux"] or {}), **h.aux} or None,
-                        "_status_code": status_code(h.status) if h.status else row["_status_code"],
-                        "started_at": h.started_at or row["started_at"],
-                        "finished_at": h.finished_at or row["finished_at"],
-                        "transform_id": transform_id[id(h.transform)],
-                        "environment_id": env_of.get(id(h), row["environment_id"]),
-                        "report_id": report_of.get(id(h), row["report_id"]),
-                    }
-                    if any(wanted[k] != row[k] for k in wanted):
-                        changes.append({"b_id": h.run_id, **{f"b_{k}": v for k, v in wanted.items()}})
-                if changes:
-                    columns = [k.removeprefix("b_") for k in changes[0] if k != "b_id"]
-                    stmt = (
-                        table.update()
-                        .where(table.c.id == bindparam("b_id"))
-                        .values({c: bindparam(f"b_{c}") for c in columns})
-                    )
-                    session.execute(stmt, changes)
-            session.flush()
-            _write_links(session, files)
-            session.flush()
-        for h in pending:
-            h.inputs, h.outputs = [], []
-            h.environment = h.report = None
-        for obj in list(store.session.identity_map.values()):
-            if isinstance(obj, (Artifact, Run)):
-                store.session.expire(obj)
-
     def spool(self, directory: Path | None = None) -> Path:
-        """Save what is buffered as JSON (when the store cannot be reached) and return the file."""
-        base = directory or spool_dir()
-        base.mkdir(parents=True, exist_ok=True)
-        path = base / f"spool-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
-        data = []
-        for h in self.handles:
-            if not h.dirty:
-                continue
-            data.append(
-                {
-                    "transform": asdict(h.transform),
-                    "reference": h.reference,
-                    "reference_type": h.reference_type,
-                    "name": h.name,
-                    "parent": [h.parent.reference_type, h.parent.reference, h.parent.name] if h.parent else None,
-                    "parent_run_id": h.parent_run_id,
-                    "params": h.params,
-                    "aux": h.aux,
-                    "status": h.status,
-                    "started_at": h.started_at.isoformat() if h.started_at else None,
-                    "finished_at": h.finished_at.isoformat() if h.finished_at else None,
-                    "inputs": [asdict(f) for f in h.inputs],
-                    "outputs": [asdict(f) for f in h.outputs],
-                }
-            )
-        path.write_text(json.dumps({"store": self.store.display_url, "runs": data}, indent=1, default=str))
-        return path
+        """Save what is buffered as JSON (when the store cannot be written) and return the file."""
+        from flowprov.core.tracking.spool import write_spool
 
-
-def _read_spool(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RecorderError(f"{path}: bytes that are not UTF-8 at offset {exc.start}: not a spool file") from None
-    except json.JSONDecodeError as exc:
-        raise RecorderError(f"{path}:{exc.lineno}: not a spool file (not valid JSON: {exc.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        raise RecorderError(f"{path}: not a spool file (no list of runs)")
-    return data
-
-
-def _stored_identities(keys: list[tuple], store: Any) -> set[tuple]:
-    """Which (reference_type, reference, name) triples are stored already (one query per 500)."""
-    from flowprov.core.registry import Run
-
-    references = sorted({k[1] for k in keys if k[1] is not None})
-    found: set[tuple] = set()
-    for start in range(0, len(references), 500):
-        rows = Run.using(store).filter(reference__in=references[start : start + 500])
-        found.update(rows.values_list("reference_type", "reference", "name"))
-    return found
-
-
-def replay_spool(path: Path, store: Any = None) -> tuple[int, int]:
-    """Write a spool file saved by `Recorder.spool()` to a store; returns (new runs, runs in the file).
-
-    Files are not hashed again: the spool keeps the hashes taken when the workflow ran.
-    """
-    data = _read_spool(Path(path))
-    rec = Recorder(store)
-    handles: dict[tuple, RunHandle] = {}
-    for item in data["runs"]:
-        spec = TransformSpec(**item["transform"])
-        parent = handles.get(tuple(item["parent"])) if item["parent"] else None
-        h = rec.open_run(
-            spec,
-            reference=item["reference"],
-            reference_type=item["reference_type"],
-            name=item["name"],
-            parent=parent,
-            started_at=dt.datetime.fromisoformat(item["started_at"]) if item["started_at"] else None,
-            status=item["status"],
-            aux=item["aux"],
-        )
-        h.params.update(item["params"])
-        h.parent_run_id = item["parent_run_id"]
-        h.finished_at = dt.datetime.fromisoformat(item["finished_at"]) if item["finished_at"] else None
-        h.inputs = [FileSpec(**f) for f in item["inputs"]]
-        h.outputs = [FileSpec(**f) for f in item["outputs"]]
-        handles[(item["reference_type"], item["reference"], item["name"])] = h
-    stored_before = _stored_identities(list(handles), rec.store)
-    rec.flush()
-    return sum(1 for key in handles if key not in stored_before), len(handles)
+        return write_spool(self, directory)

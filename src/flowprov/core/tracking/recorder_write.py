@@ -1,0 +1,305 @@
+"""The Recorder's write path, in named steps (one transaction per flush).
+
+check_pending        the field rules of save(), before anything is written
+save_transforms      one batch, deduplicated by key + source
+save_artifacts       one batch, deduplicated by content; runs refer to environment and report
+find_stored_runs     by (reference_type, reference, name), or by a uid given before storing
+insert_new_runs      plain rows in one executemany, parents first
+update_stored_runs   only what changed, in one executemany
+write_links          inputs (path read), outputs (path and time written), first creators
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flowprov.core.exceptions import ValidationError
+from flowprov.core.fieldtypes import utcnow
+from flowprov.core.hashing import ContentHash
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from flowprov.core.store.connection import Store
+    from flowprov.core.tracking.recorder import FileSpec, RunHandle, TransformSpec
+
+CHUNK = 5000  # ids or references per IN (...) list
+FileRole = tuple["RunHandle", str, "FileSpec"]  # (run, "in" | "out" | "env" | "report", file)
+
+
+def write_pending(store: Store, pending: list[RunHandle]) -> int:
+    """Write the handles in one transaction; returns how many runs were new to the store."""
+    from flowprov.core.registry import Artifact, Run
+
+    with store.transaction() as session:
+        transform_id = save_transforms(pending)
+        files = save_artifacts(pending)
+        find_stored_runs(session, pending)
+        roles = {(id(h), role): f.artifact_id for h, role, f in files if role in ("env", "report")}
+        new = [h for h in pending if h.run_id is None]
+        insert_new_runs(session, store, new, transform_id, roles)
+        update_stored_runs(session, [h for h in pending if h.stored], transform_id, roles)
+        session.flush()
+        write_links(session, files)
+        session.flush()
+    for h in pending:
+        h.inputs, h.outputs = [], []
+        h.environment = h.report = None
+    for obj in list(store.session.identity_map.values()):
+        if isinstance(obj, (Artifact, Run)):
+            store.session.expire(obj)
+    return len(new)
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def check_pending(pending: list[RunHandle]) -> None:
+    """Raise one ValidationError naming the run, the field and (for ingests) the file and line."""
+    from flowprov.core.registry import Run, Transform
+    from flowprov.core.registry.base import field_problem
+
+    run_columns = Run.__table__.c
+    transform_columns = Transform.__table__.c
+    for h in pending:
+        values = {"name": h.name, "reference": h.reference, "reference_type": h.reference_type}
+        problems = [(f, field_problem(run_columns[f], v)) for f, v in values.items()]
+        problems += [(f, field_problem(run_columns[f], v)) for f, v in (("params", h.params), ("aux", h.aux))]
+        problems += [(f"transform {f}", field_problem(transform_columns[f], v)) for f, v in _spec_values(h.transform)]
+        for fieldname, message in problems:
+            if message:
+                raise ValidationError(f"{_where(h)}run {_label(h)}: field {fieldname!r}: {message}")
+
+
+def _spec_values(spec: TransformSpec) -> list[tuple[str, Any]]:
+    names = ("key", "name", "version", "type", "source_code", "description", "reference", "reference_type")
+    return [(n, getattr(spec, n)) for n in names]
+
+
+def _label(h: RunHandle) -> str:
+    shown = h.name if h.name is not None else h.reference
+    text = repr(shown if shown is None or len(str(shown)) <= 60 else str(shown)[:60] + "...")
+    return f"{text} ({h.reference_type})" if h.reference_type else text
+
+
+def _where(h: RunHandle) -> str:
+    """`trace.txt:12: ` for a task of an ingest (its launch knows the file), else nothing."""
+    line = h.aux.get("trace_line")
+    file = h.parent.aux.get("trace_file") if h.parent is not None else h.aux.get("trace_file")
+    return f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def save_transforms(pending: list[RunHandle]) -> dict[int, int]:
+    """id(spec) -> transform id; a spec already stored (same key and source) is reused."""
+    import flowprov as ln
+    from flowprov.core.registry import Transform
+
+    specs = {id(h.transform): h.transform for h in pending}
+    built = [
+        Transform(
+            name=sp.name,
+            key=sp.key,
+            version=sp.version,
+            type=sp.type,
+            reference=sp.reference,
+            reference_type=sp.reference_type,
+            description=sp.description,
+            source_code=sp.source_code,
+        )
+        for sp in specs.values()
+    ]
+    return {k: t.id for k, t in zip(specs, ln.save(built), strict=True)}
+
+
+def save_artifacts(pending: list[RunHandle]) -> list[FileRole]:
+    """Every file of the pending runs, each with its artifact id (new bytes saved in one batch)."""
+    import flowprov as ln
+    from flowprov.core.registry import Artifact
+
+    files: list[FileRole] = []
+    for h in pending:
+        files += [(h, "in", f) for f in h.inputs] + [(h, "out", f) for f in h.outputs]
+        if h.environment is not None:
+            files.append((h, "env", h.environment))
+        if h.report is not None:
+            files.append((h, "report", h.report))
+    fresh = [f for _, _, f in files if f.artifact_id is None]
+    if fresh:
+        built = [Artifact(f.path, key=f.key, _content=ContentHash(**f.content), run=False) for f in fresh]
+        for f, a in zip(fresh, ln.save(built), strict=True):
+            f.artifact_id = a.id
+    return files
+
+
+def find_stored_runs(session: Session, pending: list[RunHandle]) -> None:
+    """Runs an earlier recorder stored: by (reference_type, reference, name), else by given uid."""
+    from sqlalchemy import select
+
+    from flowprov.core.registry import Run
+
+    unknown = [h for h in pending if h.run_id is None and (h.reference is not None or h.uid is not None)]
+    by_reference: dict[tuple[Any, ...], int] = {}
+    refs = sorted({h.reference for h in unknown if h.reference is not None})
+    for start in range(0, len(refs), CHUNK):
+        query = select(Run.id, Run.reference_type, Run.reference, Run.name)
+        for run_id, rtype, ref, name in session.execute(query.where(Run.reference.in_(refs[start : start + CHUNK]))):
+            by_reference.setdefault((rtype, ref, name), run_id)
+    uids = sorted({h.uid for h in unknown if h.reference is None and h.uid is not None})
+    by_uid: dict[str, int] = {}
+    for start in range(0, len(uids), CHUNK):
+        rows = session.execute(select(Run.uid, Run.id).where(Run.uid.in_(uids[start : start + CHUNK])))
+        by_uid.update((uid, run_id) for uid, run_id in rows)
+    for h in unknown:
+        if h.reference is not None:
+            h.run_id = by_reference.get((h.reference_type, h.reference, h.name))
+        else:
+            h.run_id = by_uid.get(h.uid)  # type: ignore[arg-type]
+        h.stored = h.run_id is not None
+
+
+def insert_new_runs(
+    session: Session, store: Store, new: list[RunHandle], transform_id: dict[int, int], roles: dict[Any, Any]
+) -> None:
+    from sqlalchemy import insert
+
+    from flowprov.core.registry import Run
+    from flowprov.core.registry.run import status_code
+    from flowprov.core.registry.user import current_user_id
+    from flowprov.core.registry.writer import allocate_ids
+    from flowprov.core.uid import base62
+
+    if not new:
+        return
+    for h, new_id in zip(new, allocate_ids(session, Run.__table__, len(new)), strict=True):
+        h.run_id = new_id
+    user_id, now = current_user_id(session, store), utcnow()
+    rows = [
+        {
+            "id": h.run_id,
+            "uid": h.uid or base62(16),
+            "name": h.name,
+            "started_at": h.started_at or h.opened_at,
+            "finished_at": h.finished_at,
+            "reference": h.reference,
+            "reference_type": h.reference_type,
+            "created_at": now,
+            "aux": dict(h.aux) or None,
+            "params": dict(h.params) or None,
+            "_status_code": status_code(h.status or "started"),
+            "transform_id": transform_id[id(h.transform)],
+            "environment_id": roles.get((id(h), "env")),
+            "report_id": roles.get((id(h), "report")),
+            "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
+            "created_by_id": user_id,
+            "space_id": 1,
+        }
+        for h in new
+    ]
+    session.execute(insert(Run.__table__), rows)
+
+
+def update_stored_runs(
+    session: Session, stored: list[RunHandle], transform_id: dict[int, int], roles: dict[Any, Any]
+) -> None:
+    from sqlalchemy import bindparam, select
+
+    from flowprov.core.registry import Run
+    from flowprov.core.registry.run import status_code
+
+    if not stored:
+        return
+    table = Run.__table__
+    current: dict[int, Any] = {}
+    ids = [h.run_id for h in stored]
+    for start in range(0, len(ids), CHUNK):
+        for row in session.execute(select(table).where(table.c.id.in_(ids[start : start + CHUNK]))).mappings():
+            current[row["id"]] = row
+    changes = []
+    for h in stored:
+        row = current[h.run_id]  # type: ignore[index]
+        wanted = {
+            "params": {**(row["params"] or {}), **h.params} or None,
+            "aux": {**(row["aux"] or {}), **h.aux} or None,
+            "_status_code": status_code(h.status) if h.status else row["_status_code"],
+            "started_at": h.started_at or row["started_at"],
+            "finished_at": h.finished_at or row["finished_at"],
+            "transform_id": transform_id[id(h.transform)],
+            "environment_id": roles.get((id(h), "env"), row["environment_id"]),
+            "report_id": roles.get((id(h), "report"), row["report_id"]),
+        }
+        if any(wanted[k] != row[k] for k in wanted):
+            changes.append({"b_id": h.run_id, **{f"b_{k}": v for k, v in wanted.items()}})
+    if changes:
+        columns = [k.removeprefix("b_") for k in changes[0] if k != "b_id"]
+        stmt = table.update().where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in columns})
+        session.execute(stmt, changes)
+
+
+def _ancestor_ids(handle: RunHandle) -> set[int | None]:
+    """Run ids of the handle's parents, up to and including a stored parent given by id."""
+    ids: set[int | None] = set()
+    current: RunHandle | None = handle
+    while current is not None:
+        if current.parent_run_id is not None:
+            ids.add(current.parent_run_id)
+        current = current.parent
+        if current is not None:
+            ids.add(current.run_id)
+    return ids
+
+
+def _depth(handle: RunHandle) -> int:
+    depth, parent = 0, handle.parent
+    while parent is not None:
+        depth, parent = depth + 1, parent.parent
+    return depth + (1 if handle.parent_run_id is not None else 0)
+
+
+def write_links(session: Session, files: list[FileRole]) -> None:
+    """Input links (with the path read), output links (path and time written) and first creators."""
+    from sqlalchemy import select, update
+
+    from flowprov.core.registry import Artifact
+    from flowprov.core.registry.links import run_input_artifact, run_output_artifact
+    from flowprov.core.registry.managers import insert_ignore
+
+    insert_ignore(
+        session,
+        run_input_artifact,
+        [{"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path} for h, role, f in files if role == "in"],
+    )
+    outputs = [(h, f) for h, role, f in files if role == "out"]
+    # When a step and its workflow both report the same file, the step wrote it: deepest first.
+    outputs.sort(key=lambda item: -_depth(item[0]))
+    inputs_of = {(h.run_id, f.artifact_id) for h, role, f in files if role == "in"}
+    written: dict[tuple[int | None, str], RunHandle] = {}
+    owner: dict[int, int] = {}
+    # written at the run's end; empty when no end is known (never the moment of recording)
+    rows: list[dict[str, Any]] = []
+    for h, f in outputs:
+        deeper = written.get((f.artifact_id, f.path))
+        if deeper is not None and h.run_id in _ancestor_ids(deeper):
+            continue  # the workflow's own step already wrote this file here
+        written.setdefault((f.artifact_id, f.path), h)
+        rows.append({"run_id": h.run_id, "artifact_id": f.artifact_id, "path": f.path, "written_at": h.finished_at})
+        # an output with the same bytes as one of the run's own inputs is a copy: it does not create them
+        if (h.run_id, f.artifact_id) not in inputs_of:
+            owner.setdefault(f.artifact_id, h.run_id)  # type: ignore[arg-type]
+    insert_ignore(session, run_output_artifact, rows)
+    owned = list(owner)
+    unowned: set[int] = set()
+    for start in range(0, len(owned), 5000):
+        unowned.update(
+            session.execute(
+                select(Artifact.id).where(Artifact.id.in_(owned[start : start + 5000]), Artifact.run_id.is_(None))
+            ).scalars()
+        )
+    # Artifact.run is the first creator: set only where no run created the bytes before
+    for artifact_id in sorted(unowned):
+        session.execute(
+            update(Artifact).where(Artifact.id == artifact_id).values(run_id=owner[artifact_id]),
+            execution_options={"synchronize_session": False},
+        )
