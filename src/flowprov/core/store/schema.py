@@ -44,7 +44,12 @@ def _alembic_config(conn: Connection) -> Config:
 
 
 def _upgrade_locked(store: Store, only_if_empty: bool) -> str | None:
-    """Upgrade to head inside one locked transaction; return the revision found before."""
+    """Upgrade to head inside one locked transaction; return the revision found before.
+
+    What the store holds is judged under the lock, so a process never mistakes another's schema,
+    committed a moment ago, for someone else's tables. `only_if_empty` (a store made on first
+    use): an up-to-date or outdated store is left as it is, a database holding other tables is refused.
+    """
     from alembic import command
 
     with store.engine.connect() as conn:
@@ -56,6 +61,7 @@ def _upgrade_locked(store: Store, only_if_empty: bool) -> str | None:
             if store.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             before = schema_revision(conn)
+            _refuse_unknown(store, conn, before, refuse_other_tables=only_if_empty)
             if before == SCHEMA_HEAD or (only_if_empty and before is not None):
                 return before
             command.upgrade(_alembic_config(conn), "head")
@@ -72,12 +78,9 @@ def known_revisions() -> set[str]:
     return found
 
 
-def _other_tables(conn: Connection) -> list[str]:
-    return sorted(inspect(conn).get_table_names())
-
-
-def _refuse_unknown(store: Store, conn: Connection, revision: str | None) -> None:
-    """A store this flowprov cannot take over or upgrade: made by a newer flowprov, or by someone else."""
+def _refuse_unknown(store: Store, conn: Connection, revision: str | None, refuse_other_tables: bool = False) -> None:
+    """A store this flowprov cannot take over or upgrade: made by a newer flowprov, by someone else,
+    or (`refuse_other_tables`, creating a store on first use) a database that holds other tables."""
     url = store.display_url
     if revision is not None and revision not in known_revisions():
         from flowprov import __version__
@@ -86,13 +89,20 @@ def _refuse_unknown(store: Store, conn: Connection, revision: str | None) -> Non
             f"store {url} has schema revision {revision!r}, which flowprov {__version__} does not know: "
             "it was made or upgraded by a newer flowprov; upgrade flowprov to use it"
         )
-    if revision is None:
-        tables = _other_tables(conn)
-        if any(t.startswith("flowprov_") for t in tables):
-            raise StoreNeedsMigration(
-                f"store {url} has flowprov tables but no schema version ({VERSION_TABLE} is missing): "
-                "it was not made by flowprov's migrations, so flowprov will not change it"
-            )
+    if revision is not None:
+        return
+    tables = sorted(inspect(conn).get_table_names())
+    if any(t.startswith("flowprov_") for t in tables):
+        raise StoreNeedsMigration(
+            f"store {url} has flowprov tables but no schema version ({VERSION_TABLE} is missing): "
+            "it was not made by flowprov's migrations, so flowprov will not change it"
+        )
+    if tables and refuse_other_tables:
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise StoreNeedsMigration(
+            f"store {url} is not empty ({len(tables)} other table(s): {shown}) and has no flowprov schema: "
+            f"run `flowprov init --db {url}` to add flowprov's tables to it"
+        )
 
 
 def ensure_schema(store: Store, create: bool = True) -> None:
@@ -101,15 +111,9 @@ def ensure_schema(store: Store, create: bool = True) -> None:
         revision = schema_revision(conn)
         if revision == SCHEMA_HEAD:
             return
-        _refuse_unknown(store, conn, revision)
-        others = _other_tables(conn) if revision is None else []
+        if revision is not None:
+            _refuse_unknown(store, conn, revision)
     url = store.display_url
-    if revision is None and create and others:
-        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-        raise StoreNeedsMigration(
-            f"store {url} is not empty ({len(others)} other table(s): {shown}) and has no flowprov schema: "
-            f"run `flowprov init --db {url}` to add flowprov's tables to it"
-        )
     if revision is None and create:
         revision = _upgrade_locked(store, only_if_empty=True)
         if revision is None or revision == SCHEMA_HEAD:
@@ -124,7 +128,5 @@ def ensure_schema(store: Store, create: bool = True) -> None:
 
 def migrate(store: Store) -> tuple[str | None, str]:
     """Upgrade the store to the newest schema; returns (revision before, revision after)."""
-    with store.engine.connect() as conn:
-        _refuse_unknown(store, conn, schema_revision(conn))
     before = _upgrade_locked(store, only_if_empty=False)
     return before, SCHEMA_HEAD
