@@ -2,9 +2,8 @@
 
 A snapshot is everything a diff compares: the run, its step runs (child runs, plus the earlier
 runs a resumed launch reused, `aux["cached_task_runs"]`), and each one's input and output
-artifacts. Outputs are the artifacts a run created (`run.output_artifacts`) plus those whose
-identical bytes another run registered first (`aux["outputs_already_registered"]`), so a re-run
-that wrote the same bytes still shows them as its own.
+artifacts, each at the location the run read or wrote it (the per-run links of schema 0002), so a
+re-run that wrote the same bytes shows them as its own, and two equal files stay two.
 """
 
 from __future__ import annotations
@@ -141,45 +140,41 @@ def artifact_rows(stmt: Any) -> list[Any]:
         store.release()
 
 
-def _inputs_by_run(run_ids: list[int]) -> dict[int, list[Any]]:
-    """run id -> the artifacts it read (the link table behind run.input_artifacts), one query per chunk."""
-    from flowprov.core.registry import Artifact
-    from flowprov.core.registry.links import run_input_artifact as link
+def _files_by_run(link: Any, run_ids: list[int]) -> dict[int, list[Any]]:
+    """run id -> the files of a link table (read or written), each at the location of that link
+    (an empty legacy location falls back to the artifact's last known one), one query per chunk."""
+    from sqlalchemy import func
 
+    from flowprov.core.registry import Artifact
+
+    columns = [c for c in artifact_columns() if c.key != "path"]
+    located = func.coalesce(func.nullif(link.c.path, ""), Artifact.path).label("path")
     out: dict[int, list[Any]] = {}
     for chunk in _chunks(run_ids):
         stmt = (
-            select(link.c.run_id.label("reader_id"), *artifact_columns())
+            select(link.c.run_id.label("linked_run_id"), located, *columns)
             .join(Artifact, Artifact.id == link.c.artifact_id)
             .where(link.c.run_id.in_(chunk))
-            .order_by(Artifact.id)
+            .order_by(Artifact.id, located)
         )
         for row in artifact_rows(stmt):
-            out.setdefault(row.reader_id, []).append(row)
+            out.setdefault(row.linked_run_id, []).append(row)
     return out
+
+
+def _inputs_by_run(run_ids: list[int]) -> dict[int, list[Any]]:
+    """run id -> what it read (the links behind run.input_artifacts)."""
+    from flowprov.core.registry.links import run_input_artifact
+
+    return _files_by_run(run_input_artifact, run_ids)
 
 
 def _outputs_by_run(runs: list[Any]) -> dict[int, list[Any]]:
-    """run id -> its outputs: artifacts it created (run.output_artifacts) plus identical bytes that
-    another run registered first (`aux["outputs_already_registered"]`)."""
-    from flowprov.core.registry import Artifact
+    """run id -> everything it wrote (the links behind run.output_artifacts), also bytes an
+    earlier run created first."""
+    from flowprov.core.registry.links import run_output_artifact
 
-    out: dict[int, list[Any]] = {}
-    for chunk in _chunks(sorted(r.id for r in runs)):
-        stmt = select(*artifact_columns()).where(Artifact.run_id.in_(chunk)).order_by(Artifact.id)
-        for row in artifact_rows(stmt):
-            out.setdefault(row.run_id, []).append(row)
-    again = {r.id: list((r.aux or {}).get("outputs_already_registered", [])) for r in runs}
-    wanted = sorted({uid for uids in again.values() for uid in uids})
-    by_uid: dict[str, Any] = {}
-    for chunk in _chunks(wanted):
-        by_uid.update(
-            (row.uid, row) for row in artifact_rows(select(*artifact_columns()).where(Artifact.uid.in_(chunk)))
-        )
-    for run_id, uids in again.items():
-        known = {a.id for a in out.get(run_id, [])}
-        out.setdefault(run_id, []).extend(by_uid[u] for u in uids if u in by_uid and by_uid[u].id not in known)
-    return out
+    return _files_by_run(run_output_artifact, sorted(r.id for r in runs))
 
 
 def _steps(children: Iterable[Any], cached: Iterable[Any], inputs: dict, outputs: dict) -> dict[str, Step]:
