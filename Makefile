@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,snakemake,prefect]"
+	$(PY) -m pip install --quiet -e ".[dev,snakemake,prefect,interop]"
 	touch $(STAMP)
 
 venv: $(STAMP)
