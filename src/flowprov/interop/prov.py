@@ -37,7 +37,8 @@ def to_document(selection: Selection) -> Any:
         plan = _plan(doc, run.transform, plans)
         activity = _activity(doc, run)
         agent = f"{PREFIX}:user/{run.user}" if run.user else None
-        if agent:
+        if agent and agent not in entities:
+            entities.add(agent)
             doc.agent(agent, {"prov:type": "prov:Person", "prov:label": run.user})
         doc.wasAssociatedWith(activity, agent, plan)
         parent = selection.run(run.parent_uid) if run.parent_uid else None

@@ -29,7 +29,11 @@ from typing import Any
 from flowprov.interop.selection import ArtifactView, RunView, Selection, TransformView, engine_of
 
 # sha256 is not a term of the 1.1 context; Workflow Run Crates define it in their own vocabulary
-CONTEXT = ["https://w3id.org/ro/crate/1.1/context", {"sha256": "https://w3id.org/ro/terms/workflow-run#sha256"}]
+WFRUN = "https://w3id.org/ro/terms/workflow-run#"
+CONTEXT = [
+    "https://w3id.org/ro/crate/1.1/context",
+    {"sha256": WFRUN + "sha256", "resourceUsage": WFRUN + "resourceUsage"},
+]
 PROFILES = {
     "https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",
     "https://w3id.org/ro/wfrun/workflow/0.5": "Workflow Run Crate",
@@ -109,7 +113,7 @@ class CrateBuilder:
         if transform.source_code:
             name = _slug(transform.key.rsplit("/", 1)[-1].split(":", 1)[0])
             return f"workflow/{name}"
-        return f"#workflow-{transform.uid}"
+        return f"workflow/{_slug(transform.key)}.txt"
 
     # -- building -----------------------------------------------------------------------------
     def build(self) -> dict[str, Any]:
@@ -137,7 +141,7 @@ class CrateBuilder:
             root.setdefault("mainEntity", _ref(workflow))
             self.top_run(top, workflow)
         root["hasPart"] = [_ref(i) for i, e in self.entities.items() if self._is_data(e) and i != "./"]
-        root["mentions"] = [_ref(self.action_id(r)) for r in self.selection.runs]
+        root["mentions"] = [_ref(i) for i, e in self.entities.items() if e.get("@type") == "CreateAction"]
         descriptor = {
             "@id": "ro-crate-metadata.json",
             "@type": "CreativeWork",
@@ -163,8 +167,16 @@ class CrateBuilder:
         self.add({"@id": lang_id, "@type": "ComputerLanguage", "name": lang_name, "url": _ref(lang_url)})
         t = top.transform
         workflow_id = self.workflow_id(t)
+        description = t.description
         if t.source_code:
             self.payload[workflow_id] = t.source_code.encode()
+        else:
+            # The profile needs the main workflow inside the crate; flowprov saw only what the run
+            # left behind (a Nextflow trace), so the file says which pipeline it was, not its code.
+            self.payload[workflow_id] = _workflow_note(t, top).encode()
+            description = (
+                "The workflow's source was not recorded; this file names the pipeline and how it was launched."
+            )
         self.add(
             {
                 "@id": workflow_id,
@@ -173,9 +185,9 @@ class CrateBuilder:
                 "alternateName": t.key,
                 "identifier": t.uid,
                 "version": t.version,
-                "description": t.description,
+                "description": description,
                 "programmingLanguage": _ref(lang_id),
-                "encodingFormat": "text/plain" if t.source_code else None,
+                "encodingFormat": "text/plain",
             }
         )
         return workflow_id
@@ -195,10 +207,12 @@ class CrateBuilder:
         action = self.action(top, workflow_id)
         self.params(top, workflow_id, action)
         controls: list[dict[str, str]] = []
-        steps = self._descendants(top)
+        # A run without steps (a script) is a workflow of one step: the profile needs a tool run.
+        steps = self._descendants(top) or [top]
         for position, step in enumerate(steps):
             tool_id = self.step_tool(step.transform, workflow_id, position)
-            step_action = self.action(step, tool_id)
+            own_id = f"{self.action_id(step)}-process" if step is top else None
+            step_action = self.action(step, tool_id, own_id)
             control_id = f"#control-{step.uid}"
             self.add(
                 {
@@ -255,8 +269,8 @@ class CrateBuilder:
             self.add({"@id": workflow_id, "hasPart": [_ref(tool_id)], "step": [_ref(step_id)]})
         return tool_id
 
-    def action(self, run: RunView, instrument_id: str) -> dict[str, Any]:
-        action_id = self.action_id(run)
+    def action(self, run: RunView, instrument_id: str, action_id: str | None = None) -> dict[str, Any]:
+        action_id = action_id or self.action_id(run)
         entity = self.add(
             {
                 "@id": action_id,
@@ -340,6 +354,13 @@ class CrateBuilder:
             entity["sha256"] = _sha256(local) if local is not None else None
         self.add(entity)
         return file_id
+
+
+def _workflow_note(t: TransformView, top: RunView) -> str:
+    lines = [f"pipeline: {t.key}"]
+    lines += [f"version: {t.version}"] if t.version else []
+    lines += [f"command: {top.aux['command']}"] if top.aux.get("command") else []
+    return "\n".join(lines) + "\n"
 
 
 def _additional_type(value: Any) -> str:
