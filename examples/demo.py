@@ -6,7 +6,8 @@
 3. the Snakemake workflow in examples/snakemake, run with flowprov's hooks: the execution and
    one child run per job;
 4. the Prefect flow in examples/prefect with @tracked, on a temporary local Prefect server: the
-   flow run and one child run per task run.
+   flow run and one child run per task run;
+5. the Snakemake execution exported as a Workflow Run RO-Crate (flowprov.interop).
 
 Uses the normal store lookup (FLOWPROV_DB, else the nearest `.flowprov/`, else the per-user
 default), so what it records stays there for `flowprov runs` / `flowprov show` afterwards.
@@ -136,7 +137,8 @@ def main() -> None:
     print("\n2. a tracked script, run as a subprocess (examples/script/analysis.py):")
     show(run_tracked_script(store.url))
     print("\n3. a Snakemake workflow with flowprov's hooks (examples/snakemake), run as a subprocess:")
-    show(run_snakemake_workflow(store.url), children="job")
+    snakemake_run = run_snakemake_workflow(store.url)
+    show(snakemake_run, children="job")
     print("\n4. a Prefect flow with @tracked (examples/prefect/etl.py), on a temporary Prefect server:")
     show(run_prefect_flow(store.url), children="task")
     print("\nlatest runs:")
@@ -145,6 +147,16 @@ def main() -> None:
             ["uid", "name", "_status_code", "reference_type", "transform__name"]
         ].to_string()
     )
+    export_crate(snakemake_run)
+
+
+def export_crate(run: ln.Run) -> None:
+    """5. the Snakemake execution as a Workflow Run RO-Crate (Provenance Run Crate 0.5)."""
+    from flowprov.interop import export
+
+    crate = export(run, "ro-crate", Path(tempfile.mkdtemp(prefix="flowprov-demo-crate-")) / "crate")
+    print(f"\n5. the Snakemake run as a Provenance Run Crate: {crate}")
+    print(f"   check it: rocrate-validator validate -p provenance-run-crate-0.5 {crate}")
 
 
 if __name__ == "__main__":
