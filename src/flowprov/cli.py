@@ -544,6 +544,28 @@ def export_command(
         typer.echo(f"wrote {out}", err=True)
 
 
+@app.command("import")
+@cli_errors
+def import_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="OpenLineage JSON Lines / event files, Workflow Run Crates (directory or zip), PROV-JSON files."
+        ),
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="openlineage, ro-crate or prov-json (default: detected).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Import runs from OpenLineage events, Workflow Run Crates or PROV-JSON (idempotent; all or nothing)."""
+    from flowprov.interop import import_
+
+    store = _connect(db)
+    runs = import_(*paths, fmt=fmt)
+    typer.echo(f"{len(runs)} run(s) imported into {store.display_url}")
+
+
 ingest_app = typer.Typer(add_completion=False)
 ingest_app.command()(cli_errors(nextflow_ingest))
 

@@ -76,3 +76,54 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def detect_format(path: Path) -> str:
+    """`ro-crate` for a crate directory or zip, `prov-json` for a PROV-JSON file, else `openlineage`."""
+    if path.is_dir() or path.suffix == ".zip":
+        return "ro-crate"
+    head = path.read_text(errors="replace")[:4096]
+    if head.lstrip().startswith("document") or '"@context"' in head:
+        return "prov-json"  # PROV-N / PROV-JSONLD, read through prov
+    if '"eventType"' in head or '"runId"' in head or '"eventTime"' in head:
+        return "openlineage"
+    if any(f'"{k}"' in head for k in ("activity", "entity", "wasGeneratedBy", "prefix", "used")):
+        return "prov-json"
+    return "openlineage"
+
+
+def import_(*paths: str | Path, fmt: str | None = None) -> list[Any]:
+    """Read OpenLineage JSON Lines, Workflow Run Crates or PROV-JSON into the current store.
+
+    All files are read and checked first; then everything is written in one transaction, or
+    nothing (an invalid file raises InteropError naming the file and element). Importing the
+    same document again changes nothing. Returns the stored runs.
+    """
+    from flowprov.interop.importing import InteropError, write_runs
+
+    runs = []
+    by_format: dict[str, list[Path]] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise InteropError(f"{path}: no such file or directory")
+        by_format.setdefault(fmt or detect_format(path), []).append(path)
+    for kind, files in by_format.items():
+        runs += _reader(kind)(files)
+    return write_runs(runs)
+
+
+def _reader(kind: str) -> Any:
+    if kind == "openlineage":
+        from flowprov.interop.openlineage_import import read_runs
+
+        return read_runs
+    if kind == "ro-crate":
+        from flowprov.interop.rocrate_import import read_runs as read_crates
+
+        return read_crates
+    if kind in ("prov-json", "prov-n", "prov-jsonld"):
+        from flowprov.interop.prov_import import read_runs as read_prov
+
+        return read_prov
+    raise ValueError(f"cannot import {kind!r}: use openlineage, ro-crate or prov-json")

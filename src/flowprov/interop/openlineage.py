@@ -40,7 +40,9 @@ def dataset_name(artifact: ArtifactView) -> tuple[str, str]:
         from urllib.parse import unquote
 
         return "file", unquote(parsed.path) or artifact.uid
-    return f"{parsed.scheme}://{parsed.netloc}", parsed.path.lstrip("/") or "/"
+    if parsed.path in ("", "/"):  # bigquery://project.dataset.table
+        return parsed.scheme, parsed.netloc
+    return f"{parsed.scheme}://{parsed.netloc}", parsed.path.lstrip("/")
 
 
 def to_events(selection: Selection, namespace: str = "flowprov") -> list[Any]:

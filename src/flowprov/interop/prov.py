@@ -17,6 +17,7 @@ from flowprov.interop.selection import ArtifactView, RunView, Selection, Transfo
 NAMESPACE = "https://w3id.org/flowprov/ns#"
 PREFIX = "flowprov"
 REFERENCE_TYPE = "prov_activity"
+PLAN_REFERENCE_TYPE = "prov_plan"
 FORMATS = {"prov-json": "json", "prov-n": "provn", "prov-jsonld": "jsonld"}
 
 
@@ -24,6 +25,12 @@ def activity_id(run: RunView) -> str:
     if run.reference_type == REFERENCE_TYPE and run.reference:
         return run.reference
     return f"{PREFIX}:run/{run.uid}"
+
+
+def plan_id(t: TransformView) -> str:
+    if t.reference_type == PLAN_REFERENCE_TYPE and t.reference:
+        return t.reference
+    return f"{PREFIX}:transform/{t.uid}"
 
 
 def to_document(selection: Selection) -> Any:
@@ -56,26 +63,26 @@ def to_document(selection: Selection) -> Any:
 
 
 def _plan(doc: Any, t: TransformView, seen: set[str]) -> str:
-    plan_id = f"{PREFIX}:transform/{t.uid}"
-    if plan_id not in seen:
-        seen.add(plan_id)
+    plan = plan_id(t)
+    if plan not in seen:
+        seen.add(plan)
         attrs: dict[str, Any] = {"prov:type": "prov:Plan", "prov:label": t.name or t.key, f"{PREFIX}:key": t.key}
         attrs[f"{PREFIX}:transform_type"] = t.type
         if t.version:
             attrs[f"{PREFIX}:version"] = t.version
-        if t.hash:
-            attrs[f"{PREFIX}:hash"] = t.hash
-        doc.entity(plan_id, attrs)
-    return plan_id
+        doc.entity(plan, attrs)
+    return plan
 
 
 def _activity(doc: Any, run: RunView) -> str:
     attrs: dict[str, Any] = {f"{PREFIX}:status": run.status}
     if run.name:
         attrs["prov:label"] = run.name
-    if run.reference and run.reference_type != REFERENCE_TYPE:
-        attrs[f"{PREFIX}:reference"] = run.reference
-        attrs[f"{PREFIX}:reference_type"] = run.reference_type or ""
+    source = run.aux.get("prov_source_reference")  # an imported run: the reference it was exported with
+    reference_type, reference = source if isinstance(source, list) else (run.reference_type, run.reference)
+    if reference and reference_type != REFERENCE_TYPE:
+        attrs[f"{PREFIX}:reference"] = reference
+        attrs[f"{PREFIX}:reference_type"] = reference_type or ""
     for key, value in sorted(run.params.items()):
         attrs[f"{PREFIX}:param_{key}"] = json.dumps(value, sort_keys=True)
     if run.error:
@@ -86,7 +93,8 @@ def _activity(doc: Any, run: RunView) -> str:
 
 
 def _entity_id(artifact: ArtifactView) -> str:
-    return f"{PREFIX}:artifact/{artifact.uid}"
+    """By content (an artifact is its bytes), so that an imported copy has the same id."""
+    return f"{PREFIX}:artifact/{artifact.hash or artifact.uid}"
 
 
 def _entity(doc: Any, artifact: ArtifactView, declared: set[str]) -> str:

@@ -59,6 +59,7 @@ ENGINE_URLS = {
 ENGINE_URLS["flowprov"] = "https://pypi.org/project/flowprov/"
 METRIC_KEY = re.compile(r".+_(ms|bytes|percent|seconds|chars|kb)$")
 REFERENCE_TYPE = "ro_crate_action"
+TOOL_REFERENCE_TYPE = "ro_crate_tool"
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -108,6 +109,16 @@ class CrateBuilder:
         if run.reference_type == REFERENCE_TYPE and run.reference:
             return run.reference
         return f"#run-{run.uid}"
+
+    @staticmethod
+    def tool_id(t: TransformView) -> str:
+        if t.reference_type == TOOL_REFERENCE_TYPE and t.reference:
+            return t.reference
+        return f"#tool-{t.uid}"
+
+    @staticmethod
+    def step_id(tool_id: str) -> str:
+        return f"#step-{tool_id.lstrip('#')}"
 
     def workflow_id(self, transform: TransformView) -> str:
         if transform.source_code:
@@ -183,7 +194,6 @@ class CrateBuilder:
                 "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
                 "name": t.name or t.key,
                 "alternateName": t.key,
-                "identifier": t.uid,
                 "version": t.version,
                 "description": description,
                 "programmingLanguage": _ref(lang_id),
@@ -213,13 +223,13 @@ class CrateBuilder:
             tool_id = self.step_tool(step.transform, workflow_id, position)
             own_id = f"{self.action_id(step)}-process" if step is top else None
             step_action = self.action(step, tool_id, own_id)
-            control_id = f"#control-{step.uid}"
+            control_id = f"#control-{self.action_id(step).lstrip('#')}"
             self.add(
                 {
                     "@id": control_id,
                     "@type": "ControlAction",
                     "name": f"orchestrate {step.name or step.transform.key}",
-                    "instrument": _ref(f"#step-{step.transform.uid}"),
+                    "instrument": _ref(self.step_id(tool_id)),
                     "object": _ref(step_action["@id"]),
                     "actionStatus": step_action.get("actionStatus"),
                 }
@@ -227,7 +237,7 @@ class CrateBuilder:
             controls.append(_ref(control_id))
         self.add(
             {
-                "@id": f"#organize-{top.uid}",
+                "@id": f"#organize-{action['@id'].lstrip('#')}",
                 "@type": "OrganizeAction",
                 "name": f"Run of {engine}",
                 "instrument": _ref(engine_id),
@@ -248,8 +258,8 @@ class CrateBuilder:
         return out
 
     def step_tool(self, t: TransformView, workflow_id: str, position: int) -> str:
-        tool_id = f"#tool-{t.uid}"
-        step_id = f"#step-{t.uid}"
+        tool_id = self.tool_id(t)
+        step_id = self.step_id(tool_id)
         if tool_id not in self.entities:
             self.add(
                 {
@@ -257,7 +267,6 @@ class CrateBuilder:
                     "@type": "SoftwareApplication",
                     "name": t.name or t.key.rsplit("#", 1)[-1],
                     "alternateName": t.key,
-                    "identifier": t.uid,
                     "softwareVersion": t.version,
                     "description": t.description,
                 }
@@ -276,7 +285,6 @@ class CrateBuilder:
                 "@id": action_id,
                 "@type": "CreateAction",
                 "name": run.name or f"Run of {run.transform.key}",
-                "identifier": run.reference or run.uid,
                 "instrument": _ref(instrument_id),
                 "startTime": _time(run.started_at),
                 "endTime": _time(run.finished_at),
@@ -298,7 +306,7 @@ class CrateBuilder:
         for key, value in sorted(run.aux.items()):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not METRIC_KEY.match(key):
                 continue
-            usage_id = f"#usage-{run.uid}-{key}"
+            usage_id = f"#usage-{self.action_id(run).lstrip('#')}-{key}"
             self.add({"@id": usage_id, "@type": "PropertyValue", "propertyID": key, "name": key, "value": value})
             refs.append(_ref(usage_id))
         return refs
@@ -306,7 +314,7 @@ class CrateBuilder:
     def params(self, run: RunView, workflow_id: str, action: dict[str, Any]) -> None:
         for key, value in sorted(run.params.items()):
             param_id = f"#param-{_slug(workflow_id)}-{_slug(key)}"
-            value_id = f"#pv-{run.uid}-{_slug(key)}"
+            value_id = f"#pv-{self.action_id(run).lstrip('#')}-{_slug(key)}"
             self.add(
                 {
                     "@id": param_id,
@@ -334,7 +342,7 @@ class CrateBuilder:
         local = _local_path(artifact)
         is_dir = artifact.n_files is not None
         if self.include_files and local is not None and local.exists():
-            file_id = f"data/{uid}/{local.name}" + ("/" if is_dir else "")
+            file_id = f"data/{artifact.hash or uid}/{local.name}" + ("/" if is_dir else "")
             self.payload[file_id] = local
         else:
             file_id = artifact.path + ("/" if is_dir and not artifact.path.endswith("/") else "")

@@ -27,6 +27,7 @@ class TransformView:
     source_code: str | None
     description: str | None
     reference: str | None
+    reference_type: str | None
 
 
 @dataclass
@@ -122,7 +123,18 @@ def select(target: Any, depth: int | None = None) -> Selection:
         runs = _with_descendants([record])
     else:
         runs = _with_ancestors(upstream(record, depth).runs)
-    runs = sorted({r.id: r for r in runs}.values(), key=lambda r: (_depth(r), r.started_at, r.id))
+    # an order that an imported copy of the same runs reproduces (ids and uids differ there)
+    runs = sorted(
+        {r.id: r for r in runs}.values(),
+        key=lambda r: (
+            _depth(r),
+            r.started_at,
+            r.finished_at or r.started_at,
+            r.transform.key or "",
+            r.name or "",
+            r.id,
+        ),
+    )
     artifacts: dict[str, ArtifactView] = {}
     views = [_run_view(r, artifacts) for r in runs]
     if isinstance(record, ln.Artifact):
@@ -171,6 +183,7 @@ def _transform_view(t: Any) -> TransformView:
         source_code=t.source_code,
         description=t.description,
         reference=t.reference,
+        reference_type=t.reference_type,
     )
 
 
@@ -189,8 +202,8 @@ def _artifact_view(a: Any) -> ArtifactView:
 
 
 def _run_view(r: Any, artifacts: dict[str, ArtifactView]) -> RunView:
-    inputs = r.input_artifacts.all().order_by("id").list()
-    outputs = r.output_artifacts.all().order_by("id").list()
+    inputs = sorted(r.input_artifacts.all().list(), key=lambda a: (a.path or "", a.hash or ""))
+    outputs = sorted(r.output_artifacts.all().list(), key=lambda a: (a.path or "", a.hash or ""))
     for a in [*inputs, *outputs, *([r.environment] if r.environment_id else [])]:
         artifacts.setdefault(a.uid, _artifact_view(a))
     return RunView(
