@@ -59,6 +59,7 @@ ENGINE_URLS = {
 ENGINE_URLS["flowprov"] = "https://pypi.org/project/flowprov/"
 METRIC_KEY = re.compile(r".+_(ms|bytes|percent|seconds|chars|kb)$")
 REFERENCE_TYPE = "ro_crate_action"
+NOTE_DESCRIPTION = "The workflow's source was not recorded; this file names the pipeline and how it was launched."
 TOOL_REFERENCE_TYPE = "ro_crate_tool"
 
 
