@@ -99,6 +99,7 @@ def write_runs(runs: list[ImportedRun], store: Any = None) -> list[Any]:
                 target.append(FileSpec(path=f.path, content=content, key=f.key))
         if item.status != "started":
             recorder.close_run(handle, item.status, item.finished_at or item.started_at)
+            handle.finished_at = item.finished_at  # an end the document does not give stays unknown
         handles[item.reference] = handle
     recorder.flush()
     return [handles[item.reference].run for item in runs]

@@ -221,7 +221,9 @@ class CrateBuilder:
         # A run without steps (a script) is a workflow of one step: the profile needs a tool run.
         steps = self._descendants(top) or [top]
         for position, step in enumerate(steps):
-            tool_id = self.step_tool(step.transform, workflow_id, position)
+            # the one step of a run without steps is the workflow's own code, named after it
+            own_tool = f"#tool-{_slug(workflow_id)}" if step is top else None
+            tool_id = self.step_tool(step.transform, workflow_id, position, own_tool)
             own_id = f"{self.action_id(step)}-process" if step is top else None
             step_action = self.action(step, tool_id, own_id)
             control_id = f"#control-{self.action_id(step).lstrip('#')}"
@@ -229,7 +231,7 @@ class CrateBuilder:
                 {
                     "@id": control_id,
                     "@type": "ControlAction",
-                    "name": f"orchestrate {step.name or step.transform.key}",
+                    "name": f"orchestrate {step_action['name']}",
                     "instrument": _ref(self.step_id(tool_id)),
                     "object": _ref(step_action["@id"]),
                     "actionStatus": step_action.get("actionStatus"),
@@ -258,8 +260,8 @@ class CrateBuilder:
             todo += self.selection.children(run.uid)
         return out
 
-    def step_tool(self, t: TransformView, workflow_id: str, position: int) -> str:
-        tool_id = self.tool_id(t)
+    def step_tool(self, t: TransformView, workflow_id: str, position: int, tool_id: str | None = None) -> str:
+        tool_id = tool_id or self.tool_id(t)
         step_id = self.step_id(tool_id)
         if tool_id not in self.entities:
             self.add(
