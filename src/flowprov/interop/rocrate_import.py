@@ -79,7 +79,7 @@ def _file(crate: Crate, entity_id: str) -> ImportedFile | None:
         path=location.rstrip("/"),
         hash=digest or name_hash(str(entity.get("sha256") or location)),
         hash_type="md5" if digest else ("sha256-name" if entity.get("sha256") else "name"),
-        size=int(size) if str(size or "").isdigit() else 0,
+        size=int(str(size)) if str(size or "").isdigit() else 0,
         n_files=0 if "Dataset" in types else None,
         key=entity.get("name"),
     )
