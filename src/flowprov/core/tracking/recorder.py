@@ -291,6 +291,9 @@ class Recorder:
                 h.dirty = False
                 h.stored = True
             self._closed_since_flush = 0
+        from flowprov.core.tracking.listeners import notify
+
+        notify([h.run_id for h in pending if h.run_id is not None], self.store)
 
     def _write(self, pending: list[RunHandle]) -> None:
         from sqlalchemy import bindparam, insert, select, update
