@@ -62,7 +62,7 @@ def name_hash(identity: str) -> str:
 
 
 def write_runs(runs: list[ImportedRun], store: Any = None) -> list[Any]:
-    """Record the runs (one transaction) and return the stored Run records, in the same order."""
+    """Record the runs (one transaction) and return the stored Run records, in document order."""
     import flowprov as ln
     from flowprov.core.tracking.recorder import FileSpec, Recorder, TransformSpec
 
@@ -102,7 +102,7 @@ def write_runs(runs: list[ImportedRun], store: Any = None) -> list[Any]:
             handle.finished_at = item.finished_at  # an end the document does not give stays unknown
         handles[item.reference] = handle
     recorder.flush()
-    return [handles[item.reference].run for item in runs]
+    return [handle.run for handle in handles.values()]  # one per run, however often documents repeat it
 
 
 def parse_time(value: Any, where: str) -> dt.datetime:
