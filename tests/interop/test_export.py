@@ -10,6 +10,9 @@ import pytest
 import flowprov as ln
 from flowprov.interop import export
 from tests.interop.conftest import ADAPTERS
+
+# one worker records the adapters' runs once (module fixture), for both modules
+pytestmark = pytest.mark.xdist_group("interop-recorded")
 from tests.interop.validators import (
     openlineage_errors,
     prov_json_errors,

@@ -13,6 +13,9 @@ from flowprov.interop.importing import InteropError
 from tests.conftest import REPO, drop_pg_schema, new_pg_schema_url
 from tests.interop.conftest import ADAPTERS
 
+# one worker records the adapters' runs once (module fixture), for both modules
+pytestmark = pytest.mark.xdist_group("interop-recorded")
+
 FORMATS = {"openlineage": "jsonl", "ro-crate": "crate", "prov-json": "json", "prov-n": "provn", "prov-jsonld": "jsonld"}
 AIRFLOW = sorted((REPO / "tests" / "data" / "openlineage" / "compat" / "airflow").glob("*.json"))
 
