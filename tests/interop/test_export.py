@@ -10,9 +10,6 @@ import pytest
 import flowprov as ln
 from flowprov.interop import export
 from tests.interop.conftest import ADAPTERS
-
-# one worker records the adapters' runs once (module fixture), for both modules
-pytestmark = pytest.mark.xdist_group("interop-recorded")
 from tests.interop.validators import (
     openlineage_errors,
     prov_json_errors,
@@ -20,6 +17,9 @@ from tests.interop.validators import (
     seed_validator_cache,
     validate_crate,
 )
+
+# one worker records the adapters' runs once (module fixture), for both modules
+pytestmark = pytest.mark.xdist_group("interop-recorded")
 
 
 @pytest.fixture(scope="module")
