@@ -106,3 +106,22 @@ def test_prov_documents_validate_and_round_trip_through_prov(recorded, adapter):
     assert from_provn == from_json
     from_jsonld = ProvDocument.deserialize(content=export(runs[adapter], "prov-jsonld"), format="jsonld")
     assert from_jsonld == from_json
+
+
+@pytest.mark.slow
+def test_a_step_run_or_a_file_brings_its_context(recorded, tmp_path, validator_cache):
+    url, runs = recorded
+    ln.connect(url)
+    workflow = ln.Run.get(runs["snakemake"])
+    summary = ln.Run.get(initiated_by_run=workflow, name="summary")
+    events = [json.loads(line) for line in export(summary.uid, "openlineage").splitlines()]
+    assert {e["job"]["name"].rsplit(".", 1)[-1] for e in events} == {"Snakefile", "summary"}
+    assert all(openlineage_errors(e) == [] for e in events)
+    [output] = [a for a in summary.output_artifacts.all() if a.path.endswith("summary.tsv")]
+    # the file's upstream lineage one run deep: the job that wrote it (and its workflow run)
+    document = json.loads(export(output.local_path, "prov-json", depth=1))
+    assert prov_json_errors(document) == [] and len(document["activity"]) == 2
+    deeper = json.loads(export(output.uid, "prov-json"))
+    assert len(deeper["activity"]) == 4  # summary, the two count_words jobs, the workflow
+    crate = export(output.uid, "ro-crate", tmp_path / "crate", depth=1)
+    assert validate_crate(crate, validator_cache)["passed"]

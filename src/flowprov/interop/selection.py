@@ -1,4 +1,4 @@
-"""What to export: a run with its child runs, or an artifact with its upstream lineage.
+"""What to export: a run with its child runs (and parents), or an artifact with its upstream lineage.
 
 The exporters never read the store themselves: `select()` turns the records into plain, ordered
 views (`Selection`), so that every format sees the same runs, transforms and files in the same
@@ -120,7 +120,7 @@ def select(target: Any, depth: int | None = None) -> Selection:
 
     record = resolve_target(target)
     if isinstance(record, ln.Run):
-        runs = _with_descendants([record])
+        runs = _with_ancestors(_with_descendants([record]))  # parents too: a step keeps its context
     else:
         runs = _with_ancestors(upstream(record, depth).runs)
     # an order that an imported copy of the same runs reproduces (ids and uids differ there)
