@@ -15,7 +15,7 @@ VENDOR_STAMP := $(VENDOR)/.built
 $(STAMP): pyproject.toml $(VENDOR_STAMP)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,snakemake,prefect,nextflow,ui]"
+	$(PY) -m pip install --quiet -e ".[dev,snakemake,prefect,nextflow,ui,interop]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -6,7 +6,8 @@
 3. the Snakemake workflow in examples/snakemake, run with flowprov's hooks: the execution and
    one child run per job;
 4. the Prefect flow in examples/prefect with @tracked, on a temporary local Prefect server: the
-   flow run and one child run per task run.
+   flow run and one child run per task run;
+5. the Snakemake execution exported as a Workflow Run RO-Crate (flowprov.interop).
 
 Uses the normal store lookup (FLOWPROV_DB, else the nearest `.flowprov/`, else the per-user
 default), so what it records stays there for `flowprov runs` / `flowprov show` afterwards.
@@ -142,15 +143,18 @@ def main() -> None:
     print("\n2. a tracked script, run as a subprocess (examples/script/analysis.py):")
     show(run_tracked_script(store.url))
     print("\n3. a Snakemake workflow with flowprov's hooks (examples/snakemake), run as a subprocess:")
-    show(run_snakemake_workflow(store.url), children="job")
+    snakemake_run = run_snakemake_workflow(store.url)
+    show(snakemake_run, children="job")
     print("\n4. a Prefect flow with @tracked (examples/prefect/etl.py), on a temporary Prefect server:")
     show(run_prefect_flow(store.url), children="task")
     print("\nlatest runs:")
     print(
-        ln.Run.df(include="transform__name", limit=5)[
-            ["uid", "name", "_status_code", "reference_type", "transform__name"]
-        ].to_string()
+        ln.Run.filter()
+        .order_by("-id")[:5]
+        .df(include="transform__name")[["uid", "name", "_status_code", "reference_type", "transform__name"]]
+        .to_string()
     )
+    export_crate(snakemake_run)
     flowprov_command = Path(sys.executable).parent / "flowprov"
     try:
         flowprov_command = flowprov_command.relative_to(Path.cwd())
@@ -158,6 +162,15 @@ def main() -> None:
         pass
     print("\nbrowse them in the read-only web UI (http://127.0.0.1:8765/):")
     print(f"  {flowprov_command} ui --db {store.display_url} --open")
+
+
+def export_crate(run: ln.Run) -> None:
+    """5. the Snakemake execution as a Workflow Run RO-Crate (Provenance Run Crate 0.5)."""
+    from flowprov.interop import export
+
+    crate = export(run, "ro-crate", Path(tempfile.mkdtemp(prefix="flowprov-demo-crate-")) / "crate")
+    print(f"\n5. the Snakemake run as a Provenance Run Crate: {crate}")
+    print(f"   check it: rocrate-validator validate -p provenance-run-crate-0.5 {crate}")
 
 
 if __name__ == "__main__":

@@ -684,6 +684,72 @@ def prefect_reconcile(db: DbOption = None) -> None:
     typer.echo(f"{reconcile_pending(store)} flow run(s) settled in {store.display_url}")
 
 
+@app.command("export")
+@cli_errors
+def export_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A run (uid or reference; exported with its child runs) or an artifact (uid or file path)."
+        ),
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="openlineage, ro-crate, prov-json, prov-n or prov-jsonld.")
+    ] = "ro-crate",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Where to write (a crate: a directory or a .zip; default: standard output)."
+        ),
+    ] = None,
+    depth: Annotated[
+        int | None, typer.Option(help="For an artifact: how many runs upstream to include (default: all).")
+    ] = None,
+    include_files: Annotated[
+        bool, typer.Option("--include-files", help="Copy the files into the crate (default: refer to them by URI).")
+    ] = False,
+    emit: Annotated[
+        bool,
+        typer.Option(
+            "--emit", help="Also send the OpenLineage events through the client's configuration (openlineage.yml)."
+        ),
+    ] = False,
+    license: Annotated[str | None, typer.Option(help="The crate's license (a URL or an SPDX id).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export runs as OpenLineage events, a Workflow Run RO-Crate or a W3C PROV document."""
+    from flowprov.interop import export
+
+    _connect(db)
+    result = export(target, fmt, out, depth=depth, include_files=include_files, emit=emit, license=license)
+    if out is None:
+        typer.echo(str(result), nl=False)
+    else:
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.command("import")
+@cli_errors
+def import_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="OpenLineage JSON Lines / event files, Workflow Run Crates (directory or zip), PROV-JSON files."
+        ),
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="openlineage, ro-crate or prov-json (default: detected).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Import runs from OpenLineage events, Workflow Run Crates or PROV-JSON (idempotent; all or nothing)."""
+    from flowprov.interop import import_
+
+    store = _connect(db)
+    runs = import_(*paths, fmt=fmt)
+    typer.echo(f"{len(runs)} run(s) imported into {store.display_url}")
+
+
 ingest_app = typer.Typer(add_completion=False)
 ingest_app.command()(cli_errors(nextflow_ingest))
 

@@ -103,9 +103,11 @@ class Artifact(Record):
     ):
         text = os.fspath(path)
         local = Path(uri_to_path(text) if text.startswith("file://") else text)
-        if "://" in text and not text.startswith("file://"):
-            raise ValueError(f"{text}: only local files and directories can be registered so far")
         content = fields.pop("_content", None)
+        # a remote location is recorded only with a known content hash (an imported lineage document)
+        remote = "://" in text and not text.startswith("file://")
+        if remote and content is None:
+            raise ValueError(f"{text}: only local files and directories can be registered so far")
         if content is None:
             try:
                 content = hash_path(local)
@@ -114,7 +116,7 @@ class Artifact(Record):
         self.uid = new_versioned_uid(20)
         self.key = key
         self.description = description
-        self.path = path_to_uri(local)
+        self.path = text if remote else path_to_uri(local)
         self.suffix = _suffix(local)
         self.size = content.size
         self.hash = content.hash

@@ -139,6 +139,12 @@ def environment_artifact(project_root: Path | None) -> tuple[Artifact, list[Arti
     return env, locks
 
 
+def notify(run_ids: list[int]) -> None:
+    from flowprov.core.tracking.listeners import notify as notify_listeners
+
+    notify_listeners(run_ids)
+
+
 def track(
     transform: Transform | None = None,
     params: dict[str, Any] | None = None,
@@ -196,6 +202,7 @@ def track(
             environment=env,
         )
         run.save()
+        notify([run.id])
         context.transform, context.run = transform, run
         context._finished, context._error = False, None
         os.environ[INITIATED_BY_ENV] = run.uid
@@ -218,6 +225,7 @@ def finish(status: str = "completed") -> None:
             run.aux = {**(run.aux or {}), **context._error}
         run.save()
         context._finished = True
+        notify([run.id])
 
 
 class _ImmediateTarget:

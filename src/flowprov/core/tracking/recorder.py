@@ -304,6 +304,9 @@ class Recorder:
                 h.dirty = False
                 h.stored = True
             self._closed_since_flush = 0
+        from flowprov.core.tracking.listeners import notify
+
+        notify([h.run_id for h in pending if h.run_id is not None], self.store)
 
     def spool(self, directory: Path | None = None) -> Path:
         """Save what is buffered as JSON (when the store cannot be written) and return the file."""
