@@ -87,6 +87,7 @@ def isolated_home(tmp_path, monkeypatch):
     # an in-process track() leaves global state behind: clear it for the next test
     context.run = context.transform = None
     context._finished = True
+    context._offline = None
     current_target.set(None)
     os.environ.pop(INITIATED_BY_ENV, None)
     disconnect_all()

@@ -39,6 +39,8 @@ from flowprov.core.tracking.targets import as_path, current_target, find_target
 
 if TYPE_CHECKING:
     from flowprov.core.registry import Artifact, Run, Transform
+    from flowprov.core.tracking.offline import OfflineRun
+    from flowprov.core.tracking.recorder import FileSpec
 
 INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
 
@@ -53,6 +55,7 @@ class Context:
         self._error: dict[str, Any] | None = None
         self._hooks_installed = False
         self._lock = threading.RLock()
+        self._offline: OfflineRun | None = None  # the run goes to a spool file: its store failed
 
     def __repr__(self) -> str:
         return f"Context(transform={self.transform!r}, run={self.run!r})"
@@ -152,12 +155,14 @@ def track(
     key: str | None = None,
     initiated_by_run: Run | int | str | None = None,
     name: str | None = None,
-) -> Run:
+) -> Run | None:
     """Start recording the calling script or notebook (or a given Transform) as a run.
 
-    Returns the run; `ln.context.run` and `ln.context.transform` hold it afterwards.
+    Returns the run; `ln.context.run` and `ln.context.transform` hold it afterwards. When the store
+    cannot be written, it warns once and returns None: the script runs, and the run goes to a
+    spool file (`flowprov spool replay` writes it later).
     """
-    from flowprov.core.registry import Run, Transform
+    from flowprov.core.registry import Transform
     from flowprov.core.tracking.gitinfo import git_info
 
     with context._lock:
@@ -189,21 +194,15 @@ def track(
             transform = Transform(key=key, type="notebook" if notebook else "script", source_code=source)
         elif not isinstance(transform, Transform):
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
-        transform = transform.save()
-        env, locks = environment_artifact(project_root)
-        if locks:
-            aux["environment_files"] = [a.uid for a in locks]
-        run = Run(
-            transform,
-            name=name,
-            params=params,
-            initiated_by_run=_parent_run(initiated_by_run),
-            aux=aux,
-            environment=env,
-        )
-        run.save()
-        notify([run.id])
-        context.transform, context.run = transform, run
+        from flowprov.core.tracking.offline import store_failures
+
+        try:
+            run = _start_in_store(transform, name, params, aux, project_root, initiated_by_run)
+        except store_failures() as exc:  # the script runs all the same; the run goes to a spool file
+            _start_offline(exc, transform, name, params, aux, project_root, initiated_by_run)
+            return None
+        transform = run.transform
+        context.transform, context.run, context._offline = transform, run, None
         context._finished, context._error = False, None
         os.environ[INITIATED_BY_ENV] = run.uid
         current_target.set(_ImmediateTarget(run))
@@ -211,9 +210,92 @@ def track(
         return run
 
 
+def _start_in_store(
+    transform: Transform,
+    name: str | None,
+    params: dict[str, Any] | None,
+    aux: dict[str, Any],
+    project_root: Path | None,
+    initiated_by_run: Run | int | str | None,
+) -> Run:
+    from flowprov.core.registry import Run
+
+    transform = transform.save()
+    env, locks = environment_artifact(project_root)
+    if locks:
+        aux["environment_files"] = [a.uid for a in locks]
+    parent = _parent_run(initiated_by_run)
+    run = Run(transform, name=name, params=params, initiated_by_run=parent, aux=aux, environment=env)
+    run.save()
+    notify([run.id])
+    return run
+
+
+def _start_offline(
+    exc: BaseException,
+    transform: Transform,
+    name: str | None,
+    params: dict[str, Any] | None,
+    aux: dict[str, Any],
+    project_root: Path | None,
+    initiated_by_run: Run | int | str | None,
+) -> None:
+    """track() without a store: warn once, record into a spool file, let the script run."""
+    from flowprov.core.tracking.environment import environment_file, lock_files
+    from flowprov.core.tracking.offline import OfflineRun, reason_of
+    from flowprov.core.tracking.recorder import TransformSpec
+
+    t = transform.__dict__
+    spec = TransformSpec(
+        key=t.get("key") or "unknown",
+        name=t.get("name"),
+        type=t.get("type") or "script",
+        version=t.get("version"),
+        source_code=t.get("source_code"),
+    )
+    locks = lock_files(project_root) if project_root else []
+    if locks:  # replayed as paths: their artifacts are made when the run reaches a store
+        aux["environment_file_paths"] = [str(p) for p in locks]
+    parent = getattr(initiated_by_run, "uid", None) or (initiated_by_run if isinstance(initiated_by_run, str) else None)
+    offline = OfflineRun(spec, name=name, params=params, aux=aux, parent_uid=parent or os.environ.get(INITIATED_BY_ENV))
+    offline.set_environment(environment_file())
+    print(
+        f"flowprov: warning: cannot write the run of {spec.key} to the store ({reason_of(exc)}): "
+        "recording it to a spool file instead; the script runs as usual",
+        file=sys.stderr,
+    )
+    context.transform, context.run, context._offline = None, None, offline
+    context._finished, context._error = False, None
+    current_target.set(offline)
+    _install_exit_hooks()
+
+
+def _go_offline(exc: BaseException) -> OfflineRun:
+    """The store failed under a running script: carry the same run on into a spool file."""
+    from flowprov.core.tracking.offline import OfflineRun, reason_of
+
+    assert context.run is not None
+    offline = OfflineRun.continuing(context.run)
+    print(
+        f"flowprov: warning: the store failed while recording ({reason_of(exc)}): "
+        "the rest of this run goes to a spool file",
+        file=sys.stderr,
+    )
+    context._offline = offline
+    current_target.set(offline)
+    return offline
+
+
 def finish(status: str = "completed") -> None:
     """Finish the global run: set `finished_at` and the status (completed unless said otherwise)."""
+    from flowprov.core.tracking.offline import store_failures
+
     with context._lock:
+        if context._offline is not None:
+            if not context._finished:
+                context._finished = True
+                context._offline.finish(status, context._error)
+            return
         run = context.run
         if run is None:
             raise RuntimeError("flowprov.finish(): no run is being tracked; call flowprov.track() first")
@@ -223,7 +305,12 @@ def finish(status: str = "completed") -> None:
         run.status = status
         if context._error:
             run.aux = {**(run.aux or {}), **context._error}
-        run.save()
+        try:
+            run.save()
+        except store_failures() as exc:
+            context._finished = True
+            _go_offline(exc).finish(status, context._error)
+            return
         context._finished = True
         notify([run.id])
 
@@ -234,17 +321,27 @@ class _ImmediateTarget:
     def __init__(self, run: Run) -> None:
         self.run = run
 
-    def add_input(self, item: Any, key: str | None = None) -> Artifact:
-        artifact = _as_artifact(item, key, run=False)
-        self.run.input_artifacts.add(artifact)
+    def add_input(self, item: Any, key: str | None = None) -> Artifact | FileSpec:
+        from flowprov.core.tracking.offline import store_failures
+
+        try:
+            artifact = _as_artifact(item, key, run=False)
+            self.run.input_artifacts.add(artifact)
+        except store_failures() as exc:  # recording never breaks the script: go on offline
+            return _go_offline(exc).add_input(item, key)
         return artifact
 
-    def add_output(self, item: Any, key: str | None = None) -> Artifact:
+    def add_output(self, item: Any, key: str | None = None) -> Artifact | FileSpec:
+        from flowprov.core.tracking.offline import store_failures
+
         # A new artifact saved with the run is linked as its output at this path (also when the
         # bytes were stored before: their first creator keeps Artifact.run).
-        artifact = _as_artifact(item, key, run=self.run)
-        if isinstance(item, type(artifact)):
-            self.run.output_artifacts.add(artifact)
+        try:
+            artifact = _as_artifact(item, key, run=self.run)
+            if isinstance(item, type(artifact)):
+                self.run.output_artifacts.add(artifact)
+        except store_failures() as exc:
+            return _go_offline(exc).add_output(item, key)
         return artifact
 
 
@@ -280,10 +377,15 @@ def track_output(item: Any, key: str | None = None) -> Any:
 
 
 def _default_run() -> Run | None:
-    return context.run if context.run is not None and not context._finished else None
+    return context.run if _is_recording() else None
 
 
 # -- exit handling -------------------------------------------------------------------------------
+
+
+def _is_recording() -> bool:
+    """A tracked run, in the store or offline, that has not been finished yet."""
+    return (context.run is not None or context._offline is not None) and not context._finished
 
 
 def _install_exit_hooks() -> None:
@@ -299,7 +401,7 @@ def _install_exit_hooks() -> None:
                 "error": f"{exc_type.__name__}: {exc}",
                 "traceback": "".join(traceback.format_exception(exc_type, exc, tb)[-3:]),
             }
-            if context.run is not None and not context._finished:
+            if _is_recording():
                 finish(status)
         except Exception as record_error:  # never hide the user's exception behind ours
             print(f"flowprov: error: could not record the failed run: {record_error}", file=sys.stderr)
@@ -311,7 +413,7 @@ def _install_exit_hooks() -> None:
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             try:
-                if context.run is not None and not context._finished:
+                if _is_recording():
                     context._error = {"error": "terminated by SIGTERM"}
                     finish("aborted")
             except Exception as record_error:
@@ -328,7 +430,7 @@ def _install_exit_hooks() -> None:
 
 def _finish_at_exit() -> None:
     try:
-        if context.run is not None and not context._finished:
+        if _is_recording():
             finish("completed")
     except Exception as record_error:
         print(f"flowprov: error: could not finish the run at exit: {record_error}", file=sys.stderr)
