@@ -7,6 +7,8 @@
 This module only re-exports; pandas, Alembic and the workflow managers load where they are used.
 """
 
+from typing import Any
+
 from flowprov.core.exceptions import (
     DoesNotExist,
     FieldError,
@@ -22,7 +24,7 @@ from flowprov.core.tracking import context, finish, track, track_input, track_ou
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # `flowprov.diff(a, b)` loads the diff package only when used (light imports); the package
     # module is itself callable, so the name works before and after `import flowprov.diff`.
     if name == "diff":

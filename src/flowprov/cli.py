@@ -11,11 +11,15 @@ import datetime as dt
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from flowprov.core.store.connection import Store
 
 app = typer.Typer(help="Record and query the provenance of workflow runs.", no_args_is_help=True, add_completion=False)
 spool_app = typer.Typer(
@@ -62,11 +66,11 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def cli_errors(func):
+def cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """One line on stderr and exit status 2 for flowprov's own errors and bad arguments."""
 
     @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import DBAPIError
 
         from flowprov.core.exceptions import FlowprovError
@@ -82,7 +86,7 @@ def cli_errors(func):
     return wrapper
 
 
-def _connect(db: str | None, create: bool = True):
+def _connect(db: str | None, create: bool = True) -> Store:
     """Open the store; read commands pass create=False, so they never make a store or a schema."""
     import flowprov
 
@@ -487,7 +491,7 @@ def diff_runs(
         raise typer.Exit(1)
 
 
-def _lineage_graph(target: str, direction: str, depth: int | None):
+def _lineage_graph(target: str, direction: str, depth: int | None) -> Any:
     import flowprov as ln
     from flowprov.core.exceptions import DoesNotExist
     from flowprov.core.query.lineage import walk
@@ -592,8 +596,9 @@ def nextflow_ingest(
     store = None if dry_run else _connect(db)
     results = []
     for target in targets:
-        results += _with_progress(
-            lambda progress, t=target: ingest(
+
+        def ingest_one(progress: Callable[[int, int], None], t: Path = target) -> list[Any]:
+            return ingest(
                 t,
                 history=history,
                 log=log,
@@ -608,16 +613,16 @@ def nextflow_ingest(
                 store=store,
                 dry_run=dry_run,
                 progress=progress,
-            ),
-            str(target),
-        )
+            )
+
+        results += _with_progress(ingest_one, str(target))
     if _want_json(as_json):
         _print_json([r.as_dict() for r in results])
     else:
         print_summary(results)
 
 
-def _with_progress(job, label: str):
+def _with_progress(job: Callable[[Callable[[int, int], None]], Any], label: str) -> Any:
     """Run `job(progress)`, showing a Rich progress bar on stderr for large traces."""
     from rich.progress import Progress
 

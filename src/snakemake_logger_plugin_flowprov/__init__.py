@@ -5,7 +5,7 @@ Thin on purpose: it turns Snakemake's log events into calls of
 """
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
@@ -30,7 +30,7 @@ class LogHandler(LogHandlerBase):
             db=getattr(self.settings, "db", None), dry_run=bool(getattr(self.common_settings, "dryrun", False))
         )
 
-    def emit(self, record) -> None:
+    def emit(self, record: Any) -> None:
         self.recorder.handle(record)
 
     def close(self) -> None:

@@ -81,8 +81,8 @@ def save(records: Iterable[RecordT], using: str | Store | None = None) -> list[R
             if isinstance(record, Collection):
                 record._save_members(session)
         if writers:
-            written = [(run.id, result[i].id, path) for i, run, path in writers]
-            link_outputs(session, written)  # type: ignore[union-attr]
+            written = [(run.id, cast(int, cast(Record, result[i]).id), path) for i, run, path in writers]
+            link_outputs(session, written)
     return cast(list[RecordT], result)  # every position was filled above
 
 

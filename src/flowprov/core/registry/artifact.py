@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, select
@@ -25,6 +25,11 @@ from flowprov.core.registry.links import collection_artifact, run_input_artifact
 from flowprov.core.registry.managers import RecreatedManager, RelatedDescriptor, insert_ignore
 from flowprov.core.registry.versioning import chunked
 from flowprov.core.uid import new_versioned_uid
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from flowprov.core.query.lineage import Lineage
 
 # Set by the tracking layer: returns the run of the current tracking context, or None.
 default_run_provider: Callable[[], Any] | None = None
@@ -135,6 +140,8 @@ class Artifact(Record):
     @property
     def local_path(self) -> Path:
         """The file or directory on this machine."""
+        if self.path is None:
+            raise ValueError(f"artifact {self.uid} has no known location")
         return uri_to_path(self.path)
 
     def _family_key(self) -> str:
@@ -144,7 +151,7 @@ class Artifact(Record):
         return [f"hash:{self.hash}", self._family_key()]
 
     @classmethod
-    def _load_candidates(cls, session, records: list) -> list:
+    def _load_candidates(cls, session: Session, records: list[Any]) -> list[Any]:
         found: dict[int, Artifact] = {}
         for column, values in (
             (cls.hash, {r.hash for r in records}),
@@ -190,7 +197,7 @@ class Artifact(Record):
                     link_outputs(session, [(saved.run_id, saved.id, saved.path)])
         return saved
 
-    def view_lineage(self, direction: str = "upstream", depth: int | None = None):
+    def view_lineage(self, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
         from flowprov.core.query.lineage import walk
 

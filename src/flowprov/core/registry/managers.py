@@ -247,7 +247,7 @@ class OutputArtifactsManager(RelatedManager):
         with self._store().transaction() as session:
             session.execute(
                 update(self.model)
-                .where(self.model.id.in_(ids), self.model.run_id.is_(None))
+                .where(self.model.id.in_(ids), self.model.__table__.c.run_id.is_(None))
                 .values(run_id=self.instance.id),
                 execution_options={"synchronize_session": False},
             )
@@ -259,7 +259,7 @@ class OutputArtifactsManager(RelatedManager):
         with self._store().transaction() as session:
             session.execute(
                 update(self.model)
-                .where(self.model.id.in_(ids), self.model.run_id == self.instance.id)
+                .where(self.model.id.in_(ids), self.model.__table__.c.run_id == self.instance.id)
                 .values(run_id=None),
                 execution_options={"synchronize_session": False},
             )
@@ -283,7 +283,7 @@ class RecreatedManager(RelatedManager):
             pairs = select(link.c.artifact_id).where(link.c.run_id == owner_id)
             return qs.filter(Artifact.id.in_(pairs), (Artifact.run_id != owner_id) | Artifact.run_id.is_(None))
         runs = select(link.c.run_id).where(link.c.artifact_id == owner_id)
-        creator = self.instance.run_id
+        creator = getattr(self.instance, "run_id", None)
         qs = qs.filter(self.model.id.in_(runs))
         return qs if creator is None else qs.filter(self.model.id != creator)
 

@@ -8,7 +8,7 @@ vocabulary); steps are child runs (`initiated_by_run`). The status is stored as 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,6 +20,9 @@ from flowprov.core.registry.links import run_input_artifact, run_input_collectio
 from flowprov.core.registry.managers import OutputArtifactsManager, RecreatedManager, RelatedDescriptor
 from flowprov.core.registry.params import ParamManager
 from flowprov.core.uid import base62
+
+if TYPE_CHECKING:
+    from flowprov.core.query.lineage import Lineage
 
 STATUS_CODES = {"scheduled": -3, "restarted": -2, "started": -1, "completed": 0, "errored": 1, "aborted": 2}
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
@@ -177,7 +180,7 @@ class Run(Record):
         if self.__dict__.get("transform") is None and self.__dict__.get("transform_id") is None:
             raise ValidationError({"transform": ["a run needs a transform"]})
 
-    def view_lineage(self, direction: str = "upstream", depth: int | None = None):
+    def view_lineage(self, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
         from flowprov.core.query.lineage import walk
 

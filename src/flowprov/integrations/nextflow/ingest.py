@@ -25,6 +25,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,6 +323,13 @@ def task_finished_at(record: TaskRecord) -> dt.datetime | None:
     return None
 
 
+def task_end_note(record: TaskRecord, finished_at: dt.datetime | None) -> dict[str, str]:
+    """The aux note of a task that ended but whose end no field gives (live and file alike)."""
+    if finished_at is None and record.status in ("COMPLETED", "FAILED", "ABORTED"):
+        return {"finished_at_unknown": "the trace has no complete, submit + duration or start + realtime"}
+    return {}
+
+
 def _full_hash(record: TaskRecord) -> str | None:
     workdir = record.workdir
     if workdir:
@@ -420,7 +428,7 @@ def ingest_one(
         if inferred is not None:
             tz, result.timezone = inferred, label
         else:
-            tz = dt.datetime.now().astimezone().tzinfo
+            tz = dt.datetime.now().astimezone().tzinfo or dt.UTC
             result.timezone = f"{tz} (this machine's local zone)"
     reader.tz = tz
     # identity, in the documented order
@@ -567,6 +575,7 @@ def _write_launch(
             aux["command"] = command
     if revision:
         aux["revision"] = revision
+    assert result.pipeline is not None  # identity always names a pipeline, at worst from the trace location
     pipeline_spec = TransformSpec(key=result.pipeline, name=result.pipeline, type="pipeline", version=revision)
     step_specs: dict[str, TransformSpec] = {}
     started = entry.timestamp.replace(tzinfo=tz).astimezone(dt.UTC) if entry else None
@@ -603,7 +612,7 @@ def _write_launch(
         return full or record.hash or f"task:{record.task_id}"
 
     rec = Recorder(store, flush_every=10**12) if not dry_run else None
-    ctx = store.transaction() if not dry_run else _NullContext()
+    ctx = store.transaction() if not dry_run else nullcontext()
     with ctx:
         launch = None
         if rec is not None:
@@ -632,7 +641,8 @@ def _write_launch(
                 for run in Run.filter(
                     reference_type="nextflow_task_hash", reference__in=[r for r in refs if r]
                 ).exclude(initiated_by_run__reference=result.session_id, initiated_by_run__name=result.run_name):
-                    existing[run.reference] = run
+                    if run.reference:
+                        existing[run.reference] = run
             for record in chunk:
                 reference = task_reference(record)
                 work = find_work_dir(
@@ -669,10 +679,7 @@ def _write_launch(
                 )
                 handle.opened_at = None  # a row without submit/start keeps an empty start
                 handle.finished_at = task_finished_at(record)
-                if handle.finished_at is None and record.status in ("COMPLETED", "FAILED", "ABORTED"):
-                    handle.aux["finished_at_unknown"] = (
-                        "the trace has no complete, submit + duration or start + realtime"
-                    )
+                handle.aux.update(task_end_note(record, handle.finished_at))
                 handle.dirty = True
                 environment = versions.for_task(process, record.metrics.get("container")) if versions else None
                 if environment is not None:
@@ -682,7 +689,7 @@ def _write_launch(
                 if lineage is not None and len(reference) == 32 and record.status != "CACHED":
                     _record_lineage_task(handle, lineage, reference, spec, record.name, published_owner, result)
             rec.flush()
-            rec.forget(keep=[launch])
+            rec.forget(keep=[launch] if launch is not None else [])
             chunk = []
 
         attempts: dict[str, int] = {}  # name -> attempts seen, for names that failed
@@ -730,7 +737,7 @@ def _write_launch(
         write_chunk()
         result.duplicates = reader.duplicates
         result.statuses = dict(statuses)
-        if rec is not None:
+        if rec is not None and launch is not None:
             summary = {
                 "tasks": result.tasks,
                 "executed": result.executed,
@@ -901,15 +908,7 @@ def _finished(entry: HistoryEntry | None, tz: dt.tzinfo, last_complete: dt.datet
     return last_complete
 
 
-class _NullContext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-def print_summary(results: list[IngestResult], stream=None) -> None:
+def print_summary(results: list[IngestResult], stream: Any = None) -> None:
     stream = stream or sys.stdout
     for r in results:
         head = f"launch {r.run.uid if r.run else '(dry run)'}: {r.run_name or '?'} session {r.session_id} pipeline {r.pipeline}"

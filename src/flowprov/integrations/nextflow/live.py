@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from flowprov.integrations.nextflow.history import pipeline_from_command
-from flowprov.integrations.nextflow.ingest import TASK_STATUS, _full_hash, task_aux_of, task_finished_at
+from flowprov.integrations.nextflow.ingest import (
+    TASK_STATUS,
+    _full_hash,
+    task_aux_of,
+    task_end_note,
+    task_finished_at,
+)
 from flowprov.integrations.nextflow.software_versions import ProcessEnvironments, find_versions_file, read_versions
 from flowprov.integrations.nextflow.trace import TaskRecord
 from flowprov.integrations.nextflow.weblog import WeblogMessage, parse_iso_time
@@ -120,7 +126,7 @@ class LiveRecorder:
                 .filter(reference_type=TASK_TYPE, reference__in=sorted(set(refs)))
                 .exclude(initiated_by_run__reference=session, initiated_by_run__name=name)
             )
-            found.update({run.reference: run.uid for run in runs.list()})
+            found.update({run.reference: run.uid for run in runs.list() if run.reference})
         return found
 
     # -- the launch --------------------------------------------------------------------------------
@@ -244,6 +250,7 @@ class LiveRecorder:
             aux=aux,
         )
         handle.finished_at = task_finished_at(record) or handle.finished_at
+        handle.aux.update(task_end_note(record, handle.finished_at))
         handle.dirty = True
 
     def _note_retry(self, state: LaunchState, record: TaskRecord, aux: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flowprov.core.exceptions import FlowprovError
 from flowprov.integrations.nextflow import values as v
@@ -168,7 +167,7 @@ def detect_separator(header: str, where: str) -> str:
 class TraceReader:
     """Iterate the records of one trace file without loading it whole."""
 
-    def __init__(self, path: Path, timezone: ZoneInfo, name: str | None = None):
+    def __init__(self, path: Path, timezone: dt.tzinfo, name: str | None = None) -> None:
         self.path = Path(path)
         self.where = name or self.path.name
         self.tz = timezone
@@ -289,7 +288,7 @@ class TraceReader:
             return None if i is None else values[i]
 
         try:
-            task_id = v.parse_int(get("task_id"), minimum=1) if idx["task_id"] is not None else None
+            task_id = v.parse_int(get("task_id") or "", minimum=1) if idx["task_id"] is not None else None
         except ValueError as exc:
             raise fail("task_id", exc) from None
         status = get("status")

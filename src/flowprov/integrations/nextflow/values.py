@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 _DURATION_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*(ms|d|h|m|s)")
 _DURATION_FULL = re.compile(r"^(?:\s*\d+(?:[.,]\d+)?\s*(?:ms|d|h|m|s))+\s*$")
@@ -101,7 +100,7 @@ def parse_int(text: str, minimum: int | None = None) -> int | None:
     return number
 
 
-def parse_timestamp(text: str, tz: ZoneInfo) -> dt.datetime | None:
+def parse_timestamp(text: str, tz: dt.tzinfo) -> dt.datetime | None:
     """UTC datetime from a local `2020-05-05 14:12:02.972` (zone `tz`) or raw epoch milliseconds."""
     text = text.strip()
     if missing(text):
