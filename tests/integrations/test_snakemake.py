@@ -92,6 +92,8 @@ def executions():
 
 
 def test_a_full_execution(store_url, tmp_path):
+    from flowprov.core.hashing import hash_path
+
     root = make_workflow(tmp_path / "wf")
     result = snakemake(root, store_url)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -123,7 +125,12 @@ def test_a_full_execution(store_url, tmp_path):
     assert copy_a.started_at is not None and copy_a.finished_at is not None
     assert "snakemake.output[0]" in jobs["summary"].transform.source_code  # the script's content, not the directive
     assert "stamped" in jobs["stamp"].transform.source_code  # the run: block
-    assert jobs["summary"].environment.path.endswith("/envs/summary.yaml")  # the rule's conda env file
+    # without --sdm conda the job ran in this venv: the conda file is named in aux, not the environment
+    assert jobs["summary"].environment is None
+    conda_env = jobs["summary"].aux["conda_env"]
+    assert conda_env["path"] == str(root.resolve() / "envs" / "summary.yaml")
+    assert conda_env["hash"] == hash_path(root / "envs" / "summary.yaml").hash
+    assert jobs["copy (s=a)"].aux["benchmark"]["s"] >= 0  # benchmark metrics parsed into aux
     assert sorted(a.path.rsplit("/", 1)[-1] for a in jobs["summary"].input_artifacts) == ["a.txt", "b.txt"]
     # lineage runs through the jobs
     up = ln.Artifact.get(path=(root / "out" / "summary.txt").resolve().as_uri()).view_lineage()
