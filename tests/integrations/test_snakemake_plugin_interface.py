@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import require_module
@@ -34,3 +37,13 @@ def _fresh_session():
     recording._session.update(saved)
     recording._state.clear()
     recording._attempts.clear()
+
+
+def test_the_hooks_import_is_cheap_in_job_processes():
+    """Snakemake parses the Snakefile in every job process: the hooks line loads no store layer."""
+    code = (
+        "import sys; from flowprov.integrations import snakemake as s; "
+        "print(callable(s.onstart), any(m.startswith(('sqlalchemy', 'flowprov.core', 'snakemake')) for m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "False"]

@@ -161,9 +161,11 @@ def _start(workflow: Any, log: Any, db: str | None = None) -> None:
     from flowprov.core.tracking.context import environment_artifact, redact_argv
     from flowprov.core.tracking.recorder import Recorder
 
-    if "handle" in _state or _state.get("done"):
-        return  # already opened by the other entry point
+    if "handle" in _state or _state.get("done") == id(workflow):
+        return  # already opened (or recorded) by the other entry point
     store = _choose_store(db)
+    _state.clear()  # a new execution in this process (Snakemake's API can run several)
+    _attempts.clear()
 
     workflow_id = workflow_id_from_log(log)
     id_source = "snakemake log"
@@ -433,7 +435,7 @@ def _external_inputs(read: list[Path], produced: set[str]) -> list[Path]:
 
 
 def _finish(workflow: Any, log: Any, status: str, db: str | None = None) -> None:
-    if _state.get("done"):
+    if _state.get("done") == id(workflow):
         return  # already recorded by the other entry point
     if "handle" not in _state:  # onstart did not run (or failed): start now, late but complete
         _start(workflow, log, db)
@@ -451,7 +453,7 @@ def _finish(workflow: Any, log: Any, status: str, db: str | None = None) -> None
     ctx["recorder"].close_run(wf, status)
     ctx["recorder"].flush()
     _state.clear()
-    _state["done"] = True
+    _state["done"] = id(workflow)
 
 
 # -- job events: every attempt's start, end, status and error -----------------------------------
@@ -522,14 +524,15 @@ class EventRecorder:
             return
         event = str(getattr(record, "event", "") or "").lower()
         try:
+            if event.endswith("job_info") and "handle" not in _state:
+                workflow = self._workflow()
+                self.log = workflow.logger_manager.get_logfile()
+                _start(workflow, self.log)  # before the event: a new execution starts a fresh history
+                if "recorder" in _state:
+                    _state["recorder"].flush()  # the execution is in the store even if Snakemake dies
             note_event(record)
             if event.endswith("job_error"):
                 self.errored = True
-            if event.endswith("job_info") and "handle" not in _state and not _state.get("done"):
-                workflow = self._workflow()
-                self.log = workflow.logger_manager.get_logfile()
-                _start(workflow, self.log)
-                _state["recorder"].flush()  # the execution is in the store even if Snakemake dies
         except ConflictingStores as exc:
             _session["disabled"] = True
             _report_failure("start (logger plugin)", exc, None)
@@ -538,8 +541,8 @@ class EventRecorder:
             _report_failure(f"event {event!r} (logger plugin)", exc, None)
 
     def close(self) -> None:
-        if self.dry_run or self.failed or "handle" not in _state or _state.get("done"):
-            return
+        if self.dry_run or self.failed or "handle" not in _state:
+            return  # nothing opened, or the hooks recorded (and cleared) the execution
         try:
             workflow = self._workflow()
             ran, _not_run, _failed = _jobs_that_ran(workflow)
