@@ -7,29 +7,46 @@
 This module only re-exports; pandas, Alembic and the workflow managers load where they are used.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowprov.core.exceptions import (
-    DoesNotExist,
-    FieldError,
-    MultipleResultsFound,
-    StoreNeedsMigration,
-    ValidationError,
-)
-from flowprov.core.query import Q, QuerySet
-from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
-from flowprov.core.store import connect, current_store
-from flowprov.core.tracking import context, finish, track, track_input, track_output
+if TYPE_CHECKING:
+    from flowprov.core.exceptions import (
+        DoesNotExist,
+        FieldError,
+        MultipleResultsFound,
+        StoreNeedsMigration,
+        ValidationError,
+    )
+    from flowprov.core.query import Q, QuerySet
+    from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
+    from flowprov.core.store import connect, current_store
+    from flowprov.core.tracking import context, finish, track, track_input, track_output
+
+# Every name loads on first use: `from flowprov.integrations import snakemake` runs in each
+# Snakemake job process, where importing the store layer (SQLAlchemy) would cost ~0.5 s for nothing.
+_LAZY = {
+    "flowprov.core.exceptions": ("DoesNotExist", "FieldError", "MultipleResultsFound", "StoreNeedsMigration"),
+    "flowprov.core.query": ("Q", "QuerySet"),
+    "flowprov.core.registry": ("Artifact", "Collection", "Run", "Space", "Storage", "Transform", "User", "save"),
+    "flowprov.core.store": ("connect", "current_store"),
+    "flowprov.core.tracking": ("context", "finish", "track", "track_input", "track_output"),
+}
+_LAZY["flowprov.core.exceptions"] += ("ValidationError",)
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
     # `flowprov.diff(a, b)` loads the diff package only when used (light imports); the package
     # module is itself callable, so the name works before and after `import flowprov.diff`.
     if name == "diff":
-        import importlib
-
         return importlib.import_module("flowprov.diff")
     raise AttributeError(f"module 'flowprov' has no attribute {name!r}")
 

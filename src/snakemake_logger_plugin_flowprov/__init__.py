@@ -1,7 +1,7 @@
 """Snakemake logger plugin `flowprov`: `snakemake --logger flowprov [--logger-flowprov-db URL]`.
 
 Thin on purpose: it turns Snakemake's log events into calls of
-`flowprov.integrations.snakemake.EventRecorder`, which records like the Snakefile hooks do.
+`flowprov.integrations.snakemake.recording.EventRecorder`: the same recording as the Snakefile hooks.
 """
 
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ class LogHandlerSettings(LogHandlerSettingsBase):
 
 class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
-        from flowprov.integrations.snakemake import EventRecorder
+        from flowprov.integrations.snakemake.recording import EventRecorder
 
         self.recorder = EventRecorder(
             db=getattr(self.settings, "db", None), dry_run=bool(getattr(self.common_settings, "dryrun", False))

@@ -92,6 +92,8 @@ def executions():
 
 
 def test_a_full_execution(store_url, tmp_path):
+    from flowprov.core.hashing import hash_path
+
     root = make_workflow(tmp_path / "wf")
     result = snakemake(root, store_url)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -123,7 +125,12 @@ def test_a_full_execution(store_url, tmp_path):
     assert copy_a.started_at is not None and copy_a.finished_at is not None
     assert "snakemake.output[0]" in jobs["summary"].transform.source_code  # the script's content, not the directive
     assert "stamped" in jobs["stamp"].transform.source_code  # the run: block
-    assert jobs["summary"].environment.path.endswith("/envs/summary.yaml")  # the rule's conda env file
+    # without --sdm conda the job ran in this venv: the conda file is named in aux, not the environment
+    assert jobs["summary"].environment is None
+    conda_env = jobs["summary"].aux["conda_env"]
+    assert conda_env["path"] == str(root.resolve() / "envs" / "summary.yaml")
+    assert conda_env["hash"] == hash_path(root / "envs" / "summary.yaml").hash
+    assert jobs["copy (s=a)"].aux["benchmark"]["s"] >= 0  # benchmark metrics parsed into aux
     assert sorted(a.path.rsplit("/", 1)[-1] for a in jobs["summary"].input_artifacts) == ["a.txt", "b.txt"]
     # lineage runs through the jobs
     up = ln.Artifact.get(path=(root / "out" / "summary.txt").resolve().as_uri()).view_lineage()
@@ -269,3 +276,43 @@ def test_logger_plugin_dry_run_records_nothing(store_url, tmp_path):
     assert snakemake(root, store_url, "--logger", "flowprov", "-n").returncode == 0
     ln.connect(store_url)
     assert ln.Run.filter().count() == 0
+
+
+def test_a_store_given_to_the_plugin_wins_over_flowprov_db_with_the_hooks(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    elsewhere = tmp_path / "elsewhere.db"
+    result = snakemake(
+        root, f"sqlite:///{elsewhere}", "--logger", "flowprov", "--logger-flowprov-db", store_url
+    )  # FLOWPROV_DB points elsewhere
+    assert result.returncode == 0, result.stderr[-3000:]
+    ln.connect(store_url)
+    [wf] = executions()
+    assert wf.initiated_runs.count() == 5 and wf.params.get_values()["threshold"] == 0.5
+    assert not elsewhere.exists()  # nothing went to FLOWPROV_DB
+
+
+def test_two_different_stores_are_an_error_at_start(store_url, tmp_path):
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    hooks = HOOKS.replace("onstart(workflow, log)", f"onstart(workflow, log, db={other!r})")
+    root = make_workflow(tmp_path / "wf", hooks=hooks)
+    result = snakemake(root, store_url, "--logger", "flowprov", "--logger-flowprov-db", store_url)
+    assert result.returncode == 0  # the workflow itself runs on
+    assert "two different stores" in result.stderr and result.stderr.count("flowprov: error") == 1
+    assert (root / "out" / "summary.txt").exists()
+    ln.connect(store_url)
+    assert ln.Run.filter().count() == 0 and not (tmp_path / "other.db").exists()
+
+
+def test_touch_is_recorded_as_touched(store_url, tmp_path):
+    root = make_workflow(tmp_path / "wf")
+    assert snakemake(root, store_url).returncode == 0
+    (root / "in" / "a.txt").write_text("sample a, edited\n")
+    result = snakemake(root, store_url, "--touch")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ln.connect(store_url)
+    first, second = executions()
+    touched = {r.name: r for r in second.initiated_runs.all()}
+    assert "copy (s=a)" in touched and second.aux["touch"] is True
+    for run in touched.values():
+        assert run.aux["touched"] is True and "shellcmd" not in run.aux  # no command ran
+    assert all("touched" not in r.aux for r in first.initiated_runs.all())
