@@ -567,8 +567,12 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
             state = flow_run.state
             if state is None or not state.is_final():
                 continue  # still running somewhere
-            with _lock:
-                _active.pop(run.reference, None)  # e.g. `return Cancelled()`: no end hook ever fired
+            with _lock:  # e.g. `return Cancelled()`: no end hook ever fired
+                entry = _active.pop(run.reference, None)
+                _untasked.discard(run.reference)
+            if entry is not None:  # the task runs this process saw are written first
+                merge_spool(entry[0], entry[1], run.reference)
+                entry[0].flush()
             transform = run.transform
             spec = TransformSpec(
                 key=transform.key,
@@ -660,3 +664,4 @@ def _install_resolver() -> None:
 
 
 _install_resolver()
+_install_task_watch()  # also in task-runner child processes, which import this module but call no tracked()
