@@ -261,8 +261,8 @@ def _install_task_watch() -> bool:
 
     for wrapper in (sync_call_hooks, async_call_hooks):
         setattr(wrapper, _ADAPTER_HOOK, True)
-    sync_engine.call_hooks = sync_call_hooks
-    async_engine.call_hooks = async_call_hooks
+    sync_engine.call_hooks = sync_call_hooks  # type: ignore[method-assign]
+    async_engine.call_hooks = async_call_hooks  # type: ignore[method-assign]
     return True
 
 
@@ -508,9 +508,11 @@ def record_task(rec: Any, flow_handle: Any, facts: dict[str, Any]) -> Any:
 
 def read_all_task_runs(flow_run_id: str) -> list[Any]:
     """Every task run of a flow run from Prefect's API, page by page (the server caps a page)."""
+    from uuid import UUID
+
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    by_flow = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    by_flow = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
     found: list[Any] = []
     with _client() as client:
         while True:
@@ -568,10 +570,10 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
             if state is None or not state.is_final():
                 continue  # still running somewhere
             with _lock:  # e.g. `return Cancelled()`: no end hook ever fired
-                entry = _active.pop(run.reference, None)
-                _untasked.discard(run.reference)
+                entry = _active.pop(str(run.reference), None)
+                _untasked.discard(str(run.reference))
             if entry is not None:  # the task runs this process saw are written first
-                merge_spool(entry[0], entry[1], run.reference)
+                merge_spool(entry[0], entry[1], str(run.reference))
                 entry[0].flush()
             transform = run.transform
             spec = TransformSpec(
@@ -589,7 +591,7 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
                 status=_status_of(state),
                 aux={"reconciled": True, "prefect_state": state.name},
             )
-            record_task_runs(rec, handle, run.reference)
+            record_task_runs(rec, handle, str(run.reference))
             rec.close_run(
                 handle,
                 _status_of(state),
