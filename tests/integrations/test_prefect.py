@@ -104,7 +104,7 @@ def test_flow_tasks_subflows_params_and_files(store, tmp_path):
     assert [a.path for a in run.input_artifacts] == [src.as_uri()]
     tasks = {r.name.rsplit("-", 1)[0]: r for r in run.initiated_runs.filter(reference_type="prefect_task_run_id")}
     names = sorted(r.name.rsplit("-", 1)[0] for r in run.initiated_runs.filter(reference_type="prefect_task_run_id"))
-    assert names == ["double", "double", "double", "double", "middle", "write_text"]
+    assert names == ["double", "double", "double", "double", "write_text"]  # the subflow is no step
     assert tasks["double"].transform.key.endswith(":etl#double") and tasks["double"].transform.type == "step"
     writer = tasks["write_text"]
     assert [a.path for a in writer.output_artifacts] == [out.as_uri()]
@@ -279,3 +279,149 @@ def test_two_tasks_writing_the_same_bytes_each_own_their_file(store, tmp_path):
     assert flow_run.output_artifacts.count() == 0  # its tasks wrote the files it returned
     for task_run in flow_run.initiated_runs.all():
         assert task_run.started_at <= task_run.finished_at <= flow_run.finished_at
+
+
+# -- issue 21: task runs from the task engine, in the flow's process ---------------------------
+@task
+def inc(x: int) -> int:
+    return x + 1
+
+
+def test_every_task_run_of_a_500_task_flow_is_recorded(store):
+    @tracked
+    @flow
+    def wide(n: int) -> int:
+        return sum(f.result() for f in inc.map(range(n)))
+
+    assert wide(500) == sum(range(1, 501))
+    run = ln.Run.get(transform__key__endswith=".wide", reference_type="prefect_flow_run_id")
+    tasks = run.initiated_runs.filter(reference_type="prefect_task_run_id")
+    assert tasks.count() == 500 and {t.status for t in tasks} == {"completed"}
+    assert sorted(t.params["x"] for t in tasks) == list(range(500))
+    assert all(t.finished_at is not None and t.started_at <= t.finished_at for t in tasks)
+
+
+@task
+def login(user: str, api_token: str, db_url: str, rows: list[int]) -> str:
+    return user
+
+
+def test_task_parameters_are_redacted_and_capped(store):
+    from flowprov.integrations.prefect_params import PARAM_SIZE_CAP
+
+    @tracked
+    @flow
+    def secretive() -> str:
+        return login("ada", "s3cr3t-token", "postgresql://ada:pw123@db/x", list(range(5000)))
+
+    assert secretive() == "ada"
+    [task_run] = ln.Run.filter(reference_type="prefect_task_run_id", transform__name="login")
+    params = task_run.params.get_values()
+    assert params["user"] == "ada" and params["api_token"] == "***"
+    assert "pw123" not in params["db_url"] and params["db_url"].startswith("postgresql://ada:")
+    assert params["rows"].startswith("<list: 5000 items, ") and len(params["rows"]) < PARAM_SIZE_CAP
+
+
+@task
+def first_step(src: str) -> str:
+    out = src + ".a"
+    Path(out).write_text(Path(src).read_text().upper())
+    return out
+
+
+@task
+def second_step(path: str) -> str:
+    out = path + ".b"
+    Path(out).write_text(Path(path).read_text() * 2)
+    return out
+
+
+@tracked
+@flow
+def chain(src: str) -> str:
+    return second_step(first_step(src))
+
+
+def test_a_path_passed_from_task_to_task_links_their_lineage(store, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from flowprov.cli import app
+
+    src = tmp_path / "raw.txt"
+    src.write_text("abc")
+    out = chain(str(src))
+    first = ln.Run.get(reference_type="prefect_task_run_id", transform__name="first_step")
+    second = ln.Run.get(reference_type="prefect_task_run_id", transform__name="second_step")
+    assert [a.path for a in first.input_artifacts] == [src.as_uri()]
+    assert [a.path for a in first.output_artifacts] == [Path(src.as_posix() + ".a").as_uri()]
+    assert [a.path for a in second.input_artifacts] == [Path(src.as_posix() + ".a").as_uri()]
+    assert [a.path for a in second.output_artifacts] == [Path(out).as_uri()]
+    cli = CliRunner().invoke(app, ["lineage", out, "--json", "--db", store.url])
+    assert cli.exit_code == 0, cli.output
+    graph = json.loads(cli.stdout)
+    assert {r["uid"] for r in graph["runs"]} >= {first.uid, second.uid}
+    assert src.as_uri() in json.dumps(graph)
+
+
+@task
+def write_in_child(path: str) -> str:
+    Path(path).write_text(f"{Path(path).name} from a child process")
+    ln.track_output(path)
+    return path
+
+
+def test_process_pool_tasks_record_into_the_flow(store, tmp_path, capfd):
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    @tracked
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
+    def pooled(root: str) -> list[str]:
+        return [f.result() for f in write_in_child.map([f"{root}/p{i}.txt" for i in range(3)])]
+
+    outs = pooled(str(tmp_path))
+    assert [Path(p).read_text() for p in outs] == [f"p{i}.txt from a child process" for i in range(3)]
+    run = ln.Run.get(transform__key__endswith=".pooled", reference_type="prefect_flow_run_id")
+    tasks = run.initiated_runs.filter(reference_type="prefect_task_run_id")
+    assert tasks.count() == 3 and {t.status for t in tasks} == {"completed"}
+    assert sorted(a.path for t in tasks for a in t.output_artifacts) == sorted(Path(p).as_uri() for p in outs)
+    assert "flowprov: error" not in capfd.readouterr().err
+
+
+def test_async_flow_with_tasks_warns_nothing(store, capfd):
+    import warnings
+
+    @task
+    async def add_async(x: int) -> int:
+        return x + 1
+
+    @tracked
+    @flow
+    async def async_tasks(n: int) -> int:
+        return sum(await asyncio.gather(*(add_async(i) for i in range(n))))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert asyncio.run(async_tasks(5)) == 15
+    run = ln.Run.get(transform__key__endswith="async_tasks", reference_type="prefect_flow_run_id")
+    assert run.initiated_runs.filter(reference_type="prefect_task_run_id").count() == 5
+    err = capfd.readouterr().err
+    assert "never awaited" not in err and "EventsWorker" not in err and "flowprov:" not in err
+
+
+@tracked
+@flow
+def top(n: int) -> int:
+    return middle(n) + double(n)
+
+
+def test_subflows_three_deep_are_runs_not_steps(store):
+    assert top(2) == 4 + 1 + 4
+    outer = ln.Run.get(transform__key__endswith=":top", reference_type="prefect_flow_run_id")
+    mid = ln.Run.get(transform__key__endswith=":middle", reference_type="prefect_flow_run_id")
+    inner = ln.Run.get(transform__key__endswith=":leaf", reference_type="prefect_flow_run_id")
+    assert mid.initiated_by_run.id == outer.id and inner.initiated_by_run.id == mid.id
+    assert [r.transform.name for r in outer.initiated_runs.filter(reference_type="prefect_task_run_id")] == ["double"]
+    assert mid.initiated_runs.filter(reference_type="prefect_task_run_id").count() == 0
+    assert inner.initiated_runs.filter(reference_type="prefect_task_run_id").count() == 1

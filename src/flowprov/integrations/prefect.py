@@ -35,10 +35,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -57,11 +59,13 @@ STATE_STATUS = {
     "PAUSED": "started",
 }
 _ADAPTER_HOOK = "_flowprov_hook"
-TASK_STATE_WAIT_S = 10.0
+TASK_PAGE = 200  # Prefect server's largest page of task runs
 
 # flow run id -> (recorder, handle); task run id -> files added inside the task before it is recorded
 _active: dict[str, tuple[Any, Any]] = {}
 _task_files: dict[str, list[tuple[str, Any, str | None]]] = {}
+_task_start_inputs: dict[str, list[str]] = {}  # task run id -> parameter paths that existed at its start
+_untasked: set[str] = set()  # flow runs tracked with tasks=False
 _lock = threading.RLock()
 
 
@@ -139,21 +143,127 @@ class _TaskTarget:
             _task_files.setdefault(self.task_run_id, []).append(("out", item, key))
 
 
+class _DroppingTarget:
+    """track_* in a task whose flow run is recorded in no process this one can reach: warn once."""
+
+    warned = False
+
+    def _drop(self, item: Any, key: str | None = None) -> None:
+        if not _DroppingTarget.warned:
+            _DroppingTarget.warned = True
+            print(
+                f"flowprov: warning: {item} not recorded: this Prefect task runs where its flow run's "
+                "record cannot be reached (a remote task runner); the flow itself is unaffected",
+                file=sys.stderr,
+            )
+
+    add_input = add_output = _drop
+
+
+def spool_dir(flow_run_id: str) -> Path:
+    """Where task runs in other processes on this machine (ProcessPoolTaskRunner) leave their facts."""
+    return Path(tempfile.gettempdir()) / "flowprov-prefect" / flow_run_id
+
+
 def _resolve_target() -> Any:
     """The recording target for code running in a Prefect task run or flow run, if tracked."""
     try:
         from prefect.context import FlowRunContext, TaskRunContext
     except ImportError:
         return None
+    from flowprov.core.tracking.targets import current_target
+
     task_ctx = TaskRunContext.get()
-    if task_ctx is not None and task_ctx.task_run is not None and str(task_ctx.task_run.flow_run_id) in _active:
-        return _TaskTarget(str(task_ctx.task_run.id))
+    if task_ctx is not None and task_ctx.task_run is not None:
+        flow_run_id = str(task_ctx.task_run.flow_run_id)
+        if flow_run_id in _active or spool_dir(flow_run_id).is_dir():
+            return _TaskTarget(str(task_ctx.task_run.id))
+        if FlowRunContext.get() is None and current_target.get() is None:
+            return _DroppingTarget()
     flow_ctx = FlowRunContext.get()
     if flow_ctx is not None and flow_ctx.flow_run is not None:
         entry = _active.get(str(flow_ctx.flow_run.id))
         if entry is not None:
             return entry[1]
     return None
+
+
+def _task_ended(engine: Any, state: Any) -> None:
+    """A task run reached a state in this process: buffer it if final and its flow run is tracked."""
+    try:
+        state = state if state is not None else engine.state
+        task_run = engine.task_run
+        if task_run is None or state is None:
+            return
+        flow_run_id = str(task_run.flow_run_id)
+        if state.is_running() and (flow_run_id in _active or spool_dir(flow_run_id).is_dir()):
+            # paths a task is given count as inputs only if they exist before it runs
+            found = [str(p) for p in _existing_paths(getattr(engine, "parameters", None) or {})]
+            with _lock:
+                _task_start_inputs[str(task_run.id)] = found
+            return
+        if not state.is_final():
+            return
+        with _lock:
+            entry = _active.get(flow_run_id)
+        spool = spool_dir(flow_run_id)
+        if (entry is None and not spool.is_dir()) or flow_run_id in _untasked:
+            return  # not a tracked flow run's task
+        facts = task_facts(task_run, state, getattr(engine, "parameters", None), _result_of(state))
+        if entry is None:  # another process on this machine: the flow's process merges the spool
+            with _lock:
+                facts["files"] = [(r, str(i), k) for r, i, k in _task_files.pop(facts["id"], [])]
+            with open(spool / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
+                out.write(json.dumps(facts) + "\n")
+            return
+        record_task(entry[0], entry[1], facts)
+    except Exception as exc:
+        _report(f"task run {getattr(engine.task_run, 'name', '?')}", exc)
+
+
+def merge_spool(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
+    """Record the task runs other processes spooled for this flow run, then remove the spool."""
+    directory = spool_dir(flow_run_id)
+    count = 0
+    for path in sorted(directory.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record_task(rec, flow_handle, json.loads(line))
+                count += 1
+    shutil.rmtree(directory, ignore_errors=True)
+    return count
+
+
+def _install_task_watch() -> bool:
+    """Wrap Prefect's task engines' `call_hooks` (runs once per state, in the task's process).
+
+    Task hooks proper (`on_completion`/`on_failure`) belong to each `@task` and do not fire for
+    Crashed or Cancelled; the engine's call_hooks sees every final state of every task.
+    """
+    try:
+        from prefect import task_engine
+    except ImportError:
+        return False
+    sync_engine, async_engine = task_engine.SyncTaskRunEngine, task_engine.AsyncTaskRunEngine
+    if getattr(sync_engine.call_hooks, _ADAPTER_HOOK, False):
+        return True
+    sync_original, async_original = sync_engine.call_hooks, async_engine.call_hooks
+
+    @functools.wraps(sync_original)
+    def sync_call_hooks(self: Any, state: Any = None) -> None:
+        sync_original(self, state)
+        _task_ended(self, state)
+
+    @functools.wraps(async_original)
+    async def async_call_hooks(self: Any, state: Any = None) -> None:
+        await async_original(self, state)
+        _task_ended(self, state)
+
+    for wrapper in (sync_call_hooks, async_call_hooks):
+        setattr(wrapper, _ADAPTER_HOOK, True)
+    sync_engine.call_hooks = sync_call_hooks  # type: ignore[method-assign]
+    async_engine.call_hooks = async_call_hooks  # type: ignore[method-assign]
+    return True
 
 
 class FlowTracker:
@@ -239,6 +349,10 @@ class FlowTracker:
         for path in _existing_paths(flow_run.parameters or {}, self.inputs):
             handle.add_input(path)
         rec.flush()  # the run exists now: subflows can point at it, reconcile can find it
+        if self.tasks:
+            spool_dir(run_id).mkdir(parents=True, exist_ok=True)
+        else:
+            _untasked.add(run_id)
         with _lock:
             _active[run_id] = (rec, handle)
 
@@ -252,7 +366,8 @@ class FlowTracker:
                 entry = _active.pop(run_id)
         rec, handle = entry
         if self.tasks:
-            record_task_runs(rec, handle, run_id)
+            merge_spool(rec, handle, run_id)
+        _untasked.discard(run_id)
         if self.outputs and _status_of(state) == "completed":
             for path in _existing_paths(_result_of(state)):
                 handle.add_output(path)
@@ -284,15 +399,6 @@ def _result_of(state: Any) -> Any:
         return getattr(state, "data", None)
 
 
-def _drain_events() -> None:
-    try:
-        from prefect.events.worker import EventsWorker
-
-        EventsWorker.drain_all(timeout=5, at_exit=False)
-    except Exception:  # best effort: the polling below still waits for the server
-        pass
-
-
 def _client():
     from prefect.client.orchestration import get_client
 
@@ -305,92 +411,124 @@ def _parent_flow_run_id(task_run_id: Any) -> str | None:
     return str(task_run.flow_run_id) if task_run and task_run.flow_run_id else None
 
 
-def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
-    """Add a child run for every task run of a flow run (read from Prefect's API)."""
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterId,
-        TaskRunFilter,
-        TaskRunFilterState,
-        TaskRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
+def _task_name(task_key: str | None, name: str) -> str:
+    return task_key.rsplit("-", 1)[0] if task_key else name.rsplit("-", 1)[0]
 
+
+def _upstream(task_inputs: Any) -> list[str]:
+    return sorted(
+        {
+            str(i.id)
+            for inputs in (task_inputs or {}).values()
+            for i in inputs
+            if getattr(i, "input_type", "") == "task_run"
+        }
+    )
+
+
+def task_facts(task_run: Any, state: Any, parameters: dict[str, Any] | None, result: Any) -> dict[str, Any]:
+    """What is recorded of one finished task run, as plain JSON-able values (spool-safe)."""
+    from flowprov.integrations.prefect_params import task_params
+
+    state_name = getattr(state, "name", None)
+    return {
+        "id": str(task_run.id),
+        "name": task_run.name,
+        "task": _task_name(task_run.task_key, task_run.name),
+        "version": task_run.task_version,
+        "status": _status_of(state) if state is not None else "started",
+        "cached": state_name == "Cached",
+        "run_count": task_run.run_count,
+        "upstream": _upstream(task_run.task_inputs),
+        "start": task_run.start_time.isoformat() if task_run.start_time else None,
+        "end": (task_run.end_time or _state_time(state) or dt.datetime.now(dt.UTC)).isoformat()
+        if state is not None and state.is_final()
+        else None,
+        "params": task_params(parameters or {}),
+        "inputs": _start_inputs(str(task_run.id), parameters),
+        "outputs": [str(p) for p in _existing_paths(result)] if _status_of(state) == "completed" else [],
+        "files": [],
+    }
+
+
+def _start_inputs(task_run_id: str, parameters: dict[str, Any] | None) -> list[str]:
+    with _lock:
+        found = _task_start_inputs.pop(task_run_id, None)
+    if found is None:  # never ran here (a cache hit): what it was given exists already
+        found = [str(p) for p in _existing_paths(parameters or {})]
+    return found
+
+
+def record_task(rec: Any, flow_handle: Any, facts: dict[str, Any]) -> Any:
+    """One task run as a child run of the flow's run, buffered in the flow's Recorder."""
     from flowprov.core.tracking.recorder import TransformSpec
 
-    # Prefect 3 reports task runs through its events worker, and the server writes them a moment
-    # later: push what is queued, wait (cheaply) until none is pending, read them all once, and
-    # make sure no further one appeared in the meantime.
-    _drain_events()
-    by_flow = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    pending_states = TaskRunFilter(
-        state=TaskRunFilterState(
-            type=TaskRunFilterStateType(
-                any_=[StateType.PENDING, StateType.SCHEDULED, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
-            )
-        )
+    spec = TransformSpec(
+        key=f"{flow_handle.transform.key}#{facts['task']}",
+        name=facts["task"],
+        type="step",
+        version=facts["version"] or flow_handle.transform.version,
     )
-    deadline = time.monotonic() + TASK_STATE_WAIT_S
+    aux: dict[str, Any] = {"run_count": facts["run_count"]}
+    if facts["cached"]:
+        aux["cached"] = True
+    if facts["upstream"]:
+        aux["upstream_task_runs"] = facts["upstream"]
+    start = dt.datetime.fromisoformat(facts["start"]) if facts["start"] else None
+    handle = rec.open_run(
+        spec,
+        reference=facts["id"],
+        reference_type=TASK_REFERENCE_TYPE,
+        name=facts["name"],
+        parent=flow_handle,
+        started_at=start,
+        status=facts["status"],
+        aux=aux,
+        params=facts["params"] or None,
+    )
+    if start is None:
+        handle.opened_at = None  # read after the fact: the moment of reading is no start
+    with _lock:
+        files = _task_files.pop(facts["id"], [])
+    files = [*(("in", p, None) for p in facts["inputs"]), *[tuple(f) for f in facts["files"]], *files]
+    files += [("out", p, None) for p in facts["outputs"]]
+    seen: set[tuple[str, str]] = set()
+    for role, item, key in files:
+        if (role, str(item)) in seen:
+            continue
+        seen.add((role, str(item)))
+        try:
+            (handle.add_input if role == "in" else handle.add_output)(item, key)
+        except Exception as exc:  # a file gone since: the task run is still recorded
+            _report(f"task run {facts['name']} file {item}", exc)
+    end = dt.datetime.fromisoformat(facts["end"]) if facts["end"] else None
+    rec.close_run(handle, facts["status"], finished_at=end, unknown_end="Prefect gives no end time for this task run")
+    return handle
+
+
+def read_all_task_runs(flow_run_id: str) -> list[Any]:
+    """Every task run of a flow run from Prefect's API, page by page (the server caps a page)."""
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    by_flow = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
+    found: list[Any] = []
     with _client() as client:
         while True:
-            late = time.monotonic() > deadline
-            if late or not client.read_task_runs(flow_run_filter=by_flow, task_run_filter=pending_states, limit=1):
-                task_runs = client.read_task_runs(flow_run_filter=by_flow)
-                # a task run can exist before its first state does: it is not settled either
-                settled = all(tr.state is not None and tr.state.is_final() for tr in task_runs)
-                time.sleep(0.1)
-                if late or (
-                    settled and not client.read_task_runs(flow_run_filter=by_flow, offset=len(task_runs), limit=1)
-                ):
-                    break
-            time.sleep(0.1)
-    specs: dict[str, TransformSpec] = {}
-    for tr in sorted(
-        task_runs,
-        key=lambda t: (t.start_time or t.expected_start_time or dt.datetime.min.replace(tzinfo=dt.UTC), str(t.id)),
-    ):
-        task_name = tr.task_key.rsplit("-", 1)[0] if tr.task_key else tr.name.rsplit("-", 1)[0]
-        spec = specs.get(task_name)
-        if spec is None:
-            spec = specs[task_name] = TransformSpec(
-                key=f"{flow_handle.transform.key}#{task_name}",
-                name=task_name,
-                type="step",
-                version=tr.task_version or flow_handle.transform.version,
-            )
-        state = tr.state
-        aux: dict[str, Any] = {"run_count": tr.run_count}
-        if state is not None and state.name == "Cached":
-            aux["cached"] = True
-        upstream = sorted(
-            {
-                str(i.id)
-                for inputs in (tr.task_inputs or {}).values()
-                for i in inputs
-                if getattr(i, "input_type", "") == "task_run"
-            }
-        )
-        if upstream:
-            aux["upstream_task_runs"] = upstream
-        status = _status_of(state) if state is not None else "started"
-        handle = rec.open_run(
-            spec,
-            reference=str(tr.id),
-            reference_type=TASK_REFERENCE_TYPE,
-            name=tr.name,
-            parent=flow_handle,
-            started_at=tr.start_time,
-            status=status,
-            aux=aux,
-        )
-        if tr.start_time is None:
-            handle.opened_at = None  # read after the fact: the moment of reading is no start
-        with _lock:
-            files = _task_files.pop(str(tr.id), [])
-        for role, item, key in files:
-            (handle.add_input if role == "in" else handle.add_output)(item, key)
-        end = tr.end_time or (_state_time(state) if status != "started" else None)
-        rec.close_run(handle, status, finished_at=end, unknown_end="Prefect's API gives no end time for this task run")
+            page = client.read_task_runs(flow_run_filter=by_flow, offset=len(found), limit=TASK_PAGE)
+            found.extend(page)
+            if len(page) < TASK_PAGE:
+                return found
+
+
+def record_task_runs(rec: Any, flow_handle: Any, flow_run_id: str) -> int:
+    """Add a child run for every task run of a flow run read from Prefect's API (reconcile only)."""
+    task_runs = read_all_task_runs(flow_run_id)
+    for tr in task_runs:
+        if tr.flow_run_id is not None and tr.state is not None and tr.state.state_details.child_flow_run_id:
+            continue  # a subflow's placeholder: the subflow is its own run
+        record_task(rec, flow_handle, task_facts(tr, tr.state, None, None))
     return len(task_runs)
 
 
@@ -431,8 +569,12 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
             state = flow_run.state
             if state is None or not state.is_final():
                 continue  # still running somewhere
-            with _lock:
-                _active.pop(run.reference, None)  # e.g. `return Cancelled()`: no end hook ever fired
+            with _lock:  # e.g. `return Cancelled()`: no end hook ever fired
+                entry = _active.pop(str(run.reference), None)
+                _untasked.discard(str(run.reference))
+            if entry is not None:  # the task runs this process saw are written first
+                merge_spool(entry[0], entry[1], str(run.reference))
+                entry[0].flush()
             transform = run.transform
             spec = TransformSpec(
                 key=transform.key,
@@ -449,7 +591,7 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
                 status=_status_of(state),
                 aux={"reconciled": True, "prefect_state": state.name},
             )
-            record_task_runs(rec, handle, run.reference)
+            record_task_runs(rec, handle, str(run.reference))
             rec.close_run(
                 handle,
                 _status_of(state),
@@ -512,6 +654,7 @@ def tracked(
             f"@tracked must be placed above @flow (it got {getattr(flow, '__name__', flow)!r}, not a Prefect Flow): "
             "write @tracked on the line above @flow"
         )
+    _install_task_watch()
     return _attach(flow, FlowTracker(tasks=tasks, inputs=inputs, outputs=outputs, db=db))
 
 
@@ -523,3 +666,4 @@ def _install_resolver() -> None:
 
 
 _install_resolver()
+_install_task_watch()  # also in task-runner child processes, which import this module but call no tracked()
