@@ -32,6 +32,12 @@ run starts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowprov.core.store.connection import Store
+    from flowprov.core.tracking.recorder import TransformSpec
+
 import datetime as dt
 import functools
 import inspect
@@ -82,7 +88,7 @@ def _status_of(state: Any) -> str:
     return STATE_STATUS.get(str(getattr(state.type, "value", state.type)).upper(), "started")
 
 
-def flow_transform(flow: Any):
+def flow_transform(flow: Any) -> TransformSpec:
     from flowprov.core.tracking.recorder import TransformSpec
 
     fn = flow.fn
@@ -94,7 +100,8 @@ def flow_transform(flow: Any):
     try:
         from prefect.utilities.hashing import file_hash
 
-        if version == file_hash(inspect.getsourcefile(fn)):  # Prefect's default: the whole file's hash
+        source_file = inspect.getsourcefile(fn)
+        if source_file and version == file_hash(source_file):  # Prefect's default: the whole file's hash
             version = None
     except Exception:
         pass
@@ -277,7 +284,7 @@ class FlowTracker:
         self.outputs = outputs
         self.db = db
 
-    def _store(self):
+    def _store(self) -> Store:
         from flowprov.core.store.connection import connect, current_store
 
         return connect(self.db) if self.db else current_store()
@@ -392,14 +399,14 @@ def _result_of(state: Any) -> Any:
     try:
         result = state.result(raise_on_failure=False)
         if inspect.isawaitable(result):
-            result.close()
+            getattr(result, "close", lambda: None)()  # an un-awaited coroutine: close it, read nothing
             return None
         return result
     except Exception:
         return getattr(state, "data", None)
 
 
-def _client():
+def _client() -> Any:
     from prefect.client.orchestration import get_client
 
     return get_client(sync_client=True)
@@ -606,14 +613,14 @@ def reconcile_pending(store: Any = None, exclude: set[str] | None = None) -> int
 def _attach(flow: Any, tracker: FlowTracker) -> Any:
     """The flow with the tracker's hooks appended (once) and a with_options that keeps them."""
 
-    def hooks(existing: list, hook) -> list:
+    def hooks(existing: list[Any], hook: Any) -> list[Any]:
         return [*(h for h in existing if not getattr(h, _ADAPTER_HOOK, False)), hook]
 
     running = functools.partial(FlowTracker.on_running, tracker)
     ending = functools.partial(FlowTracker.on_end, tracker)
     for h in (running, ending):
         setattr(h, _ADAPTER_HOOK, True)
-        h.__name__ = "flowprov"  # Prefect logs hook names
+        h.__name__ = "flowprov"  # type: ignore[attr-defined]  # Prefect logs hook names
     new = flow.with_options(
         on_running=hooks(flow.on_running_hooks, running),
         on_completion=hooks(flow.on_completion_hooks, ending),
