@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, select
@@ -134,6 +134,26 @@ class Artifact(Record):
     def local_path(self) -> Path:
         """The file or directory on this machine."""
         return uri_to_path(self.path)
+
+    # -- lamindb's access methods (registration is in place: the cache is the file itself) --
+    def cache(self) -> Path:
+        """The local path of the file or directory (lamindb's cache(); nothing is downloaded)."""
+        return self.local_path
+
+    def load(self, **kwargs: Any) -> Any:
+        """The content in memory by suffix: csv/tsv/parquet as a DataFrame, json/yaml parsed, text."""
+        from flowprov.core.registry.artifact_load import load_file
+
+        return load_file(self.local_path, self.suffix, **kwargs)
+
+    def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
+        """The file opened for reading (`mode` "r" or "rb"); writing would change registered bytes."""
+        if mode not in ("r", "rb"):
+            raise ValueError(f"Artifact.open(mode={mode!r}): artifacts open read-only, use 'r' or 'rb'")
+        path = self.local_path
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory: use artifact.cache() for its path")
+        return open(path, mode, **kwargs)  # noqa: SIM115 (the caller closes it, as with open())
 
     def _family_key(self) -> str:
         return f"key:{self.key}" if self.key is not None else f"path:{self.path}"

@@ -69,6 +69,7 @@ class Record(DeclarativeBase):
     _init_fields: ClassVar[frozenset[str]] = frozenset()
     _query_aliases: ClassVar[dict[str, str]] = {}
     _query_values: ClassVar[dict[str, Any]] = {}
+    _lookup_fields: ClassVar[tuple[str, ...]] = ()
     _repr_hidden: ClassVar[frozenset[str]] = frozenset({"id", "source_code"})
 
     if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class Record(DeclarativeBase):
     def _field_checks(cls) -> list[tuple[str, str, Any, bool]]:
         cached = cls.__dict__.get("_field_checks_cache")
         if cached is None:
-            aliases = {attr: name for name, attr in cls._query_aliases.items()}
+            aliases = {attr: name for name, attr in cls._query_aliases.items() if attr.startswith("_")}
             cached = []
             for attr in cls.__mapper__.column_attrs:
                 column = attr.columns[0]
