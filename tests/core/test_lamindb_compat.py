@@ -172,3 +172,14 @@ def test_cache_and_open_read_the_file_in_place(store, files):
     with pytest.raises(ValueError, match="open read-only"):
         stored.open("w")
     assert (files / "notes.txt").read_text() == "hello\n"
+
+
+def test_skip_hash_lookup_makes_a_new_record(store, files):
+    # lamindb test_artifact.py (skip_hash_lookup): known bytes, still a new artifact
+    first = ln.Artifact(files / "notes.txt", key="notes/a.txt").save()
+    assert ln.Artifact(files / "notes.txt", key="notes/a.txt").save() == first  # default: merged by hash
+    second = ln.Artifact(files / "notes.txt", key="notes/b.txt", skip_hash_lookup=True).save()
+    assert second.id != first.id and second.hash == first.hash
+    assert ln.Artifact.filter(hash=first.hash).count() == 2
+    [batched] = ln.save([ln.Artifact(files / "notes.txt", key="notes/c.txt", skip_hash_lookup=True)])
+    assert batched.id not in (first.id, second.id)

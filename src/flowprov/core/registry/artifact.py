@@ -99,6 +99,7 @@ class Artifact(Record):
         key: str | None = None,
         description: str | None = None,
         run: Any = None,
+        skip_hash_lookup: bool = False,
         **fields: Any,
     ):
         text = os.fspath(path)
@@ -121,6 +122,9 @@ class Artifact(Record):
         self._hash_type = content.hash_type
         self.n_files = content.n_files
         self.kind = None
+        # lamindb: skip_hash_lookup makes a new record even for known bytes. Empty files still merge
+        # by hash (unlike lamindb): lineage relies on it, see docs/design.md "lamindb 2.x names"
+        self._skip_hash_lookup = bool(skip_hash_lookup)
         self.is_latest = True
         self.created_at = utcnow()
         # run=None: the current tracking context's run, if any; run=False: no creating run.
@@ -183,7 +187,9 @@ class Artifact(Record):
             existing.path = self.path
 
     def _match(self, family: list, by_content: dict) -> Artifact | None:
-        """Identity is content: the first stored artifact with the same hash."""
+        """Identity is content: the first stored artifact with the same hash (unless skipped)."""
+        if getattr(self, "_skip_hash_lookup", False):
+            return None
         return by_content.get(self._content_key())
 
     def save_base(self, *args: Any, **kwargs: Any) -> Artifact:
