@@ -183,3 +183,19 @@ def test_skip_hash_lookup_makes_a_new_record(store, files):
     assert ln.Artifact.filter(hash=first.hash).count() == 2
     [batched] = ln.save([ln.Artifact(files / "notes.txt", key="notes/c.txt", skip_hash_lookup=True)])
     assert batched.id not in (first.id, second.id)
+
+
+def test_params_assignment_replaces_and_saves(store):
+    # lamindb test_run.py / test_track.py params: run.params = {...}, compared as a dict
+    transform = ln.Transform(key="train.py", kind="script").save()
+    unsaved = ln.Run(transform)
+    unsaved.params = {"lr": 0.1, "api_token": "abc"}
+    run = unsaved.save()
+    assert ln.Run.get(run.uid).params == {"lr": 0.1, "api_token": "***"}  # secrets redacted as before
+    run.params = {"epochs": 3}
+    assert ln.Run.get(run.uid).params == {"epochs": 3}  # replaced and saved right away
+    run.params.add_values({"lr": 0.01})
+    assert ln.Run.filter(params__lr=0.01).one() == run
+    assert ln.Run.get(run.uid).params.get_values() == {"epochs": 3, "lr": 0.01}
+    with pytest.raises(TypeError, match="run.params takes a dict"):
+        run.params = [("lr", 1)]

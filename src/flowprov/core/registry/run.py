@@ -174,6 +174,10 @@ class Run(Record):
         """The run's parameters: `run.params.add_values({...})`, `run.params.get_values()`."""
         return ParamManager(self)
 
+    @params.setter
+    def params(self, values: dict[str, Any]) -> None:
+        ParamManager(self).set_values(values)
+
     def clean(self) -> None:
         if self.__dict__.get("transform") is None and self.__dict__.get("transform_id") is None:
             raise ValidationError({"transform": ["a run needs a transform"]})
