@@ -199,3 +199,25 @@ def test_params_assignment_replaces_and_saves(store):
     assert ln.Run.get(run.uid).params.get_values() == {"epochs": 3, "lr": 0.01}
     with pytest.raises(TypeError, match="run.params takes a dict"):
         run.params = [("lr", 1)]
+
+
+def test_describe_prints_fields_relations_and_lineage(store, files, capsys):
+    # lamindb test_describe_and_df_calls.py / test_artifact_describe_to_dataframe.py: describe() prints a tree
+    transform = ln.Transform(key="pipelines/rnaseq.nf", version="1.0", kind="pipeline").save()
+    run = ln.Run(transform, reference="tender_hopper", reference_type="nextflow_run_name").save()
+    run.params = {"genome": "GRCh38"}
+    reads = ln.Artifact(files / "table.csv", key="reads.csv", run=False).save()
+    run.input_artifacts.add(reads)
+    out = ln.Artifact(files / "notes.txt", key="out/notes.txt", run=run).save()
+    text = run.describe(return_str=True)
+    assert text.splitlines()[0] == f"Run {run.uid}"
+    for line in ("  status: started", "  reference: tender_hopper", "    genome: GRCh38", "    - reads.csv"):
+        assert line in text.splitlines(), (line, text)
+    assert "    - out/notes.txt" in text and "    key: pipelines/rnaseq.nf" in text
+    out.describe()
+    printed = capsys.readouterr().out
+    assert f"created_by_run: {run.uid}" in printed and "transform: pipelines/rnaseq.nf" in printed
+    assert "runs: 1" in transform.describe(return_str=True)
+    assert f"input_of_runs: ['{run.uid}']" in reads.describe(return_str=True)
+    with pytest.raises(TypeError, match="User records have no description"):
+        ln.User.filter().first().describe()

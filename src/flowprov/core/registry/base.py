@@ -426,6 +426,16 @@ class Record(DeclarativeBase):
     async def arefresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         self.refresh_from_db(*args, **kwargs)
 
+    def describe(self, return_str: bool = False) -> str | None:
+        """Print a short tree of the record's fields, relations and lineage (or return it)."""
+        from flowprov.core.query.describe_tree import describe_text
+
+        text = describe_text(self)
+        if return_str:
+            return text
+        print(text)
+        return None
+
     # -- class-level queries (lamindb's Run page) -------------------------------------------
     @classmethod
     def filter(cls, *queries: Q, **expressions: Any) -> QuerySet[Self]:
