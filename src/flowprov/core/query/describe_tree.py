@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-EMPTY = (None, "", [], {})
+EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def describe_record(record: Any, children: int = 20) -> dict[str, Any]:
