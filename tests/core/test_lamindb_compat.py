@@ -221,3 +221,32 @@ def test_describe_prints_fields_relations_and_lineage(store, files, capsys):
     assert f"input_of_runs: ['{run.uid}']" in reads.describe(return_str=True)
     with pytest.raises(TypeError, match="User records have no description"):
         ln.User.filter().first().describe()
+
+
+def test_version_tag_and_versions(store, files):
+    # lamindb test_is_versioned.py::test_transform_versioning_based_on_key / test_version_backward_compatibility
+    v1 = ln.Transform(key="test-pipeline", version="1.0", source_code="1", kind="pipeline").save()
+    assert v1.version_tag == v1.version == "1.0" and v1.is_latest
+    v2 = ln.Transform(key="test-pipeline", version_tag="2.0", source_code="2", kind="pipeline").save()
+    assert v2.version == "2.0" and v2.is_latest
+    assert ln.Transform.get(key="test-pipeline", version_tag="1.0") == v1
+    assert ln.Transform.get(key="test-pipeline", version="2.0") == v2
+    assert not ln.Transform.get(key="test-pipeline", version="1.0").is_latest
+    assert list(v1.versions) == [v1, v2] == list(v2.versions)
+    assert v2.versions.filter(is_latest=True).one() == v2
+    first = ln.Artifact(files / "table.csv", key="t.csv", version="1").save()
+    (files / "table.csv").write_text("a,b\n9,q\n")
+    second = ln.Artifact(files / "table.csv", key="t.csv", version_tag="2").save()
+    assert list(second.versions) == [first, second]
+    assert ln.Artifact.get(key="t.csv", version_tag="2") == second and second.version == "2"
+    with pytest.raises(AttributeError, match="not versioned"):
+        _ = ln.Run(v1).versions
+
+
+def test_objects_manager(store):
+    # lamindb tests throughout (test_run.py, test_is_versioned.py): Registry.objects.filter(...)
+    transform = ln.Transform(key="objects-demo", kind="script").save()
+    assert ln.Transform.objects.filter(key="objects-demo").one() == transform
+    assert ln.Transform.objects.get(key="objects-demo") == transform
+    assert transform in ln.Transform.objects.all().list()
+    assert not ln.Run.objects.filter(transform=transform).exists()

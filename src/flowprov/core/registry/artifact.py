@@ -55,7 +55,10 @@ class Artifact(Record):
     __tablename__ = "flowprov_artifact"
     _uid_len = 20
     _versioned = True
-    _init_fields = frozenset({"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "kind"})
+    _init_fields = frozenset(
+        {"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "version_tag", "kind"}
+    )
+    _query_aliases = {"version_tag": "version"}  # lamindb 2.x's name
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)

@@ -36,9 +36,9 @@ class Transform(Record):
     __table_args__ = (Index("ix_flowprov_transform_key_name", "key", "name"),)
     _uid_len = 16
     _versioned = True
-    _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at"})
+    _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at", "version_tag"})
     # lamindb 2.x calls the type `kind`: both names work in constructors and filters
-    _query_aliases = {"kind": "type"}
+    _query_aliases = {"kind": "type", "version_tag": "version"}
     # lookup() without a field: the key, else the name (a transform made with name= only has no key)
     _lookup_fields = ("key", "name")
     _checks = (
