@@ -46,8 +46,12 @@ def __getattr__(name: str) -> Any:
         return value
     # `flowprov.diff(a, b)` loads the diff package only when used (light imports); the package
     # module is itself callable, so the name works before and after `import flowprov.diff`.
-    if name == "diff":
-        return importlib.import_module("flowprov.diff")
+    if name in ("diff", "errors", "models"):
+        return importlib.import_module(f"flowprov.{name}")
+    if name == "settings":
+        from flowprov.lamin_settings import settings
+
+        return settings
     raise AttributeError(f"module 'flowprov' has no attribute {name!r}")
 
 
@@ -69,6 +73,9 @@ __all__ = [
     "connect",
     "context",
     "diff",
+    "errors",
+    "models",
+    "settings",
     "current_store",
     "finish",
     "save",

@@ -40,6 +40,14 @@ class FieldError(FlowprovError, ValueError):
     """A query named a field or lookup that does not exist on the record class."""
 
 
+class InvalidArgument(FieldError, TypeError):
+    """A call got an argument it cannot use: an unknown filter field, a wrong positional argument.
+
+    lamindb raises `InvalidArgument` for these; it subclasses `FieldError` (flowprov's name for an
+    unknown query field) and `TypeError`/`ValueError`, so code catching any of them keeps working.
+    """
+
+
 class StoreNeedsMigration(FlowprovError, RuntimeError):
     """The store's schema is older (or newer) than this version of flowprov expects."""
 

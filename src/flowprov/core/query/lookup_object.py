@@ -84,6 +84,8 @@ class Lookup:
 
 def make_lookup(qs: QuerySet, field: str | None = None, return_field: str | None = None) -> Lookup:
     model = qs.model
+    if field is None and model._lookup_fields:
+        return _fallback_lookup(qs, model._lookup_fields, return_field)
     field = field or default_lookup_field(model)
     attr = _attribute_name(model, field)
     if attr is None or attr not in model.__mapper__.column_attrs:
@@ -93,9 +95,26 @@ def make_lookup(qs: QuerySet, field: str | None = None, return_field: str | None
         if ret_attr is None or ret_attr not in model.__mapper__.column_attrs:
             raise _unknown_field(model, return_field)
     records = qs.filter(**{f"{field}__isnull": False}).list()
+    return _build_lookup(field, [(getattr(r, attr), r) for r in records], return_field)
+
+
+def _fallback_lookup(qs: QuerySet, fields: tuple[str, ...], return_field: str | None) -> Lookup:
+    """Each record under the first of `fields` it has a value for (Transform: key, else name)."""
+    if return_field is not None:
+        ret_attr = _attribute_name(qs.model, return_field)
+        if ret_attr is None or ret_attr not in qs.model.__mapper__.column_attrs:
+            raise _unknown_field(qs.model, return_field)
+    pairs = []
+    for record in qs.list():
+        value = next((getattr(record, f) for f in fields if getattr(record, f) is not None), None)
+        if value is not None:
+            pairs.append((value, record))
+    return _build_lookup("/".join(fields), pairs, return_field)
+
+
+def _build_lookup(field: str, pairs: list[tuple[Any, Any]], return_field: str | None) -> Lookup:
     grouped: dict[Any, list] = {}
-    for record in records:
-        value = getattr(record, attr)
+    for value, record in pairs:
         grouped.setdefault(value, []).append(getattr(record, return_field) if return_field else record)
     raw = {k: (v[0] if len(v) == 1 else v) for k, v in grouped.items()}
     mapping: dict[str, Any] = {}

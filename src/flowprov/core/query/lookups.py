@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import JSON, TypeEngine
 
-from flowprov.core.exceptions import FieldError, ValidationError
+from flowprov.core.exceptions import FieldError, InvalidArgument, ValidationError
 from flowprov.core.query.sqlfuncs import CaseInsensitiveRegex, JsonTypeIn, JsonValue
 
 LOOKUPS = (
@@ -77,7 +77,7 @@ def field_names(model: Entity) -> list[str]:
     mapper = _mapper(model)
     cls = mapper.class_
     aliases = getattr(cls, "_query_aliases", {})
-    hidden = set(aliases.values())
+    hidden = {attr for attr in aliases.values() if attr.startswith("_")}  # private columns, public names
     names = [c.key for c in mapper.column_attrs if c.key not in hidden and not c.key.startswith("_")]
     names += [r.key.lstrip("_") for r in mapper.relationships]
     names += list(aliases)
@@ -97,7 +97,7 @@ def _attribute_name(model: Entity, name: str) -> str | None:
 
 def _unknown_field(model: Entity, name: str) -> FieldError:
     cls = _model_class(model)
-    return FieldError(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(field_names(model))}")
+    return InvalidArgument(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(field_names(model))}")
 
 
 def _record_id(value: Any, what: str) -> Any:

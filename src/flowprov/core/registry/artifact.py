@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, select
@@ -60,7 +60,10 @@ class Artifact(Record):
     __tablename__ = "flowprov_artifact"
     _uid_len = 20
     _versioned = True
-    _init_fields = frozenset({"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "kind"})
+    _init_fields = frozenset(
+        {"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "version_tag", "kind"}
+    )
+    _query_aliases = {"version_tag": "version"}  # lamindb 2.x's name
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)
@@ -104,6 +107,7 @@ class Artifact(Record):
         key: str | None = None,
         description: str | None = None,
         run: Any = None,
+        skip_hash_lookup: bool = False,
         **fields: Any,
     ):
         text = os.fspath(path)
@@ -128,6 +132,9 @@ class Artifact(Record):
         self._hash_type = content.hash_type
         self.n_files = content.n_files
         self.kind = None
+        # lamindb: skip_hash_lookup makes a new record even for known bytes. Empty files still merge
+        # by hash (unlike lamindb): lineage relies on it, see docs/design.md "lamindb 2.x names"
+        self._skip_hash_lookup = bool(skip_hash_lookup)
         self.is_latest = True
         self.created_at = utcnow()
         # run=None: the current tracking context's run, if any; run=False: no creating run.
@@ -143,6 +150,26 @@ class Artifact(Record):
         if self.path is None:
             raise ValueError(f"artifact {self.uid} has no known location")
         return uri_to_path(self.path)
+
+    # -- lamindb's access methods (registration is in place: the cache is the file itself) --
+    def cache(self) -> Path:
+        """The local path of the file or directory (lamindb's cache(); nothing is downloaded)."""
+        return self.local_path
+
+    def load(self, **kwargs: Any) -> Any:
+        """The content in memory by suffix: csv/tsv/parquet as a DataFrame, json/yaml parsed, text."""
+        from flowprov.core.registry.artifact_load import load_file
+
+        return load_file(self.local_path, self.suffix, **kwargs)
+
+    def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
+        """The file opened for reading (`mode` "r" or "rb"); writing would change registered bytes."""
+        if mode not in ("r", "rb"):
+            raise ValueError(f"Artifact.open(mode={mode!r}): artifacts open read-only, use 'r' or 'rb'")
+        path = self.local_path
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory: use artifact.cache() for its path")
+        return open(path, mode, **kwargs)  # noqa: SIM115 (the caller closes it, as with open())
 
     def _family_key(self) -> str:
         return f"key:{self.key}" if self.key is not None else f"path:{self.path}"
@@ -172,7 +199,9 @@ class Artifact(Record):
             existing.path = self.path
 
     def _match(self, family: list, by_content: dict) -> Artifact | None:
-        """Identity is content: the first stored artifact with the same hash."""
+        """Identity is content: the first stored artifact with the same hash (unless skipped)."""
+        if getattr(self, "_skip_hash_lookup", False):
+            return None
         return by_content.get(self._content_key())
 
     def save_base(self, *args: Any, **kwargs: Any) -> Artifact:

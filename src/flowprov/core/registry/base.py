@@ -60,16 +60,25 @@ def raise_integrity_error(model: type) -> Iterator[None]:
         raise ValidationError(f"{model.__name__}: the store refused the write: {detail}{hint}") from exc
 
 
+class _ObjectsManager:
+    """`Record.objects`: Django's manager name; lamindb code writes `ln.Artifact.objects.filter(...)`."""
+
+    def __get__(self, instance: Any, owner: type[Record]) -> QuerySet[Any]:
+        return QuerySet(owner)
+
+
 class Record(DeclarativeBase):
     """Base of Transform, Run, Artifact, Collection, Space, User and Storage."""
 
     metadata = MetaData(naming_convention=NAMING)
+    objects = _ObjectsManager()
 
     _uid_len: ClassVar[int] = 0
     _versioned: ClassVar[bool] = False
     _init_fields: ClassVar[frozenset[str]] = frozenset()
     _query_aliases: ClassVar[dict[str, str]] = {}
     _query_values: ClassVar[dict[str, Any]] = {}
+    _lookup_fields: ClassVar[tuple[str, ...]] = ()
     _repr_hidden: ClassVar[frozenset[str]] = frozenset({"id", "source_code"})
 
     if TYPE_CHECKING:
@@ -160,7 +169,7 @@ class Record(DeclarativeBase):
     def _field_checks(cls) -> list[tuple[str, str, Any, bool]]:
         cached = cls.__dict__.get("_field_checks_cache")
         if cached is None:
-            aliases = {attr: name for name, attr in cls._query_aliases.items()}
+            aliases = {attr: name for name, attr in cls._query_aliases.items() if attr.startswith("_")}
             cached = []
             for attr in cls.__mapper__.column_attrs:
                 column = attr.columns[0]
@@ -425,6 +434,38 @@ class Record(DeclarativeBase):
 
     async def arefresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         self.refresh_from_db(*args, **kwargs)
+
+    # -- versions (lamindb's IsVersioned API; records sharing a uid stem are one family) -------
+    @property
+    def versions(self) -> QuerySet[Self]:
+        """Every version of this record's family, oldest first (`is_latest` marks the head)."""
+        if not self._versioned:
+            raise AttributeError(f"{type(self).__name__} records are not versioned")
+        stem = self.uid[: self._uid_len - 4]
+        return QuerySet(type(self), self._target_store(None)).filter(uid__startswith=stem).order_by("id")
+
+    @property
+    def version_tag(self) -> str | None:
+        """lamindb 2.x's name of the `version` field (the user's version label)."""
+        if not self._versioned:
+            raise AttributeError(f"{type(self).__name__} records are not versioned")
+        return getattr(self, "version", None)
+
+    @version_tag.setter
+    def version_tag(self, value: str | None) -> None:
+        if not self._versioned:
+            raise AttributeError(f"{type(self).__name__} records are not versioned")
+        self.version = value  # type: ignore[attr-defined]  # every versioned class maps version
+
+    def describe(self, return_str: bool = False) -> str | None:
+        """Print a short tree of the record's fields, relations and lineage (or return it)."""
+        from flowprov.core.query.describe_tree import describe_text
+
+        text = describe_text(self)
+        if return_str:
+            return text
+        print(text)
+        return None
 
     # -- class-level queries (lamindb's Run page) -------------------------------------------
     @classmethod

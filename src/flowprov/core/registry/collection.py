@@ -28,7 +28,8 @@ class Collection(Record):
     __tablename__ = "flowprov_collection"
     _uid_len = 20
     _versioned = True
-    _init_fields = frozenset({"uid", "is_latest", "created_by", "space", "created_at", "version"})
+    _init_fields = frozenset({"uid", "is_latest", "created_by", "space", "created_at", "version", "version_tag"})
+    _query_aliases = {"version_tag": "version"}  # lamindb 2.x's name
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)

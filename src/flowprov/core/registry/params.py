@@ -68,15 +68,22 @@ class ParamManager:
 
     def add_values(self, values: dict[str, Any]) -> None:
         """Add or overwrite parameters; saved right away when the run is saved already."""
+        self._write(values, keep=True)
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Replace all parameters (lamindb 2.x's `run.params = {...}`); saved like add_values."""
+        self._write(values, keep=False)
+
+    def _write(self, values: dict[str, Any], keep: bool) -> None:
         if not isinstance(values, dict):
-            raise TypeError(f"add_values() takes a dict, got {type(values).__name__}")
+            raise TypeError(f"run.params takes a dict, got {type(values).__name__}")
         pattern = secret_key_pattern()
         normalized = {}
         for key, value in values.items():
             if not isinstance(key, str):
                 raise ValidationError({"params": [f"parameter names must be strings, got {key!r}"]})
             normalized[key] = normalize_param(value, key, pattern)
-        merged = dict(self.run._params or {})
+        merged = dict(self.run._params or {}) if keep else {}
         merged.update(normalized)
         if self.run.id is None:
             self.run.__dict__["_params"] = merged
@@ -98,6 +105,14 @@ class ParamManager:
 
     def __len__(self) -> int:
         return len(self.run._params or {})
+
+    def __eq__(self, other: object) -> bool:
+        # lamindb 2.x code compares run.params with a dict
+        if isinstance(other, ParamManager):
+            other = other.get_values()
+        return self.get_values() == other if isinstance(other, dict) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # a mutable view, like a dict
 
     def __repr__(self) -> str:
         return f"ParamManager({self.get_values()!r})"

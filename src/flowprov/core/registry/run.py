@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from flowprov.core.exceptions import ValidationError
+from flowprov.core.exceptions import InvalidArgument, ValidationError
 from flowprov.core.fieldtypes import JSONType, UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import run_input_artifact, run_input_collection, run_output_artifact
@@ -138,7 +138,8 @@ class Run(Record):
         if transform is None:
             raise TypeError("Run() needs a transform: Run(transform, reference=None, reference_type=None)")
         if not isinstance(transform, Transform):
-            raise TypeError(f"Run(transform): expected a Transform, got {type(transform).__name__}")
+            # lamindb raises ValueError here, flowprov raised TypeError: InvalidArgument is both
+            raise InvalidArgument(f"Run(transform): expected a Transform, got {type(transform).__name__}")
         now = utcnow()
         # Unsaved records take their values straight into __dict__: the insert reads them from
         # there, and skipping attribute instrumentation makes constructing many runs cheap.
@@ -175,6 +176,10 @@ class Run(Record):
     def params(self) -> ParamManager:
         """The run's parameters: `run.params.add_values({...})`, `run.params.get_values()`."""
         return ParamManager(self)
+
+    @params.setter
+    def params(self, values: dict[str, Any]) -> None:
+        ParamManager(self).set_values(values)
 
     def clean(self) -> None:
         if self.__dict__.get("transform") is None and self.__dict__.get("transform_id") is None:

@@ -36,7 +36,11 @@ class Transform(Record):
     __table_args__ = (Index("ix_flowprov_transform_key_name", "key", "name"),)
     _uid_len = 16
     _versioned = True
-    _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at"})
+    _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at", "version_tag"})
+    # lamindb 2.x calls the type `kind`: both names work in constructors and filters
+    _query_aliases = {"kind": "type", "version_tag": "version"}
+    # lookup() without a field: the key, else the name (a transform made with name= only has no key)
+    _lookup_fields = ("key", "name")
     _checks = (
         ("type_known", ("type",), lambda t: t in TRANSFORM_TYPES, f"type must be one of {', '.join(TRANSFORM_TYPES)}"),
     )
@@ -85,13 +89,16 @@ class Transform(Record):
         name: str | None = None,
         key: str | None = None,
         version: str | None = None,
-        type: str = "pipeline",  # noqa: A002 (lamindb's field name)
+        type: str | None = None,  # noqa: A002 (lamindb's field name)
         reference: str | None = None,
         reference_type: str | None = None,
         description: str | None = None,
         source_code: str | None = None,
+        kind: str | None = None,
         **fields: Any,
     ):
+        if kind is not None and type is not None and kind != type:
+            raise ValueError(f"Transform(type={type!r}, kind={kind!r}): kind is lamindb 2.x's name of type, give one")
         if name is None:
             if key is None:
                 raise TypeError("Transform() needs a name or a key")
@@ -100,7 +107,7 @@ class Transform(Record):
             name=name,
             key=key,
             version=version,
-            type=type,
+            type=kind or type or "pipeline",
             reference=reference,
             reference_type=reference_type,
             description=description,
@@ -110,6 +117,15 @@ class Transform(Record):
             created_at=utcnow(),
         )
         self._set_fields(fields)
+
+    @property
+    def kind(self) -> str:
+        """lamindb 2.x's name of `type`: pipeline, step, script, notebook or function."""
+        return self.type
+
+    @kind.setter
+    def kind(self, value: str) -> None:
+        self.type = value
 
     def clean(self) -> None:
         if self.type not in TRANSFORM_TYPES:
