@@ -455,7 +455,7 @@ class Record(DeclarativeBase):
     def version_tag(self, value: str | None) -> None:
         if not self._versioned:
             raise AttributeError(f"{type(self).__name__} records are not versioned")
-        self.version = value  # type: ignore[attr-defined]  # every versioned class maps version
+        self.version = value  # every versioned class maps version
 
     def describe(self, return_str: bool = False) -> str | None:
         """Print a short tree of the record's fields, relations and lineage (or return it)."""
