@@ -72,11 +72,12 @@ def test_two_flow_runs_with_different_parameters(store, tmp_path):
     children = d.to_dict(all=True)["layers"]["children"]
     steps = {e["name"]: e for e in children["entries"]}
     assert set(steps) == {"scale #1", "write_report #1"}  # Prefect's random task run suffixes matched by order
-    assert steps["scale #1"]["change"] == "same" and steps["scale #1"]["rerun"]
-    assert steps["write_report #1"]["differences"] == ["outputs"]
-    # Prefect task runs carry no params of their own: the flow run's changed parameter is the cause
-    assert [c["text"] for w in data["why"] for c in w["chains"]] == [
-        "out/report.tsv changed ← write_report #1 re-ran ← param factor: 2 → 3 (of the whole run)"
-    ]
+    # task runs carry their own parameters: the scale task got the new factor
+    assert steps["scale #1"]["change"] == "changed" and "params" in steps["scale #1"]["differences"]
+    assert "outputs" in steps["write_report #1"]["differences"]
+    chains = [c["text"] for w in data["why"] for c in w["chains"]]
+    assert chains and all(c.startswith("out/report.tsv changed ← write_report #1 re-ran") for c in chains), chains
+    # the scale task's result (factor x 10) is write_report's own changed parameter
+    assert "out/report.tsv changed ← write_report #1 re-ran ← param value: 20 → 30 (write_report #1)" in chains
     data["a"]["name"] = data["b"]["name"] = "<random flow run name>"
     check_golden("prefect_params", data, tmp_path)

@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from flowprov.core.registry import Artifact, Run, Transform
-from flowprov.core.registry.links import run_input_artifact
+from flowprov.core.registry.links import run_input_artifact, run_output_artifact
 from flowprov.core.registry.run import STATUS_NAMES
 from flowprov.core.store.connection import Store
 from flowprov.ui.stepgraph import STATUS_RANK, child_count, grouped_workflow
@@ -70,12 +70,16 @@ def _readers_of(store: Store, artifact_ids: set[int]) -> list[tuple[int, int]]:
 
 
 def _outputs_of(store: Store, run_ids: set[int]) -> list[tuple[int, int]]:
-    query = lambda c: select(Artifact.run_id, Artifact.id).where(c(Artifact.run_id))  # noqa: E731
+    """Everything the runs wrote (the per-run output links: also bytes an earlier run created)."""
+    link = run_output_artifact
+    query = lambda c: select(link.c.run_id, link.c.artifact_id).where(c(link.c.run_id)).distinct()  # noqa: E731
     return [(r, a) for r, a in _rows(store, query, run_ids)]
 
 
 def _producers_of(store: Store, artifact_ids: set[int]) -> list[tuple[int, int]]:
-    query = lambda c: select(Artifact.run_id, Artifact.id).where(c(Artifact.id), Artifact.run_id.is_not(None))  # noqa: E731
+    """Every run that wrote these bytes (first creator and later writers)."""
+    link = run_output_artifact
+    query = lambda c: select(link.c.run_id, link.c.artifact_id).where(c(link.c.artifact_id)).distinct()  # noqa: E731
     return [(r, a) for r, a in _rows(store, query, artifact_ids)]
 
 
