@@ -51,8 +51,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-REFERENCE_TYPE = "prefect_flow_run_id"
-TASK_REFERENCE_TYPE = "prefect_task_run_id"
+from flowprov.core.tracking.adapter_kit import ReferenceType
+
+REFERENCE_TYPE = ReferenceType.PREFECT_FLOW_RUN
+TASK_REFERENCE_TYPE = ReferenceType.PREFECT_TASK_RUN
 STATE_STATUS = {
     "COMPLETED": "completed",
     "FAILED": "errored",
@@ -304,7 +306,8 @@ class FlowTracker:
     def _running(self, flow: Any, flow_run: Any) -> None:
         from flowprov.core.registry import Run
         from flowprov.core.registry.params import normalize_param, secret_key_pattern
-        from flowprov.core.tracking.context import _default_run, _parent_run, environment_artifact
+        from flowprov.core.tracking.adapter_kit import enclosing_run
+        from flowprov.core.tracking.context import environment_artifact
         from flowprov.core.tracking.recorder import Recorder
 
         store = self._store()
@@ -332,7 +335,7 @@ class FlowTracker:
                 parent = Run.filter(reference=parent_flow_run, reference_type=REFERENCE_TYPE).first()
                 parent_id = parent.id if parent is not None else None
         if parent_id is None:
-            enclosing = _default_run() or _parent_run(None)
+            enclosing = enclosing_run()
             parent_id = enclosing.id if enclosing is not None else None
         pattern = secret_key_pattern()
         params = {k: _redact_block(v) for k, v in dict(flow_run.parameters or {}).items()}

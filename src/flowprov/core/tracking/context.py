@@ -35,14 +35,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flowprov.core.fieldtypes import utcnow
 from flowprov.core.redaction import redact_argv
+from flowprov.core.tracking.adapter_kit import (
+    INITIATED_BY_ENV,
+    environment_paths,
+    git_aux,
+    parent_run,
+    relative_key,
+)
 from flowprov.core.tracking.targets import as_path, current_target, find_target
 
 if TYPE_CHECKING:
     from flowprov.core.registry import Artifact, Run, Transform
     from flowprov.core.tracking.offline import OfflineRun
     from flowprov.core.tracking.recorder import FileSpec
-
-INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
 
 
 class Context:
@@ -106,39 +111,13 @@ def _notebook_source(path: Path) -> str:
         return path.read_text(errors="replace")
 
 
-def _relative_key(path: Path, git_root: Path | None) -> str:
-    for base in (git_root, Path.cwd().resolve()):
-        if base is not None and path.is_relative_to(base):
-            return path.relative_to(base).as_posix()
-    return path.as_posix()
-
-
-def _parent_run(initiated_by_run: Run | int | str | None) -> Run | None:
-    from flowprov.core.exceptions import DoesNotExist
-    from flowprov.core.registry import Run
-
-    if initiated_by_run is not None:
-        return initiated_by_run if isinstance(initiated_by_run, Run) else Run.get(initiated_by_run)
-    uid = os.environ.get(INITIATED_BY_ENV)
-    if not uid:
-        return None
-    try:
-        return Run.get(uid)
-    except DoesNotExist:
-        print(
-            f"flowprov: warning: {INITIATED_BY_ENV}={uid} names no run in this store; recording without a parent",
-            file=sys.stderr,
-        )
-        return None
-
-
 def environment_artifact(project_root: Path | None) -> tuple[Artifact, list[Artifact]]:
     """The environment listing as an artifact, plus lock files found at the project root."""
     from flowprov.core.registry import Artifact
-    from flowprov.core.tracking.environment import environment_file, lock_files
 
-    env = Artifact(environment_file(), description="Python environment (name==version)", run=False).save()
-    locks = [Artifact(p, run=False).save() for p in (lock_files(project_root) if project_root else [])]
+    env_path, lock_paths = environment_paths(project_root)
+    env = Artifact(env_path, description="Python environment (name==version)", run=False).save()
+    locks = [Artifact(p, run=False).save() for p in lock_paths]
     return env, locks
 
 
@@ -163,7 +142,7 @@ def track(
     spool file (`flowprov spool replay` writes it later).
     """
     from flowprov.core.registry import Transform
-    from flowprov.core.tracking.gitinfo import git_info
+    from flowprov.core.tracking.adapter_kit import git_facts as git_info
 
     with context._lock:
         aux: dict[str, Any] = {
@@ -184,13 +163,13 @@ def track(
             git = git_info(source_path) if source_path else None
             project_root = git.root if git else Path.cwd()
             if git:
-                aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+                aux["git"] = git_aux(git)
             if not key:
                 if source_path is None:
                     raise ValueError(
                         "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
                     )
-                key = _relative_key(source_path, git.root if git else None)
+                key = relative_key(source_path, git.root if git else None)
             transform = Transform(key=key, type="notebook" if notebook else "script", source_code=source)
         elif not isinstance(transform, Transform):
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
@@ -224,7 +203,7 @@ def _start_in_store(
     env, locks = environment_artifact(project_root)
     if locks:
         aux["environment_files"] = [a.uid for a in locks]
-    parent = _parent_run(initiated_by_run)
+    parent = parent_run(initiated_by_run)
     run = Run(transform, name=name, params=params, initiated_by_run=parent, aux=aux, environment=env)
     run.save()
     notify([run.id])
@@ -376,7 +355,8 @@ def track_output(item: Any, key: str | None = None) -> Any:
     return target.add_output(item, key)
 
 
-def _default_run() -> Run | None:
+def current_run() -> Run | None:
+    """The run `track()` started in this process, while it is not finished."""
     return context.run if _is_recording() else None
 
 
@@ -439,7 +419,7 @@ def _finish_at_exit() -> None:
 def _register_default_run() -> None:
     from flowprov.core.registry import artifact
 
-    artifact.default_run_provider = _default_run
+    artifact.default_run_provider = current_run
 
 
 _register_default_run()

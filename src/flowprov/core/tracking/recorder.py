@@ -270,6 +270,17 @@ class Recorder:
             self.handles = [h for h in self.handles if h.dirty or id(h) in kept]
             self._index = {k: h for k, h in self._index.items() if h.dirty or id(h) in kept}
 
+    # -- reading ---------------------------------------------------------------------------
+    def find_run(self, reference_type: str, reference: str, name: str | None = None) -> Any:
+        """The stored run of an external id (the newest if several), or None: adapters look runs
+        up here instead of importing the registry."""
+        from flowprov.core.registry import Run
+
+        query = Run.using(self.store).filter(reference_type=reference_type, reference=reference)
+        if name is not None:
+            query = query.filter(name=name)
+        return query.order_by("-id").first()
+
     # -- writing ---------------------------------------------------------------------------
     def flush(self) -> None:
         """Write every change since the last flush in one transaction (retried; see module doc)."""

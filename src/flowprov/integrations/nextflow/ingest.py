@@ -555,7 +555,7 @@ def _write_launch(
     lineage: LineageStore | None = None,
 ) -> IngestResult:
     from flowprov.core.registry import Run
-    from flowprov.core.tracking.context import redact_argv
+    from flowprov.core.tracking.adapter_kit import redact_argv
     from flowprov.core.tracking.recorder import Recorder, TransformSpec
 
     if not dry_run and store is None:

@@ -64,7 +64,7 @@ def task_reference(record: TaskRecord) -> str:
 
 
 def redacted_command(command: str) -> str:
-    from flowprov.core.tracking.context import redact_argv
+    from flowprov.core.tracking.adapter_kit import redact_argv
 
     try:
         return " ".join(shlex.quote(w) for w in redact_argv(shlex.split(command)))

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-REFERENCE_TYPE = "snakemake_workflow_id"
-JOB_REFERENCE_TYPE = "snakemake_job_id"
+from flowprov.core.tracking.adapter_kit import ReferenceType
+
+REFERENCE_TYPE = ReferenceType.SNAKEMAKE_WORKFLOW
+JOB_REFERENCE_TYPE = ReferenceType.SNAKEMAKE_JOB
 
 
 def _recording() -> Any:

@@ -22,9 +22,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from flowprov.core.tracking.adapter_kit import ReferenceType
+
 _WORKFLOW_ID = re.compile(r"Workflow ID: ([0-9a-f-]{36})")
-REFERENCE_TYPE = "snakemake_workflow_id"
-JOB_REFERENCE_TYPE = "snakemake_job_id"
+REFERENCE_TYPE = ReferenceType.SNAKEMAKE_WORKFLOW
+JOB_REFERENCE_TYPE = ReferenceType.SNAKEMAKE_JOB
 _state: dict[str, Any] = {}
 _session: dict[str, Any] = {"plugin": False, "plugin_db": None}
 
@@ -132,14 +134,13 @@ def _source_files(workflow: Any) -> list[Path]:
 
 
 def pipeline_spec(workflow: Any) -> tuple[Any, Any]:
-    from flowprov.core.tracking.context import _relative_key
-    from flowprov.core.tracking.gitinfo import git_info
+    from flowprov.core.tracking.adapter_kit import git_facts, relative_key
     from flowprov.core.tracking.recorder import TransformSpec
 
     files = _source_files(workflow)
     main = files[0].resolve()
-    git = git_info(main)
-    key = _relative_key(main, git.root if git else None)
+    git = git_facts(main)
+    key = relative_key(main, git.root if git else None)
     parts = []
     for f in files:
         try:
@@ -151,14 +152,15 @@ def pipeline_spec(workflow: Any) -> tuple[Any, Any]:
 
 
 def _parent_run_id() -> int | None:
-    from flowprov.core.tracking.context import _default_run, _parent_run
+    from flowprov.core.tracking.adapter_kit import enclosing_run
 
-    run = _default_run() or _parent_run(None)
+    run = enclosing_run()
     return run.id if run is not None else None
 
 
 def _start(workflow: Any, log: Any, db: str | None = None) -> None:
-    from flowprov.core.tracking.context import environment_artifact, redact_argv
+    from flowprov.core.tracking.adapter_kit import git_aux, redact_argv
+    from flowprov.core.tracking.context import environment_artifact
     from flowprov.core.tracking.recorder import Recorder
 
     if "handle" in _state or _state.get("done") == id(workflow):
@@ -189,7 +191,7 @@ def _start(workflow: Any, log: Any, db: str | None = None) -> None:
     if getattr(workflow, "touch", False):
         aux["touch"] = True
     if git:
-        aux["git"] = {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+        aux["git"] = git_aux(git)
     if locks:
         aux["environment_files"] = [a.uid for a in locks]
     parent = _parent_run_id()
@@ -306,7 +308,7 @@ def _benchmark_metrics(job: Any) -> dict[str, Any] | None:
 
 def _job_aux(workflow: Any, job: Any) -> dict[str, Any]:
     from flowprov.core.hashing import hash_path
-    from flowprov.core.tracking.context import redact_argv
+    from flowprov.core.tracking.adapter_kit import redact_argv
 
     aux: dict[str, Any] = {
         "threads": job.threads,
