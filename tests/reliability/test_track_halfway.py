@@ -53,7 +53,11 @@ def breakable(store_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
         # immutable: even root's already-open descriptors get EPERM on write (not the -shm file:
         # SQLite maps it into memory, and a write there would be SIGBUS, not an error)
         files = f"{db} {db}-wal"
-        yield store_url, f"for f in {files}; do [ -e $f ] && chattr +i $f; done; true", f"chattr -i {files} 2>/dev/null; true"
+        yield (
+            store_url,
+            f"for f in {files}; do [ -e $f ] && chattr +i $f; done; true",
+            f"chattr -i {files} 2>/dev/null; true",
+        )
         return
     # PostgreSQL: a login role of its own whose write grants are revoked mid-run
     role = "fp_half_" + uuid.uuid4().hex[:10]
