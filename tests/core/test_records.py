@@ -242,15 +242,15 @@ def test_save_many_rolls_back_on_a_store_error(store, transform):
 def test_delete(store, transform):
     run = ln.Run(transform).save()
     uid = run.uid
-    run.delete()
+    run.delete(permanent=True)
     with pytest.raises(DoesNotExist):
         ln.Run.get(uid)
     run2 = ln.Run(transform).save()
     with pytest.raises(ValidationError, match="refers to it"):
-        transform.delete()
-    run2.delete()
-    transform.delete()
-    assert ln.Transform.filter(name="Cell Ranger").count() == 0
+        transform.delete(permanent=True)
+    run2.delete(permanent=True)
+    transform.delete(permanent=True)
+    assert ln.Transform.filter(name="Cell Ranger", branch_id=None).count() == 0
 
 
 # -- Django-model methods -----------------------------------------------------------------------
@@ -334,7 +334,7 @@ def test_async_methods(store, transform):
         run = await ln.Run(transform, name="async").asave()
         await run.arefresh_from_db()
         uid = run.uid
-        await run.adelete()
+        await run.adelete(permanent=True)
         return uid
 
     uid = asyncio.run(scenario())

@@ -6,8 +6,8 @@ import builtins
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, delete, func, select
-from sqlalchemy.orm import joinedload, object_session
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func, select
+from sqlalchemy.orm import joinedload
 
 from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
 from flowprov.core.query.lookups import _attribute_name, _unknown_field, build_condition
@@ -40,6 +40,7 @@ class QuerySet(Generic[RecordT]):
         self._cache: list[RecordT] | None = None
         self._annotations: dict[str, dict[int, Any]] = {}  # extra df() columns by record id (search scores)
         self._related: tuple[str, ...] = ()
+        self._any_branch = False  # the query names an id, uid, hash or branch: the trash is not hidden
 
     # -- building -------------------------------------------------------------------------
     def _clone(self) -> QuerySet[RecordT]:
@@ -49,6 +50,7 @@ class QuerySet(Generic[RecordT]):
         qs._limit, qs._offset, qs._distinct = self._limit, self._offset, self._distinct
         qs._annotations = dict(self._annotations)
         qs._related = self._related
+        qs._any_branch = self._any_branch
         return qs
 
     @property
@@ -78,6 +80,9 @@ class QuerySet(Generic[RecordT]):
     def filter(self, *queries: Q | ColumnElement[bool], **expressions: Any) -> QuerySet[RecordT]:
         self._check_not_sliced("filter")
         qs = self._clone()
+        qs._any_branch = qs._any_branch or names_identity_or_branch(queries, expressions)
+        if expressions.get("branch_id", 0) is None:  # lamindb: branch_id=None means every branch
+            expressions = {k: v for k, v in expressions.items() if k != "branch_id"}
         qs._where.extend(self._conditions(queries, expressions))
         return qs
 
@@ -173,6 +178,8 @@ class QuerySet(Generic[RecordT]):
                     stmt = stmt.options(option)
         if self._where:
             stmt = stmt.where(*self._where)
+        if not self._any_branch and "branch_id" in self.model.__mapper__.column_attrs:
+            stmt = stmt.where(self.model.__mapper__.columns["branch_id"] == 1)  # hide the trash (-1)
         if self._distinct:
             stmt = stmt.distinct()
         order = self._order or ([self.model.id.asc()] if (self._limit is not None or self._offset is not None) else [])
@@ -310,25 +317,20 @@ class QuerySet(Generic[RecordT]):
             columns.append(getattr(self.model, attr))
         return list(fields), columns
 
-    def delete(self) -> int:
-        """Delete every matching record in one transaction; returns how many were deleted."""
-        store = self.store
+    def delete(self, permanent: bool | None = None) -> int:
+        """Move every matching record to the trash (`permanent=True`: delete them) in one
+        transaction; returns how many. Records without a trash (Space, User, Storage) are deleted."""
+        from flowprov.core.registry.trash import TRASH_BRANCH, delete_rows, has_trash, move_branch  # noqa: PLC0415
+
         ids = self.values_list("id", flat=True)
+        self._cache = None
         if not ids:
             return 0
-        from flowprov.core.registry.base import raise_integrity_error  # noqa: PLC0415 (cycle)
-
-        with raise_integrity_error(self.model), store.transaction() as session:
-            for chunk in _chunks(ids, 10_000):
-                session.execute(
-                    delete(self.model).where(self.model.id.in_(chunk)), execution_options={"synchronize_session": False}
-                )
-        gone = set(ids)
-        for obj in list(store.session.identity_map.values()):
-            if isinstance(obj, self.model) and obj.id in gone and object_session(obj) is store.session:
-                store.session.expunge(obj)
-        self._cache = None
-        return len(ids)
+        if permanent or not has_trash(self.model):
+            if permanent is False:
+                raise ValueError(f"{self.model.__name__} records have no trash: use delete(permanent=True)")
+            return delete_rows(self.store, self.model, ids)
+        return move_branch(self.store, self.model, ids, TRASH_BRANCH)
 
     # -- single records -------------------------------------------------------------------
     def get(self, idlike: int | str | None = None, **expressions: Any) -> RecordT:
@@ -338,6 +340,9 @@ class QuerySet(Generic[RecordT]):
         uid_len = getattr(self.model, "_uid_len", None)
         if isinstance(idlike, bool) or (idlike is not None and not isinstance(idlike, (int, str))):
             raise TypeError(f"get() takes an int id or a uid string, not {type(idlike).__name__}")
+        if idlike is not None:
+            qs = qs._clone()
+            qs._any_branch = True  # lamindb: a record named by id or uid is found in the trash too
         if isinstance(idlike, int):
             qs = qs.filter(id=idlike)
         elif isinstance(idlike, str):
@@ -413,6 +418,18 @@ def _describe(idlike: Any, expressions: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+IDENTITY_KEYS = frozenset({"id", "uid", "hash", "id__in", "uid__in", "hash__in"})
+
+
+def names_identity_or_branch(queries: tuple[Any, ...], expressions: dict[str, Any]) -> bool:
+    """True when a filter names records by id, uid or hash, or a branch (lamindb's rule for
+    showing the trash): `filter(uid=...)` finds a trashed record, `filter(branch_id=-1)` lists the trash."""
+    keys = list(expressions)
+    stack = [q for q in queries if isinstance(q, Q)]
+    while stack:
+        for child in stack.pop().children:
+            if isinstance(child, Q):
+                stack.append(child)
+            else:
+                keys.append(child[0])
+    return any(k in IDENTITY_KEYS or k == "branch_id" or k.startswith(("branch_id__", "branch__")) for k in keys)

@@ -23,7 +23,8 @@ from flowprov.core.hashing import HashingError, hash_path
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_artifact, run_output_artifact
 from flowprov.core.registry.managers import RecreatedManager, RelatedDescriptor, insert_ignore
-from flowprov.core.registry.versioning import chunked
+from flowprov.core.registry.trash import InBranch
+from flowprov.core.registry.versioning import check_revises, chunked
 from flowprov.core.uid import new_versioned_uid
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def _suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-class Artifact(Record):
+class Artifact(InBranch, Record):
     __tablename__ = "flowprov_artifact"
     _uid_len = 20
     _versioned = True
@@ -108,8 +109,12 @@ class Artifact(Record):
         description: str | None = None,
         run: Any = None,
         skip_hash_lookup: bool = False,
+        revises: Artifact | None = None,
         **fields: Any,
     ):
+        self._revises = check_revises(Artifact, revises)
+        if key is None and revises is not None:
+            key = revises.key
         text = os.fspath(path)
         local = Path(uri_to_path(text) if text.startswith("file://") else text)
         content = fields.pop("_content", None)

@@ -393,18 +393,23 @@ class Record(DeclarativeBase):
             else:
                 raise ValidationError({rel_key: [f"{type(value).__name__} {value!r} is not saved; save it first"]})
 
-    def delete(self, using: str | Store | None = None) -> None:
-        """Delete the record (link rows go with it; records that depend on it block it)."""
+    def delete(self, permanent: bool | None = None, using: str | Store | None = None) -> None:
+        """Move the record to the trash (lamindb's `branch_id = -1`); `permanent=True` deletes it
+        for good (link rows go with it; records that depend on it block it). See registry/trash.py."""
+        from flowprov.core.registry.trash import delete_record, has_trash
+
         if self.id is None:
             raise ValueError(f"{type(self).__name__} is not saved, nothing to delete")
-        store = self._target_store(using)
-        with raise_integrity_error(type(self)), store.transaction() as session:
-            obj = self if object_session(self) is session else session.get(type(self), self.id)
-            if obj is not None:
-                session.delete(obj)
-                session.flush()
-        self.__dict__.pop("id", None)
-        self.id = None
+        delete_record(self, permanent, self._target_store(using))
+        if permanent or not has_trash(type(self)):
+            self.__dict__.pop("id", None)
+            self.id = None
+
+    def restore(self, using: str | Store | None = None) -> None:
+        """Take the record out of the trash, back onto the main branch (`branch_id = 1`)."""
+        from flowprov.core.registry.trash import restore_record
+
+        restore_record(self, self._target_store(using))
 
     def refresh_from_db(
         self, using: str | Store | None = None, fields: list[str] | None = None, from_queryset: QuerySet | None = None

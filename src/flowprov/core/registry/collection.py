@@ -20,11 +20,12 @@ from flowprov.core.registry import artifact as artifact_module
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_collection
 from flowprov.core.registry.managers import RelatedDescriptor, insert_ignore
-from flowprov.core.registry.versioning import chunked
+from flowprov.core.registry.trash import InBranch
+from flowprov.core.registry.versioning import check_revises, chunked
 from flowprov.core.uid import new_versioned_uid
 
 
-class Collection(Record):
+class Collection(InBranch, Record):
     __tablename__ = "flowprov_collection"
     _uid_len = 20
     _versioned = True
@@ -53,8 +54,22 @@ class Collection(Record):
     artifacts = RelatedDescriptor("_artifacts", order_column="position", doc="Member artifacts, in registration order.")
     input_of_runs = RelatedDescriptor("_input_of_runs", doc="Runs that read this collection.")
 
-    def __init__(self, artifacts: Any, key: str, description: str | None = None, run: Any = None, **fields: Any):
+    def __init__(
+        self,
+        artifacts: Any,
+        key: str | None = None,
+        description: str | None = None,
+        run: Any = None,
+        revises: Collection | None = None,
+        **fields: Any,
+    ):
         from flowprov.core.registry.artifact import Artifact
+
+        self._revises = check_revises(Collection, revises)
+        if key is None:
+            if revises is None:
+                raise TypeError("Collection() needs a key (or revises= a stored collection)")
+            key = revises.key
 
         members = [artifacts] if isinstance(artifacts, Artifact) else list(artifacts)
         if not members:

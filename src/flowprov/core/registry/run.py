@@ -19,6 +19,7 @@ from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import run_input_artifact, run_input_collection, run_output_artifact
 from flowprov.core.registry.managers import OutputArtifactsManager, RecreatedManager, RelatedDescriptor
 from flowprov.core.registry.params import ParamManager
+from flowprov.core.registry.trash import InBranch
 from flowprov.core.uid import base62
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def status_code(status: str | int) -> int:
     raise ValidationError({"status": [f"unknown status {status!r}; use one of {', '.join(STATUS_CODES)}"]})
 
 
-class Run(Record):
+class Run(InBranch, Record):
     __tablename__ = "flowprov_run"
     __table_args__ = (
         Index("ix_flowprov_run_reference_type_reference", "reference_type", "reference"),

@@ -21,7 +21,8 @@ from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import transform_predecessor
 from flowprov.core.registry.managers import RelatedDescriptor
-from flowprov.core.registry.versioning import chunked
+from flowprov.core.registry.trash import InBranch
+from flowprov.core.registry.versioning import check_revises, chunked
 
 TRANSFORM_TYPES = ("pipeline", "step", "script", "notebook", "function")
 
@@ -31,7 +32,7 @@ def hash_source(source_code: str) -> str:
     return urlsafe_b64encode(hashlib.md5(source_code.encode()).digest()).decode()[:22]
 
 
-class Transform(Record):
+class Transform(InBranch, Record):
     __tablename__ = "flowprov_transform"
     __table_args__ = (Index("ix_flowprov_transform_key_name", "key", "name"),)
     _uid_len = 16
@@ -95,8 +96,12 @@ class Transform(Record):
         description: str | None = None,
         source_code: str | None = None,
         kind: str | None = None,
+        revises: Transform | None = None,
         **fields: Any,
     ):
+        self._revises = check_revises(Transform, revises)
+        if key is None and revises is not None:
+            key = revises.key
         if kind is not None and type is not None and kind != type:
             raise ValueError(f"Transform(type={type!r}, kind={kind!r}): kind is lamindb 2.x's name of type, give one")
         if name is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from flowprov.core.uid import SUFFIX_LEN, new_versioned_uid
@@ -80,9 +80,17 @@ class VersionedBatch(Generic[RecordT]):
         self.cls: Any = cls
         self.records: list[Any] = records
 
+    def _stem_family(self, revises: Any) -> list[Any]:
+        if revises.id is None or not revises.uid:
+            raise ValueError(f"revises={revises!r}: save the record being revised first")
+        stem = revises.uid[:-SUFFIX_LEN]
+        found = self.session.scalars(select(self.cls).where(self.cls.uid.startswith(stem, autoescape=True)))
+        return sorted(found, key=lambda r: r.id)
+
     def resolve(self) -> list[RecordT | None]:
         cls, session = self.cls, self.session
-        lock_families(session, cls, [k for r in self.records for k in r._lock_keys()])
+        stems = [f"stem:{r._revises.uid[:-SUFFIX_LEN]}" for r in self.records if getattr(r, "_revises", None)]
+        lock_families(session, cls, [k for r in self.records for k in r._lock_keys()] + stems)
         stored = cls._load_candidates(session, self.records)
         families: dict[str, list[Any]] = {}
         by_content: dict[Any, Any] = {}  # content key -> first stored record with it
@@ -92,8 +100,13 @@ class VersionedBatch(Generic[RecordT]):
         result: list[RecordT | None] = []
         demoted: list[str] = []
         for record in self.records:
-            family = families.setdefault(record._family_key(), [])
-            existing = record._match(family, by_content)
+            revises = getattr(record, "_revises", None)
+            if revises is not None:  # lamindb's revises=: the family is revises' uid stem
+                family = families.setdefault(f"stem:{revises.uid[:-SUFFIX_LEN]}", self._stem_family(revises))
+                existing = same_revision(record, family)
+            else:
+                family = families.setdefault(record._family_key(), [])
+                existing = record._match(family, by_content)
             if existing is not None:
                 record._seen_again(existing)
                 result.append(existing)
@@ -103,7 +116,28 @@ class VersionedBatch(Generic[RecordT]):
             result.append(None)
         batch_uids = {r.uid for r in self.records}
         demote(session, cls, [u for u in demoted if u not in batch_uids])
+        from flowprov.core.registry.trash import restore_found  # noqa: PLC0415 (trash imports this module's users)
+
+        restore_found(session, result)  # the same content saved again comes back from the trash
         return result
+
+
+def check_revises(cls: type, revises: Any) -> Any:
+    """lamindb's `revises=` argument: a saved record of the same class, or None."""
+    if revises is not None and not isinstance(revises, cls):
+        raise TypeError(f"`revises` has to be of type `{cls.__name__}`")
+    return revises
+
+
+def same_revision(record: Any, family: list[Any]) -> Any:
+    """With revises=, only the same source or bytes (a known hash) under the same version is a
+    stored version; anything else is the new version the caller asked for."""
+    if record.hash is None:
+        return None
+    for candidate in reversed(family):
+        if candidate.hash == record.hash and record.version in (None, candidate.version):
+            return candidate
+    return None
 
 
 def chunked(values: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:

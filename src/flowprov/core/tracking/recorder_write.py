@@ -229,6 +229,7 @@ def update_stored_runs(
             "transform_id": transform_id[id(h.transform)],
             "environment_id": roles.get((id(h), "env"), row["environment_id"]),
             "report_id": roles.get((id(h), "report"), row["report_id"]),
+            "branch_id": 1,  # recording a trashed run again takes it out of the trash (design.md)
         }
         if any(wanted[k] != row[k] for k in wanted):
             changes.append({"b_id": h.run_id, **{f"b_{k}": v for k, v in wanted.items()}})
