@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
     from flowprov.core.store import connect, current_store
     from flowprov.core.tracking import context, finish, track, track_input, track_output  # type: ignore[no-redef]
+    from flowprov.core.tracking.functions import flow, step
 
 # Every name loads on first use: `from flowprov.integrations import snakemake` runs in each
 # Snakemake job process, where importing the store layer (SQLAlchemy) would cost ~0.5 s for nothing.
@@ -30,6 +31,7 @@ _LAZY = {
     "flowprov.core.registry": ("Artifact", "Collection", "Run", "Space", "Storage", "Transform", "User", "save"),
     "flowprov.core.store": ("connect", "current_store"),
     "flowprov.core.tracking": ("context", "finish", "track", "track_input", "track_output"),
+    "flowprov.core.tracking.functions": ("flow", "step"),  # lamindb's @ln.flow() / @ln.step()
 }
 _LAZY["flowprov.core.exceptions"] += ("ValidationError",)
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
@@ -78,7 +80,9 @@ __all__ = [
     "settings",
     "current_store",
     "finish",
+    "flow",
     "save",
+    "step",
     "track",
     "track_input",
     "track_output",

@@ -119,9 +119,13 @@ def build_condition(entity: Entity, key: str, value: Any) -> ColumnElement[bool]
 def _resolve(entity: Entity, parts: list[str], value: Any, key: str) -> ColumnElement[bool]:
     name, rest = parts[0], parts[1:]
     attr_name = _attribute_name(entity, name)
-    if attr_name is None:
-        raise _unknown_field(entity, name)
     cls = _model_class(entity)
+    if attr_name is None:
+        # lamindb: Run.filter(genome=...) is a param filter when no field has that name
+        fallback = getattr(cls, "_unknown_name_prefix", None)
+        if fallback is not None and fallback(name):
+            return _resolve(entity, ["params", *parts], value, key)
+        raise _unknown_field(entity, name)
     convert = getattr(cls, "_query_values", {}).get(name)
     if convert is not None:
         lookup = rest[0] if rest else "exact"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.hashing import HashingError, hash_path
+from flowprov.core.registry.artifact_create import check_key
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_artifact, run_output_artifact
 from flowprov.core.registry.managers import RecreatedManager, RelatedDescriptor, insert_ignore
@@ -64,7 +65,7 @@ class Artifact(InBranch, Record):
     _init_fields = frozenset(
         {"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "version_tag", "kind"}
     )
-    _query_aliases = {"version_tag": "version"}  # lamindb 2.x's name
+    _query_aliases = {"version_tag": "version", "overwrite_versions": "_overwrite_versions"}  # lamindb 2.x's names
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)
@@ -77,6 +78,7 @@ class Artifact(InBranch, Record):
     n_files: Mapped[int | None] = mapped_column(BigInteger)
     path: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str | None] = mapped_column(String(20))
+    _overwrite_versions: Mapped[bool | None] = mapped_column()
     version: Mapped[str | None] = mapped_column(String(64))
     is_latest: Mapped[bool] = mapped_column(default=True)
     storage_id: Mapped[int | None] = mapped_column(ForeignKey("flowprov_storage.id"))
@@ -118,6 +120,8 @@ class Artifact(InBranch, Record):
         text = os.fspath(path)
         local = Path(uri_to_path(text) if text.startswith("file://") else text)
         content = fields.pop("_content", None)
+        user_made = content is None  # the Recorder passes hashes taken when the workflow ran
+        overwrite_versions = fields.pop("overwrite_versions", None)
         # a remote location is recorded only with a known content hash (an imported lineage document)
         remote = "://" in text and not text.startswith("file://")
         if remote and content is None:
@@ -132,6 +136,8 @@ class Artifact(InBranch, Record):
         self.description = description
         self.path = text if remote else path_to_uri(local)
         self.suffix = _suffix(local)
+        if user_made:
+            check_key(key, self.suffix, is_dir=content.n_files is not None)
         self.size = content.size
         self.hash = content.hash
         self._hash_type = content.hash_type
@@ -140,6 +146,8 @@ class Artifact(InBranch, Record):
         # lamindb: skip_hash_lookup makes a new record even for known bytes. Empty files still merge
         # by hash (unlike lamindb): lineage relies on it, see docs/design.md "lamindb 2.x names"
         self._skip_hash_lookup = bool(skip_hash_lookup)
+        # lamindb: a folder's new version replaces the old one's files (default for folders)
+        self._overwrite_versions = content.n_files is not None if overwrite_versions is None else overwrite_versions
         self.is_latest = True
         self.created_at = utcnow()
         # run=None: the current tracking context's run, if any; run=False: no creating run.
@@ -148,6 +156,36 @@ class Artifact(InBranch, Record):
         if run is not None and run is not False:
             self.__dict__["run"] = run
         self._set_fields(fields)
+
+    @property
+    def overwrite_versions(self) -> bool:
+        """lamindb's flag: True for folders, whose versions share one location (deleting the head
+        deletes the family)."""
+        return bool(self._overwrite_versions)
+
+    @classmethod
+    def from_dataframe(cls, df: Any, key: str | None = None, **kwargs: Any) -> Artifact:
+        """An artifact of the table, written into the store's default storage location (unsaved)."""
+        from flowprov.core.registry.artifact_create import from_dataframe
+
+        return from_dataframe(cls, df, key=key, **kwargs)
+
+    from_df = from_dataframe
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike, key: str | None = None, **kwargs: Any) -> list[Artifact]:
+        """One unsaved artifact per file below `path`, registered in place."""
+        from flowprov.core.registry.artifact_create import from_dir
+
+        return from_dir(cls, path, key=key, **kwargs)
+
+    def clean(self) -> None:
+        """A key changed on a stored artifact follows lamindb's rules (a new one was checked when made)."""
+        from sqlalchemy import inspect
+
+        state = inspect(self)
+        if state.persistent and state.attrs.key.history.has_changes():
+            check_key(self.key, self.suffix or "", is_dir=self.n_files is not None)
 
     @property
     def local_path(self) -> Path:

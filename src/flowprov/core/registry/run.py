@@ -182,6 +182,12 @@ class Run(InBranch, Record):
     def params(self, values: dict[str, Any]) -> None:
         ParamManager(self).set_values(values)
 
+    @staticmethod
+    def _unknown_name_prefix(name: str) -> bool:
+        """Is a filter name that is no field a param name (lamindb's `Run.filter(genome=...)`)? Only
+        when a stored run has that param, so a mistyped field still raises InvalidArgument."""
+        return Run.filter(**{f"params__{name}__isnull": False}).exists()
+
     def clean(self) -> None:
         if self.__dict__.get("transform") is None and self.__dict__.get("transform_id") is None:
             raise ValidationError({"transform": ["a run needs a transform"]})

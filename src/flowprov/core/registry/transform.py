@@ -9,6 +9,7 @@ an old version.
 from __future__ import annotations
 
 import hashlib
+import os
 from base64 import urlsafe_b64encode
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,16 @@ class Transform(InBranch, Record):
     predecessors = RelatedDescriptor("_predecessors", doc="Transforms whose outputs this one consumes.")
     successors = RelatedDescriptor("_successors", doc="Transforms that consume this one's outputs.")
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Transform:
+        # lamindb: a transform whose key and source are stored is that record already
+        from flowprov.core.registry.construction import stored_transform
+
+        stored = stored_transform(cls, args, kwargs)
+        if stored is not None:
+            stored.__dict__["_found_at_construction"] = True
+            return stored
+        return super().__new__(cls)
+
     def __init__(
         self,
         name: str | None = None,
@@ -99,6 +110,8 @@ class Transform(InBranch, Record):
         revises: Transform | None = None,
         **fields: Any,
     ):
+        if self.__dict__.pop("_found_at_construction", False):
+            return  # __new__ returned the stored record: keep its values
         self._revises = check_revises(Transform, revises)
         if key is None and revises is not None:
             key = revises.key
@@ -122,6 +135,20 @@ class Transform(InBranch, Record):
             created_at=utcnow(),
         )
         self._set_fields(fields)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, key: str | None = None, **kwargs: Any) -> Transform:
+        """A transform whose source is this file (kind from the suffix; unsaved)."""
+        from flowprov.core.registry.transform_sources import from_path
+
+        return from_path(cls, path, key=key, **kwargs)
+
+    @classmethod
+    def from_git(cls, url: str | os.PathLike, path: str, **kwargs: Any) -> Transform:
+        """A transform for `path` in a local git clone at a commit, tag or branch (unsaved)."""
+        from flowprov.core.registry.transform_sources import from_git
+
+        return from_git(cls, url, path, **kwargs)
 
     @property
     def kind(self) -> str:

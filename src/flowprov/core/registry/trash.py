@@ -53,14 +53,21 @@ def delete_record(record: Record, permanent: bool | None, store: Store) -> None:
         delete_rows(store, cls, [record.id])
         return
     in_trash = getattr(record, "branch_id", None) == TRASH_BRANCH
+    ids = _family_ids(record) if getattr(record, "_overwrite_versions", False) else [record.id]
     if permanent is True:
-        delete_rows(store, cls, [record.id])
+        delete_rows(store, cls, ids)
     elif in_trash:
         raise ValueError(
             f"{cls.__name__} {record.uid} is already in the trash: delete(permanent=True) deletes it for good"
         )
     else:
-        move_branch(store, cls, [record.id], TRASH_BRANCH)
+        move_branch(store, cls, ids, TRASH_BRANCH)
+
+
+def _family_ids(record: Any) -> list[Any]:
+    """lamindb's overwrite_versions: a folder's versions share one location and go together."""
+    stem = record.uid[:-SUFFIX_LEN]
+    return type(record).filter(uid__startswith=stem, branch_id=None).values_list("id", flat=True)
 
 
 def delete_rows(store: Store, cls: type[Record], ids: list[Any]) -> int:

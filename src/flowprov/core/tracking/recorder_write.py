@@ -96,21 +96,23 @@ def save_transforms(pending: list[RunHandle]) -> dict[int, int]:
     """id(spec) -> transform id; a spec already stored (same key and source) is reused."""
     import flowprov as ln
     from flowprov.core.registry import Transform
+    from flowprov.core.registry.construction import no_construction_lookup
 
     specs = {id(h.transform): h.transform for h in pending}
-    built = [
-        Transform(
-            name=sp.name,
-            key=sp.key,
-            version=sp.version,
-            type=sp.type,
-            reference=sp.reference,
-            reference_type=sp.reference_type,
-            description=sp.description,
-            source_code=sp.source_code,
-        )
-        for sp in specs.values()
-    ]
+    with no_construction_lookup():  # the Recorder's store may not be the current one
+        built = [
+            Transform(
+                name=sp.name,
+                key=sp.key,
+                version=sp.version,
+                type=sp.type,
+                reference=sp.reference,
+                reference_type=sp.reference_type,
+                description=sp.description,
+                source_code=sp.source_code,
+            )
+            for sp in specs.values()
+        ]
     return {k: t.id for k, t in zip(specs, ln.save(built), strict=True)}
 
 
