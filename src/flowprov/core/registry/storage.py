@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.uid import base62
@@ -37,3 +38,20 @@ class Storage(Record):
         self.description = description
         self.type = type
         self._set_fields(fields)
+
+    def save(self, *args: Any, **kwargs: Any) -> Storage:
+        """Save; a root that is stored already returns the stored record (lamindb), also when
+        several threads or processes save the same root at once."""
+        if self.id is not None:
+            return super().save(*args, **kwargs)
+        store = self._target_store(kwargs.get("using"))
+        stored = Storage.using(store).filter(root=self.root).first()
+        if stored is not None:
+            return stored
+        try:
+            return super().save(*args, **kwargs)
+        except ValidationError:
+            stored = Storage.using(store).filter(root=self.root).first()
+            if stored is None:
+                raise
+            return stored

@@ -81,8 +81,6 @@ class VersionedBatch(Generic[RecordT]):
         self.records: list[Any] = records
 
     def _stem_family(self, revises: Any) -> list[Any]:
-        if revises.id is None or not revises.uid:
-            raise ValueError(f"revises={revises!r}: save the record being revised first")
         stem = revises.uid[:-SUFFIX_LEN]
         found = self.session.scalars(select(self.cls).where(self.cls.uid.startswith(stem, autoescape=True)))
         return sorted(found, key=lambda r: r.id)
@@ -126,6 +124,8 @@ def check_revises(cls: type, revises: Any) -> Any:
     """lamindb's `revises=` argument: a saved record of the same class, or None."""
     if revises is not None and not isinstance(revises, cls):
         raise TypeError(f"`revises` has to be of type `{cls.__name__}`")
+    if revises is not None and revises.id is None:
+        raise ValueError(f"revises={revises!r}: save the record being revised first")
     return revises
 
 
