@@ -14,6 +14,7 @@ from flowprov.core.exceptions import (
     MultipleResultsFound,
     StoreError,
     StoreNeedsMigration,
+    TrackNotCalled,
     ValidationError,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "ObjectDoesNotExist",
     "StoreError",
     "StoreNeedsMigration",
+    "TrackNotCalled",
     "UnknownStorageLocation",
     "ValidationError",
 ]

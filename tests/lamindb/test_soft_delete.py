@@ -194,3 +194,25 @@ def test_a_0002_store_migrates_to_soft_delete(store_url):
     assert ln.Run.filter(reference="s-1").one() == run
     fresh = ln.Run(records[0], reference="s-2", reference_type="nextflow_session_id").save()
     assert fresh.id == 2 and fresh.branch_id == 1
+
+
+def test_deleting_the_tracked_run_for_good_leaves_nothing_to_finish(store, tmp_path):
+    ln.track(key="scripts/cleanup.py")
+    ln.context.run.delete(permanent=True)
+    path = tmp_path / "later.txt"
+    path.write_text("later")
+    assert ln.Artifact(path).save().run is None  # no creating run that no longer exists
+    ln.finish()  # nothing to finish, and no error
+    assert ln.Run.filter(branch_id=None).count() == 0
+
+
+def test_queryset_update_sets_fields_in_one_statement(store):
+    kept = ln.Transform(key="a", kind="script").save()
+    moved = ln.Transform(key="b", kind="script").save()
+    assert ln.Transform.filter(key="b").update(description="moved", kind="notebook") == 1
+    assert (moved.description, moved.kind) == ("moved", "notebook")  # loaded records read it again
+    assert kept.description is None
+    assert ln.Transform.filter(key="b").update(branch_id=-1) == 1  # lamindb's raw way to trash
+    assert ln.Transform.filter().list() == [kept]
+    with pytest.raises(ln.errors.InvalidArgument, match="Transform has no field 'nope'"):
+        ln.Transform.filter(key="a").update(nope=1)

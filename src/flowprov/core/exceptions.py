@@ -54,3 +54,7 @@ class StoreNeedsMigration(FlowprovError, RuntimeError):
 
 class StoreError(FlowprovError, RuntimeError):
     """The store could not be opened or written."""
+
+
+class TrackNotCalled(FlowprovError, RuntimeError):
+    """`finish()` (or something needing the tracked run) was called before `track()` (lamindb's name)."""

@@ -332,6 +332,30 @@ class QuerySet(Generic[RecordT]):
             return delete_rows(self.store, self.model, ids)
         return move_branch(self.store, self.model, ids, TRASH_BRANCH)
 
+    def update(self, **values: Any) -> int:
+        """Set fields of every matching record in one UPDATE (Django's `update()`; no save() rules
+        beyond the store's own constraints); returns how many rows matched."""
+        from sqlalchemy import update  # noqa: PLC0415
+
+        columns = {}
+        for name, value in values.items():
+            attr = _attribute_name(self.model, name)
+            if attr is None or attr not in self.model.__mapper__.column_attrs:
+                raise _unknown_field(self.model, name)
+            columns[self.model.__mapper__.column_attrs[attr].columns[0].key] = value
+        ids = self.values_list("id", flat=True)
+        store = self.store
+        with store.transaction() as session:
+            for chunk in _chunks(ids, 10_000):
+                stmt = update(self.model).where(self.model.id.in_(chunk)).values(columns)
+                session.execute(stmt, execution_options={"synchronize_session": False})
+        changed = set(ids)
+        for obj in list(store.session.identity_map.values()):
+            if isinstance(obj, self.model) and obj.id in changed:
+                store.session.expire(obj)
+        self._cache = None
+        return len(ids)
+
     # -- single records -------------------------------------------------------------------
     def get(self, idlike: int | str | None = None, **expressions: Any) -> RecordT:
         """One record by id (int), uid or uid prefix (str), and/or field values."""
@@ -433,3 +457,8 @@ def names_identity_or_branch(queries: tuple[Any, ...], expressions: dict[str, An
             else:
                 keys.append(child[0])
     return any(k in IDENTITY_KEYS or k == "branch_id" or k.startswith(("branch_id__", "branch__")) for k in keys)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -450,6 +450,13 @@ class Record(DeclarativeBase):
         return QuerySet(type(self), self._target_store(None)).filter(uid__startswith=stem).order_by("id")
 
     @property
+    def stem_uid(self) -> str:
+        """The uid without its 4-character version suffix: the same for every version (lamindb)."""
+        if not self._versioned:
+            raise AttributeError(f"{type(self).__name__} records are not versioned")
+        return self.uid[: self._uid_len - 4]
+
+    @property
     def version_tag(self) -> str | None:
         """lamindb 2.x's name of the `version` field (the user's version label)."""
         if not self._versioned:

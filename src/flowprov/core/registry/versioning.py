@@ -124,7 +124,7 @@ def check_revises(cls: type, revises: Any) -> Any:
     """lamindb's `revises=` argument: a saved record of the same class, or None."""
     if revises is not None and not isinstance(revises, cls):
         raise TypeError(f"`revises` has to be of type `{cls.__name__}`")
-    if revises is not None and revises.id is None:
+    if revises is not None and getattr(revises, "id", None) is None:
         raise ValueError(f"revises={revises!r}: save the record being revised first")
     return revises
 

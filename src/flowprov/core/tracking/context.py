@@ -281,8 +281,13 @@ def finish(status: str = "completed") -> None:
             return
         run = context.run
         if run is None:
-            raise RuntimeError("flowprov.finish(): no run is being tracked; call flowprov.track() first")
+            from flowprov.core.exceptions import TrackNotCalled
+
+            raise TrackNotCalled("flowprov.finish(): no run is being tracked; call flowprov.track() first")
         if context._finished:
+            return
+        if run.id is None:  # the tracked run was deleted for good (delete(permanent=True)): nothing to finish
+            context._finished = True
             return
         run.finished_at = utcnow()
         run.status = status
@@ -361,7 +366,8 @@ def track_output(item: Any, key: str | None = None) -> Any:
 
 def current_run() -> Run | None:
     """The run `track()` started in this process, while it is not finished."""
-    return context.run if _is_recording() else None
+    run = context.run if _is_recording() else None
+    return run if run is None or run.id is not None else None  # a run deleted for good owns nothing new
 
 
 # -- exit handling -------------------------------------------------------------------------------
