@@ -219,8 +219,8 @@ def test_describe_prints_fields_relations_and_lineage(store, files, capsys):
     assert f"created_by_run: {run.uid}" in printed and "transform: pipelines/rnaseq.nf" in printed
     assert "runs: 1" in transform.describe(return_str=True)
     assert f"input_of_runs: ['{run.uid}']" in reads.describe(return_str=True)
-    with pytest.raises(TypeError, match="User records have no description"):
-        ln.User.filter().first().describe()
+    user = ln.User.filter().first()  # lamindb test_sqlrecord.py::test_repr_describe: every record
+    assert user.describe(return_str=True).startswith(f"User {user.uid}\n  handle: {user.handle}")
 
 
 def test_version_tag_and_versions(store, files):

@@ -8,7 +8,8 @@ EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def describe_record(record: Any, children: int = 20) -> dict[str, Any]:
-    """The plain-data description of a Run, Transform or Artifact (the CLI's JSON shape)."""
+    """The plain-data description of a Run, Transform or Artifact (the CLI's JSON shape); other
+    records by their fields."""
     from flowprov.core.query import describe
 
     kind = type(record).__name__
@@ -24,7 +25,8 @@ def describe_record(record: Any, children: int = 20) -> dict[str, Any]:
         out["transform"] = (record.run.transform.key or record.run.transform.name) if record.run_id else None
         out["input_of_runs"] = [r.uid for r in record.input_of_runs.all().order_by("id")]
         return out
-    raise TypeError(f"describe(): {kind} records have no description yet")
+    # Collection, Storage, Space, User: their own fields (lamindb describes every record)
+    return {a.key: getattr(record, a.key) for a in record.__mapper__.column_attrs if a.key != "id" and a.key[0] != "_"}
 
 
 def tree_lines(data: dict[str, Any], indent: str = "") -> list[str]:

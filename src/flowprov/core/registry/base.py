@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, inspect, select
@@ -123,6 +124,12 @@ class Record(DeclarativeBase):
     @property
     def pk(self) -> int | None:
         return self.id
+
+    @property
+    def _state(self) -> SimpleNamespace:
+        """Django's model state, which lamindb code reads: `adding` until the record is saved."""
+        store = _store_of(self)
+        return SimpleNamespace(adding=self.id is None, db=store.display_url if store is not None else None)
 
     # -- repr -----------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -393,9 +400,12 @@ class Record(DeclarativeBase):
             else:
                 raise ValidationError({rel_key: [f"{type(value).__name__} {value!r} is not saved; save it first"]})
 
-    def delete(self, permanent: bool | None = None, using: str | Store | None = None) -> None:
+    def delete(
+        self, permanent: bool | None = None, using: str | Store | None = None, storage: bool | None = None
+    ) -> None:
         """Move the record to the trash (lamindb's `branch_id = -1`); `permanent=True` deletes it
-        for good (link rows go with it; records that depend on it block it). See registry/trash.py."""
+        for good (link rows go with it; records that depend on it block it). See registry/trash.py.
+        `storage` (lamindb's) is accepted and files are never touched: registration is in place."""
         from flowprov.core.registry.trash import delete_record, has_trash
 
         if self.id is None:

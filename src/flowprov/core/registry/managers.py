@@ -159,8 +159,9 @@ class RelatedManager:
             if obj in session:
                 session.expire(obj, [self.prop.key] if obj is self.instance else None)
 
-    def add(self, *objs: Any) -> None:
-        """Relate saved records to this one (already-related ones are left as they are)."""
+    def add(self, *objs: Any, through_defaults: dict[str, Any] | None = None) -> None:
+        """Relate saved records to this one (already-related ones are left as they are).
+        `through_defaults` (Django's) is accepted; flowprov's link tables fill their own columns."""
         owner_id = self._require_saved()
         ids = self._ids(objs)
         store = self._store()
