@@ -242,7 +242,7 @@ class OutputArtifactsManager(RelatedManager):
     """`run.output_artifacts`: what the run wrote (link rows with path and time); `add` also makes
     the run the creator (`Artifact.run`) of artifacts that have none, `remove` undoes both."""
 
-    def add(self, *objs: Any) -> None:
+    def add(self, *objs: Any, through_defaults: dict[str, Any] | None = None) -> None:
         super().add(*objs)
         ids = [o.id for o in objs]
         with self._store().transaction() as session:
@@ -288,7 +288,7 @@ class RecreatedManager(RelatedManager):
         qs = qs.filter(self.model.id.in_(runs))
         return qs if creator is None else qs.filter(self.model.id != creator)
 
-    def add(self, *objs: Any) -> None:
+    def add(self, *objs: Any, through_defaults: dict[str, Any] | None = None) -> None:
         raise AttributeError("recreated links are written by recording outputs: use run.output_artifacts.add(...)")
 
     remove = set = add  # type: ignore[assignment]
