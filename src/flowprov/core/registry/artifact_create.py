@@ -3,9 +3,9 @@
 `Artifact.from_dataframe(df)` writes the table into the store's default storage location (parquet
 when pyarrow or fastparquet is installed, else csv), content-addressed: the file is named by its
 hash, so the same table written twice is one file and one record. The default storage location is
-the store's first `Storage` record (lamindb: the instance's default storage); `flowprov init
---storage DIR` makes it, and without one it is made on first use: a directory beside the SQLite
-file (`<name>_storage/`), or `$XDG_DATA_HOME/flowprov/storage` for a server store.
+the store's first `Storage` record (lamindb: the instance's default storage; save a
+`Storage(root=DIR)` before the first object to choose it), made on first use otherwise: a directory
+beside the SQLite file (`<name>_storage/`), or `$XDG_DATA_HOME/flowprov/storage` for a server store.
 
 `Artifact.from_dir(path)` registers every file below a folder in place (keys `<folder>/<relative
 path>`), unsaved, as lamindb's returns them. Keys: no `..` parts, no leading `/`, and a key's
