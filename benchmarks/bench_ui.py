@@ -197,6 +197,18 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
             FILES_OF,
             (uids["big"],),
         ),
+        (
+            "a step run (with its link to the diff with the run before it)",
+            f"/runs/{uids['job']}",
+            "SELECT * FROM flowprov_run WHERE uid = ?",
+            (uids["job"],),
+        ),
+        (
+            "diff of a workflow run with the one before it (99 steps each)",
+            f"/diff/{uids['workflow']}",
+            CHILDREN_OF,
+            (uids["workflow"],),
+        ),
         ("`/api/runs`", "/api/runs", newest, ()),
         (
             "`/api/lineage` of the 5,000-job run",
@@ -216,6 +228,10 @@ def run(quick: bool = False) -> str:
     db, uids, built = load_or_build(n_runs)
     app = create_app(f"sqlite:///{db}")
     raw = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # a step run of the workflow run (looked up here, so stores built before this page was added serve)
+    uids["job"] = raw.execute(
+        f"SELECT uid FROM ({CHILDREN_OF}) ORDER BY id DESC LIMIT 1", (uids["workflow"],)
+    ).fetchone()[0]
     rows, slowest = [], 0.0
     with TestClient(app) as client:
         for label, path, sql, params in pages(uids):

@@ -1,5 +1,8 @@
 """The diff page: `flowprov diff A B` rendered by flowprov.diff itself (its HTML, every layer).
 
+`/diff/B` is `flowprov diff B`: B against the run before it. The run page links there rather than
+looking the earlier run up itself, so a run page costs no family scan on a store of a million runs.
+
 flowprov.diff reads the current store; `using_store` binds the UI's read-only store to the
 request's worker thread for the call, so the diff never reads (or could write) another store.
 """
@@ -12,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flowprov.core.exceptions import DoesNotExist
 from flowprov.core.store.connection import Store, using_store
 from flowprov.ui.routes import view
 from flowprov.ui.templating import page
@@ -27,17 +29,6 @@ def run_diff(store: Store, request: Request) -> dict[str, Any]:
     with using_store(store):
         result = flowprov.diff(a, b)
         return result.to_dict(all=request.query_params.get("all") == "1")
-
-
-def previous_run_uid(store: Store, uid: str) -> str | None:
-    """The uid of the run `flowprov diff UID` compares with (the one before it), or None."""
-    from flowprov.diff.resolve import previous_run, resolve_run
-
-    with using_store(store):
-        try:
-            return str(previous_run(resolve_run(uid)).uid)
-        except DoesNotExist:
-            return None
 
 
 @view

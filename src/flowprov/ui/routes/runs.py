@@ -10,7 +10,6 @@ from flowprov.core.store.connection import Store
 from flowprov.ui import queries, timeline
 from flowprov.ui.filters import SORTABLE, parse_runs_query
 from flowprov.ui.routes import view
-from flowprov.ui.routes.diff import previous_run_uid
 from flowprov.ui.templating import page
 
 
@@ -32,7 +31,6 @@ def run_page(request: Request, store: Store) -> Response:
         title=f"Run {run['name'] or run['transform']['key'] or run['transform']['name'] or run['uid']}",
         run=run,
         gantt=bars,
-        previous_uid=previous_run_uid(store, run["uid"]),
     )
 
 
