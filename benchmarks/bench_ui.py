@@ -128,9 +128,17 @@ FILES_OF = (
 RAW_RUNS = "SELECT r.*, t.key FROM flowprov_run r JOIN flowprov_transform t ON t.id = r.transform_id"
 
 
+NEWEST = f"{RAW_RUNS} ORDER BY r.started_at DESC, r.id DESC LIMIT 51"
+
+
 def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
     """(label, path, the raw SQL of its main query, its parameters)."""
-    newest = f"{RAW_RUNS} ORDER BY r.started_at DESC, r.id DESC LIMIT 51"
+    return list_pages() + record_pages(uids)
+
+
+def list_pages() -> list[tuple[str, str, str, tuple]]:
+    """The runs list: pages, filters, sorting, the search box."""
+    newest = NEWEST
     return [
         ("runs, newest first", "/runs", newest, ()),
         ("runs, page 100", "/runs?page=100", newest.replace("LIMIT 51", "LIMIT 51 OFFSET 4950"), ()),
@@ -161,6 +169,12 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
             " AND r.name LIKE '%workflow 999%' ORDER BY r.started_at DESC LIMIT 51",
             (),
         ),
+    ]
+
+
+def record_pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
+    """One run, artifact, transform, lineage or diff, and the JSON API."""
+    return [
         (
             "a workflow run (99 child runs, Gantt)",
             f"/runs/{uids['workflow']}",
@@ -197,7 +211,19 @@ def pages(uids: dict[str, str]) -> list[tuple[str, str, str, tuple]]:
             FILES_OF,
             (uids["big"],),
         ),
-        ("`/api/runs`", "/api/runs", newest, ()),
+        (
+            "a step run (with its link to the diff with the run before it)",
+            f"/runs/{uids['job']}",
+            "SELECT * FROM flowprov_run WHERE uid = ?",
+            (uids["job"],),
+        ),
+        (
+            "diff of a workflow run with the one before it (99 steps each)",
+            f"/diff/{uids['workflow']}",
+            CHILDREN_OF,
+            (uids["workflow"],),
+        ),
+        ("`/api/runs`", "/api/runs", NEWEST, ()),
         (
             "`/api/lineage` of the 5,000-job run",
             f"/api/lineage/{uids['big']}",
@@ -216,6 +242,10 @@ def run(quick: bool = False) -> str:
     db, uids, built = load_or_build(n_runs)
     app = create_app(f"sqlite:///{db}")
     raw = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # a step run of the workflow run (looked up here, so stores built before this page was added serve)
+    uids["job"] = raw.execute(
+        f"SELECT uid FROM ({CHILDREN_OF}) ORDER BY id DESC LIMIT 1", (uids["workflow"],)
+    ).fetchone()[0]
     rows, slowest = [], 0.0
     with TestClient(app) as client:
         for label, path, sql, params in pages(uids):

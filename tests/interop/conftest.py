@@ -50,10 +50,11 @@ def _prefect_run(demo, url: str) -> str:
     """The demo's Prefect flow; once more if its temporary server did not start in time (a busy machine)."""
     import subprocess
 
+    # 300 s as in tests/ui: under load (2 cores, several suites) the ephemeral server missed 60 s twice
     try:
-        return demo.run_prefect_flow(url).uid
+        return demo.run_prefect_flow(url, startup_timeout=300).uid
     except subprocess.CalledProcessError:
-        return demo.run_prefect_flow(url).uid
+        return demo.run_prefect_flow(url, startup_timeout=300).uid
 
 
 def _record_all(url: str, tmp: Path) -> dict[str, str]:

@@ -71,6 +71,28 @@ def test_crates_pass_the_provenance_run_crate_profile(recorded, adapter, tmp_pat
     assert "action:" in runcrate_report(crate)
 
 
+# RECOMMENDED checks the crate meets (the rest need facts flowprov does not have; see README)
+MET_RECOMMENDATIONS = {
+    "Action description",
+    "Action actionStatus",
+    "ControlAction and OrganizeAction actionStatus",
+    "README.md about",
+    "README.md encodingFormat",
+    "Root Data Entity: `license` SHOULD link to a Contextual Entity",
+}
+
+
+@pytest.mark.slow
+def test_crates_meet_the_recommendations_flowprov_has_facts_for(recorded, tmp_path, validator_cache):
+    url, runs = recorded
+    ln.connect(url)
+    crate = export(runs["snakemake"], "ro-crate", tmp_path / "crate", license="MIT")
+    report = validate_crate(crate, validator_cache, level="recommended")
+    failed = {issue["check"]["name"] for issue in report["issues"]}
+    assert failed and not failed & MET_RECOMMENDATIONS, failed & MET_RECOMMENDATIONS
+    assert (crate / "README.md").read_text().startswith("# ")
+
+
 @pytest.mark.slow
 def test_zip_crate_with_files_copied_in(recorded, tmp_path, validator_cache):
     url, runs = recorded

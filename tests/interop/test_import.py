@@ -159,3 +159,38 @@ def test_cli_export_and_import(store_url, tmp_path):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.jsonl" in missing.stderr
     bad = subprocess.run([*cli, "export", top.uid, "-f", "xml", "--db", store_url], capture_output=True, text=True)
     assert bad.returncode == 2 and "--format 'xml'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+NF_PROV_CRATE = REPO / "tests" / "data" / "ro-crate" / "nf-prov-nf-core-demo"
+
+
+def test_flowprov_import_of_a_crate_nf_prov_wrote(store_url):
+    """nf-prov's Workflow Run Crate of nf-core/demo (Nextflow 24.10.2; see SOURCES.tsv), through
+    `flowprov import`: the workflow run, its 7 tasks under it, params, and task-to-task files."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "flowprov.cli", "import", str(NF_PROV_CRATE), "--db", store_url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "8 run(s) imported" in done.stdout, done.stderr
+    ln.connect(store_url)
+    [top] = ln.Run.filter(initiated_by_run__isnull=True).list()
+    assert top.reference == "#0525d4a9-ccd8-4f53-9ae3-3795511610d2" and top.reference_type == "ro_crate_action"
+    assert top.aux["engine"] == {"name": "Nextflow 24.10.2"} and top.status == "completed"  # as the crate names it
+    assert top.params.get_values()["outdir"] and top.finished_at > top.started_at
+    tasks = top.initiated_runs.all().list()
+    assert sorted(t.name for t in tasks) == sorted(
+        [
+            f"NFCORE_DEMO:DEMO:{step} ({s})"
+            for step in ("SEQTK_TRIM", "FASTQC")
+            for s in ("SAMPLE1_PE", "SAMPLE2_PE", "SAMPLE3_SE")
+        ]
+        + ["NFCORE_DEMO:DEMO:MULTIQC"]
+    )
+    assert all(t.started_at == top.started_at and "times_unknown" in t.aux for t in tasks)  # nf-prov writes none
+    multiqc = next(t for t in tasks if t.name.endswith("MULTIQC"))
+    fastqc_outputs = {a.id for t in tasks if ":FASTQC " in t.name for a in t.output_artifacts.all()}
+    assert fastqc_outputs & {a.id for a in multiqc.input_artifacts.all()}  # MultiQC read FastQC's reports
+    before = (ln.Run.filter().count(), ln.Artifact.filter().count())
+    import_(NF_PROV_CRATE)
+    assert (ln.Run.filter().count(), ln.Artifact.filter().count()) == before  # importing twice changes nothing

@@ -10,9 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO
-
-DATA = REPO / "tests" / "data"
+# no import of tests.conftest: examples/demo.py loads this file too, to validate its crate offline
+DATA = Path(__file__).resolve().parents[1] / "data"
 BIN = Path(sys.executable).parent
 RO_CRATE_CONTEXT_URL = "https://w3id.org/ro/crate/1.1/context"
 

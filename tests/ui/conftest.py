@@ -1,9 +1,11 @@
-"""One store of each kind filled once per test module by the real adapters, for the UI tests.
+"""One store of each kind filled once per test session by the real adapters, for the UI tests.
 
-A real Snakemake workflow (examples/snakemake, run by examples/demo.py's runner), a real Prefect
-flow (examples/prefect on a temporary Prefect server) and the real openproblems Nextflow trace
-(tests/data/nextflow: 217 tasks, 8 failed, retries), plus two versions of a script transform and a
-run whose name is markup, to check escaping.
+The demo's data (examples/demo.py's runners): the Nextflow training launch's lineage store, then
+the Snakemake workflow (examples/snakemake) with that Nextflow task's output as one of its samples,
+so a Snakemake job's input leads to the Nextflow task; a real Prefect flow (examples/prefect on a
+temporary Prefect server) and the real openproblems Nextflow trace (tests/data/nextflow: 217 tasks,
+8 failed, retries); plus two versions of a script transform with a run each, the second run's
+name markup (to check escaping; the two runs are what its "diff with the previous run" shows).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Recorded:
     xss: str
     script_v1: str  # transform uids
     script_v2: str
+    nextflow_task: str  # the training launch's task, whose output the Snakemake job `ciao` read
+    script_run_v1: str  # the run before `xss` of the same script
 
 
 def free_port() -> int:
@@ -66,17 +70,22 @@ def record_everything(url: str, root: Path) -> Recorded:
 
     demo = _demo()
     ln.connect(url)
-    smk = demo.run_snakemake_workflow(url)
+    training, made = demo.ingest_nextflow_launch()
+    smk = demo.run_snakemake_workflow(url, {"ciao": made})
     prefect = demo.run_prefect_flow(url, startup_timeout=300)  # a loaded CI machine starts Prefect slowly
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         [launch] = ingest(_nextflow_launch(root))
     v1 = ln.Transform(key="scripts/clean.py", type="script", source_code="x = 1\nprint(x)\n").save()
     v2 = ln.Transform(key="scripts/clean.py", type="script", source_code="x = 2\nprint(x)\nprint('done')\n").save()
+    first = ln.Run(v1, name="first cleaning", params={"note": "first"})
+    first.status = "completed"
+    first.save()
     xss = ln.Run(v2, name=XSS, reference=XSS, reference_type="test", params={"note": XSS})
     xss.status = "errored"
     xss.save()
-    return Recorded(url, smk.uid, prefect.uid, launch.run.uid, xss.uid, v1.uid, v2.uid)
+    task = ln.Run.get(reference=demo.NEXTFLOW_TASK)
+    return Recorded(url, smk.uid, prefect.uid, launch.run.uid, xss.uid, v1.uid, v2.uid, task.uid, first.uid)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -32,7 +32,8 @@ LAUNCH_ARGS = [
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.slow
+# one worker records the UI stores once (session fixture) for every UI module
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui-recorded")]
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,7 @@ def test_runs_to_workflow_run_to_lineage(server, browser, recorded, request):
 
     # click-through: the summary output's node opens the artifact page
     output = summary.output_artifacts.all().first()
-    page.evaluate(f"window.flowprovGraph.getElementById('{output.uid}').emit('tap')")
+    page.evaluate(f"void window.flowprovGraph.getElementById('{output.uid}').emit('tap')")
     page.wait_for_url(f"**/artifacts/{output.uid}")
     shoot(page, "artifact", store)
 
@@ -133,4 +134,64 @@ def test_runs_to_workflow_run_to_lineage(server, browser, recorded, request):
     page.goto(f"{server}/transforms/{recorded.script_v2}")
     shoot(page, "transform", store)
     assert not errors, errors
+    page.close()
+
+
+def test_snakemake_output_to_the_nextflow_task_then_diff(server, browser, recorded):
+    """The demo's click-through: a Snakemake output, the job that wrote it, the job's input and
+    the Nextflow task that made that input; then the job's diff with the job before it."""
+    store = "sqlite" if recorded.url.startswith("sqlite") else "postgresql"
+    ln.connect(recorded.url)
+    job = ln.Run.get(recorded.snakemake).initiated_runs.get(name="count_words (sample=ciao)")
+    output = job.output_artifacts.get(path__endswith="results/ciao.count")
+    [given] = job.input_artifacts.all().list()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    page.goto(f"{server}/artifacts/{output.uid}")
+    page.click(f'a[href="/runs/{job.uid}"]')
+    page.wait_for_url(f"**/runs/{job.uid}")
+    page.click(f'a[href="/artifacts/{given.uid}"]')
+    page.wait_for_url(f"**/artifacts/{given.uid}")
+    page.click(f'a[href="/runs/{recorded.nextflow_task}"]')
+    page.wait_for_url(f"**/runs/{recorded.nextflow_task}")
+    assert "CONVERTTOUPPER (1)" in page.title()
+    shoot(page, "nextflow-task", store)
+
+    page.goto(f"{server}/runs/{job.uid}")
+    page.click("#diff-link")
+    page.wait_for_url(f"**/diff/{job.uid}")
+    assert page.locator("#diff h4").count() >= 2  # one heading per changed layer
+    assert "wildcards.sample" in page.locator("#diff").inner_text()
+    shoot(page, "diff", store)
+    assert not errors, errors
+    page.close()
+
+
+def test_workflow_runs_collapse_and_expand_in_the_browser(server, browser, recorded):
+    """Right-clicking a workflow run folds its jobs into it (their edges re-pointed to it) and
+    unfolds them again, without a reload; the buttons do the same for every workflow run."""
+    store = "sqlite" if recorded.url.startswith("sqlite") else "postgresql"
+    ln.connect(recorded.url)
+    workflow = ln.Run.get(recorded.snakemake)
+    jobs = {j.uid for j in workflow.initiated_runs.all()}
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server}/lineage/{workflow.uid}")
+    nodes, edges = graph_model(page)
+    assert jobs <= set(nodes)
+    page.evaluate(f"void window.flowprovGraph.getElementById('{workflow.uid}').emit('cxttap')")
+    folded, folded_edges = graph_model(page)
+    assert not jobs & set(folded) and page.url.endswith(f"/lineage/{workflow.uid}")  # no navigation
+    assert page.evaluate(f"window.flowprovGraph.getElementById('{workflow.uid}').data('collapsed')") is True
+    outside = {(s if s not in jobs else workflow.uid, t if t not in jobs else workflow.uid) for s, t in edges}
+    assert folded_edges == {(s, t) for s, t in outside if s != t}
+    shoot(page, "lineage-collapsed", store)
+    page.evaluate(f"void window.flowprovGraph.getElementById('{workflow.uid}').emit('cxttap')")
+    unfolded, unfolded_edges = graph_model(page)
+    assert set(unfolded) == set(nodes) and unfolded_edges == edges
+    page.click("#collapse-all")
+    assert not jobs & set(graph_model(page)[0])
+    page.click("#expand-all")
+    assert jobs <= set(graph_model(page)[0])
     page.close()

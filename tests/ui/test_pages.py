@@ -20,6 +20,9 @@ from starlette.testclient import TestClient  # noqa: E402
 from flowprov.ui.app import create_app  # noqa: E402
 from flowprov.ui.queries import MAX_CHILD_ROWS  # noqa: E402
 
+# one worker records the UI stores once (session fixture) for every UI module
+pytestmark = pytest.mark.xdist_group("ui-recorded")
+
 
 @pytest.fixture(scope="module")
 def client(recorded):
@@ -236,6 +239,7 @@ def test_every_value_is_escaped(client, recorded):
         f"/transforms/{recorded.script_v2}",
         f"/lineage/{recorded.xss}",
         "/runs?q=alert",
+        f"/diff/{recorded.script_run_v1}/{recorded.xss}?all=1",
     ):
         html = client.get(path).text
         # the only forms allowed: HTML-escaped text, and JSON-escaped inside the graph's data block
@@ -290,3 +294,57 @@ def test_read_only(client, recorded):
         assert hashlib.sha256(db_file.read_bytes()).hexdigest() == before
     ln.connect(recorded.url)
     assert not ln.Run.filter(name="sneaky").exists()
+
+
+def test_diff_page_is_flowprov_diffs_rendering(client, recorded):
+    """The run page links to the diff with the run before it; the diff page is `flowprov diff
+    A B` rendered by flowprov.diff's own HTML (every layer with ?all=1) and its JSON under /api."""
+    import flowprov
+    from flowprov.diff.render import render_html
+
+    first, second = recorded.script_run_v1, recorded.xss
+    assert f'href="/diff/{second}" id="diff-link"' in client.get(f"/runs/{second}").text
+    none_before = client.get(f"/diff/{first}")
+    assert none_before.status_code == 404 and "has no earlier run to compare with" in none_before.text
+    ln.connect(recorded.url)
+    for query, show_all in (("", False), ("?all=1", True)):
+        expected = flowprov.diff(first, second).to_dict(all=show_all)
+        page = client.get(f"/diff/{first}/{second}{query}")
+        assert page.status_code == 200 and render_html(expected) in page.text
+        assert client.get(f"/api/diff/{first}/{second}{query}").json() == json.loads(json.dumps(expected))
+    every = client.get(f"/diff/{first}/{second}?all=1").text
+    for title in ("Transform", "Params", "Environment", "Inputs and outputs", "Steps", "Run facts"):
+        assert f"<h4>{title}</h4>" in every
+    assert "+x = 2" in every and "note: first → &lt;script&gt;alert(1)&lt;/script&gt;" in every
+    assert client.get(f"/diff/{second}").text == client.get(f"/diff/{first}/{second}").text  # B = the one before
+
+
+def test_diff_of_two_snakemake_jobs_and_missing_runs(client, recorded):
+    ln.connect(recorded.url)
+    workflow = ln.Run.get(recorded.snakemake)
+    ciao = workflow.initiated_runs.get(name="count_words (sample=ciao)")
+    assert f'href="/diff/{ciao.uid}" id="diff-link"' in client.get(f"/runs/{ciao.uid}").text
+    data = client.get(f"/api/diff/{ciao.uid}").json()  # the job against the job of its step before it
+    before = ln.Run.get(data["a"]["uid"])
+    assert data["b"]["uid"] == ciao.uid and before.transform_id == ciao.transform_id and before.uid != ciao.uid
+    params = {e["path"]: (e["a"], e["b"]) for e in data["layers"]["params"]["entries"]}
+    assert params["wildcards.sample"][1] == "ciao"
+    assert client.get(f"/diff/{before.uid}/{ciao.uid}").status_code == 200
+    assert client.get("/diff/zzzzzzzzzzzzzzzz/yyyyyyyyyyyyyyyy").status_code == 404
+    assert client.get("/api/diff/zzzzzzzzzzzzzzzz").json()["error"]
+
+
+def test_a_snakemake_input_leads_to_the_nextflow_task_that_made_it(client, recorded):
+    """The demo's path: a Snakemake output, its job, the job's input, the Nextflow task."""
+    ln.connect(recorded.url)
+    workflow = ln.Run.get(recorded.snakemake)
+    job = workflow.initiated_runs.get(name="count_words (sample=ciao)")
+    output = job.output_artifacts.get(path__endswith="results/ciao.count")
+    [given] = job.input_artifacts.all().list()
+    assert f"/runs/{job.uid}" in client.get(f"/artifacts/{output.uid}").text
+    assert f"/artifacts/{given.uid}" in client.get(f"/runs/{job.uid}").text
+    written_by = client.get(f"/artifacts/{given.uid}").text.split("written by", 1)[1].split("</tr>", 1)[0]
+    assert f'href="/runs/{recorded.nextflow_task}"' in written_by
+    assert ln.Run.get(recorded.nextflow_task).name == "CONVERTTOUPPER (1)"
+    _, edges, _ = _graph(client, output.uid, "depth=3")
+    assert {(recorded.nextflow_task, given.uid), (given.uid, job.uid), (job.uid, output.uid)} <= edges

@@ -140,10 +140,11 @@ class CrateBuilder:
                 "name": f"{main.transform.name or main.transform.key}: provenance of {len(self.selection.runs)} run(s)",
                 "description": "Workflow Run RO-Crate exported by flowprov",
                 "datePublished": _time(main.finished_at or main.started_at),
-                "license": self.license or "unspecified",
+                "license": self.license_entity(),
                 "conformsTo": [_ref(p) for p in PROFILES],
             }
         )
+        self.readme(main)
         for profile_id, name in PROFILES.items():
             self.add(
                 {"@id": profile_id, "@type": "CreativeWork", "name": name, "version": profile_id.rsplit("/", 1)[1]}
@@ -166,6 +167,40 @@ class CrateBuilder:
         graph = [{k: _single(v) for k, v in e.items()} for e in [descriptor, *self.entities.values()]]
         self.metadata = {"@context": CONTEXT, "@graph": graph}
         return self.metadata
+
+    def license_entity(self) -> str | dict[str, str]:
+        """An SPDX identifier or a license URL as a linked CreativeWork; any other text as text."""
+        text = self.license or "unspecified"
+        spdx = re.fullmatch(r"(?:https?://spdx\.org/licenses/)?([A-Za-z0-9.+-]+?)(?:\.html)?", text)
+        if spdx and spdx.group(1).lower() != "unspecified":
+            url = f"https://spdx.org/licenses/{spdx.group(1)}"
+        elif re.match(r"https?://", text):
+            url = text
+        else:
+            return text
+        self.add({"@id": url, "@type": "CreativeWork", "name": spdx.group(1) if spdx else url})
+        return _ref(url)
+
+    def readme(self, main: RunView) -> None:
+        """README.md about the crate (Workflow RO-Crate recommends one): what it holds, how it was made."""
+        runs = self.selection.runs
+        text = (
+            f"# {main.transform.name or main.transform.key}: provenance\n\n"
+            f"A Workflow Run RO-Crate (Provenance Run Crate 0.5) exported by flowprov: {len(runs)} run(s), "
+            f"the first started {_time(main.started_at) or 'at an unknown time'}.\n\n"
+            "`ro-crate-metadata.json` describes the workflow, its steps, each run (a CreateAction) "
+            "with its parameters, inputs and outputs; `workflow/` holds the workflow's recorded source.\n"
+        )
+        self.payload["README.md"] = text.encode()
+        self.add(
+            {
+                "@id": "README.md",
+                "@type": "File",
+                "name": "README.md",
+                "about": _ref("./"),
+                "encodingFormat": "text/markdown",
+            }
+        )
 
     @staticmethod
     def _is_data(entity: dict[str, Any]) -> bool:
@@ -291,7 +326,9 @@ class CrateBuilder:
                 "instrument": _ref(instrument_id),
                 "startTime": _time(run.started_at),
                 "endTime": _time(run.finished_at),
-                "actionStatus": _ref(STATUS.get(run.status, "http://schema.org/ActiveActionStatus")),
+                # a string, not an @id: the profiles' examples and their validator's shapes take the URL as text
+                "actionStatus": STATUS.get(run.status, "http://schema.org/ActiveActionStatus"),
+                "description": f"Run of {run.transform.key}, as flowprov recorded it",
                 "error": run.error if run.status == "errored" else None,
                 "object": [_ref(self.file(u)) for u in run.inputs if u in self.selection.artifacts],
                 "result": [_ref(self.file(u)) for u in run.outputs if u in self.selection.artifacts],

@@ -102,9 +102,16 @@ def _transform(crate: Crate, run: ImportedRun, instrument_id: str) -> None:
         run.transform_reference, run.transform_reference_type = instrument_id, TOOL_REFERENCE_TYPE
 
 
-def _run(crate: Crate, action: dict[str, Any]) -> ImportedRun:
+def _has_time(action: dict[str, Any] | None) -> bool:
+    return bool(action and (action.get("startTime") or action.get("endTime")))
+
+
+def _run(crate: Crate, action: dict[str, Any], workflow: dict[str, Any] | None = None) -> ImportedRun:
+    """The run of a CreateAction. A step's action without times (nf-prov writes none for tasks)
+    starts when its workflow run did, and says so in aux; any other action needs a time."""
     where = crate.where(action["@id"])
-    if not action.get("startTime") and not action.get("endTime"):
+    timed = action if _has_time(action) else workflow if _has_time(workflow) else None
+    if timed is None:
         raise InteropError(f"{where}: element 'startTime' is missing")
     status = (_ids(action.get("actionStatus")) or ["http://schema.org/CompletedActionStatus"])[0]
     run = ImportedRun(
@@ -113,9 +120,11 @@ def _run(crate: Crate, action: dict[str, Any]) -> ImportedRun:
         transform_key=action["@id"],
         name=action.get("name"),
         status=STATUS.get(status.rsplit("/", 1)[-1], "completed"),
-        started_at=parse_time(action.get("startTime") or action["endTime"], f"{where}: startTime"),
+        started_at=parse_time(timed.get("startTime") or timed["endTime"], f"{crate.where(timed['@id'])}: startTime"),
         finished_at=parse_time(action["endTime"], f"{where}: endTime") if action.get("endTime") else None,
     )
+    if timed is not action:
+        run.aux["times_unknown"] = "the crate gives this step no start or end time; its workflow run's start stands in"
     instrument = (_ids(action.get("instrument")) or [""])[0]
     if not instrument:
         raise InteropError(f"{where}: element 'instrument' is missing")
@@ -149,10 +158,22 @@ def _param_value(crate: Crate, value: dict[str, Any]) -> Any:
     return raw
 
 
+def _workflow_of_steps(crate: Crate) -> dict[str, str]:
+    """step action id -> the workflow action it ran in (an OrganizeAction's result, through its ControlActions)."""
+    parents: dict[str, str] = {}
+    for organize in crate.of_type("OrganizeAction"):
+        for top in _ids(organize.get("result")):
+            for control_id in _ids(organize.get("object")):
+                for step in _ids(crate.entities.get(control_id, {}).get("object")):
+                    parents.setdefault(step, top)
+    return parents
+
+
 def read_crate(path: Path) -> list[ImportedRun]:
     crate = Crate(path)
-    actions = crate.of_type("CreateAction")
-    runs = {a["@id"]: _run(crate, a) for a in actions}
+    actions = {a["@id"]: a for a in crate.of_type("CreateAction")}
+    workflow_of = _workflow_of_steps(crate)
+    runs = {i: _run(crate, a, actions.get(workflow_of.get(i, ""))) for i, a in actions.items()}
     for organize in crate.of_type("OrganizeAction"):
         top_ids = _ids(organize.get("result"))
         engine = crate.entities.get((_ids(organize.get("instrument")) or [""])[0], {})

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowprov.core.store.connection import Store
 from flowprov.ui import templating
-from flowprov.ui.routes import api, artifacts, lineage, runs, transforms
+from flowprov.ui.routes import api, artifacts, diff, lineage, runs, transforms
 from flowprov.ui.store import open_read_only
 
 STATIC = Path(__file__).parent / "static"
@@ -62,6 +62,7 @@ def create_app(store: Store | str | None = None) -> Starlette:
         *artifacts.routes,
         *transforms.routes,
         *lineage.routes,
+        *diff.routes,
         Mount("/api", routes=api.routes),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         Route("/favicon.ico", lambda request: Response(status_code=204)),

@@ -12,6 +12,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -25,6 +26,9 @@ _stores: dict[str, Store] = {}
 _current: Store | None = None
 _current_source: str | None = None
 _all_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+# a store bound to this thread/task by `using_store`: read code written for the current store
+# (flowprov.diff) can serve one store among several (the UI's read-only one) without a global switch
+_bound: ContextVar[Store | None] = ContextVar("flowprov_bound_store", default=None)
 
 
 class Store:
@@ -171,9 +175,19 @@ def connect(url_or_name: str | os.PathLike | None = None, *, create: bool = True
         return store
 
 
+@contextmanager
+def using_store(store: Store) -> Iterator[Store]:
+    """Within this block (this thread or task only), `current_store()` is `store`."""
+    token = _bound.set(store)
+    try:
+        yield store
+    finally:
+        _bound.reset(token)
+
+
 def current_store() -> Store:
     """The store records are read from and written to when no other is named."""
-    store = _current
+    store = _bound.get() or _current
     if store is None:
         store = connect()
     return store

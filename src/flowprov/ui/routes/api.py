@@ -14,6 +14,7 @@ from flowprov.core.store.connection import Store
 from flowprov.ui import queries
 from flowprov.ui.filters import parse_runs_query
 from flowprov.ui.routes import view
+from flowprov.ui.routes.diff import run_diff
 from flowprov.ui.routes.lineage import lineage_elements
 
 
@@ -64,6 +65,11 @@ def lineage(request: Request, store: Store) -> Response:
     return JSONResponse(lineage_elements(request, store))
 
 
+@view
+def diff(request: Request, store: Store) -> Response:
+    return JSONResponse(run_diff(store, request))
+
+
 routes = [
     Route("/runs", runs),
     Route("/runs/{uid}", run),
@@ -72,4 +78,6 @@ routes = [
     Route("/transforms", transforms),
     Route("/transforms/{uid}", transform),
     Route("/lineage/{uid}", lineage),
+    Route("/diff/{a}/{b}", diff),
+    Route("/diff/{a}", diff),
 ]
