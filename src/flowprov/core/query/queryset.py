@@ -10,20 +10,22 @@ from sqlalchemy import ColumnElement, Select, UnaryExpression, delete, func, sel
 from sqlalchemy.orm import joinedload, object_session
 
 from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
-from flowprov.core.query.lookups import _attribute_name, _unknown_field, build_condition
+from flowprov.core.query.lookups import build_condition, column_attribute
 from flowprov.core.query.q import Q
+from flowprov.core.store.integrity import raise_integrity_error
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.orm.strategy_options import _AbstractLoad
 
     from flowprov.core.query.lookup_object import Lookup
-    from flowprov.core.registry.base import Record
     from flowprov.core.store.connection import Store
+    from flowprov.core.store.model import Model
 
 MAX_LISTED_CANDIDATES = 10
 
-RecordT = TypeVar("RecordT", bound="Record")
+RecordT = TypeVar("RecordT", bound="Model")
 
 
 class QuerySet(Generic[RecordT]):
@@ -97,10 +99,7 @@ class QuerySet(Generic[RecordT]):
         for field in fields:
             descending = field.startswith("-")
             name = field.lstrip("-")
-            attr = _attribute_name(self.model, name)
-            if attr is None or attr not in self.model.__mapper__.column_attrs:
-                raise _unknown_field(self.model, name)
-            column = getattr(self.model, attr)
+            column = getattr(self.model, column_attribute(self.model, name))
             qs._order.append(column.desc() if descending else column.asc())
         return qs
 
@@ -164,7 +163,7 @@ class QuerySet(Generic[RecordT]):
         else:
             for path in self._related:
                 option: _AbstractLoad | None = None
-                model: type[Record] = self.model
+                model: type[Model] = self.model
                 for part in path.split("__"):
                     attr = getattr(model, part)
                     option = joinedload(attr) if option is None else option.joinedload(attr)
@@ -298,10 +297,7 @@ class QuerySet(Generic[RecordT]):
             fields = tuple(c.key for c in mapper.column_attrs if not c.key.startswith("_"))
         columns = []
         for name in fields:
-            attr = _attribute_name(self.model, name)
-            if attr is None or attr not in mapper.column_attrs:
-                raise _unknown_field(self.model, name)
-            columns.append(getattr(self.model, attr))
+            columns.append(getattr(self.model, column_attribute(self.model, name)))
         return list(fields), columns
 
     def delete(self) -> int:
@@ -310,10 +306,8 @@ class QuerySet(Generic[RecordT]):
         ids = self.values_list("id", flat=True)
         if not ids:
             return 0
-        from flowprov.core.registry.base import raise_integrity_error  # noqa: PLC0415 (cycle)
-
         with raise_integrity_error(self.model), store.transaction() as session:
-            for chunk in _chunks(ids, 10_000):
+            for chunk in chunked(ids, 10_000):
                 session.execute(
                     delete(self.model).where(self.model.id.in_(chunk)), execution_options={"synchronize_session": False}
                 )
@@ -405,8 +399,3 @@ def _describe(idlike: Any, expressions: dict[str, Any]) -> str:
     parts = [repr(idlike)] if idlike is not None else []
     parts += [f"{k}={v!r}" for k, v in expressions.items()]
     return ", ".join(parts)
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

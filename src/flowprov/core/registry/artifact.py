@@ -23,13 +23,13 @@ from flowprov.core.hashing import HashingError, hash_path
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_artifact, run_output_artifact
 from flowprov.core.registry.managers import RecreatedManager, RelatedDescriptor, insert_ignore
-from flowprov.core.registry.versioning import chunked
 from flowprov.core.uid import new_versioned_uid
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from flowprov.core.query.lineage import Lineage
+    from flowprov.core.registry.lineage_graph import Lineage
 
 # Set by the tracking layer: returns the run of the current tracking context, or None.
 default_run_provider: Callable[[], Any] | None = None
@@ -228,7 +228,7 @@ class Artifact(Record):
 
     def view_lineage(self, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
-        from flowprov.core.query.lineage import walk
+        from flowprov.core.registry.lineage import walk
 
         return walk(self, direction, depth)
 

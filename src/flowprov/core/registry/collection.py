@@ -20,8 +20,8 @@ from flowprov.core.registry import artifact as artifact_module
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_collection
 from flowprov.core.registry.managers import RelatedDescriptor, insert_ignore
-from flowprov.core.registry.versioning import chunked
 from flowprov.core.uid import new_versioned_uid
+from flowprov.core.util import chunked
 
 
 class Collection(Record):
