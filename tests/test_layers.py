@@ -9,6 +9,7 @@ must equal LAYERS below, so the document and the test cannot drift apart.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +130,9 @@ def upward(imports: list[Import]) -> list[Import]:
     return bad
 
 
+@functools.cache
 def all_imports(root: Path = SRC) -> list[Import]:
+    """Every flowprov import under `root` (read once per test session)."""
     return [imp for path in sorted(root.rglob("*.py")) for imp in imports_of(path, root)]
 
 
