@@ -187,7 +187,13 @@ class QuerySet(Generic[RecordT]):
         if self._cache is None:
             store = self.store
             try:
-                self._cache = list(store.session.scalars(self.statement()).unique().all())
+                stmt = self.statement()
+                if not store.session.dirty:
+                    # Each query answers from the database, as Django's do: another process may
+                    # have changed these rows since this session last loaded them. (With unsaved
+                    # changes pending on some record, loaded records are left as they are.)
+                    stmt = stmt.execution_options(populate_existing=True)
+                self._cache = list(store.session.scalars(stmt).unique().all())
             finally:
                 store.release()
         return self._cache

@@ -61,6 +61,7 @@ class Context:
         self._hooks_installed = False
         self._lock = threading.RLock()
         self._offline: OfflineRun | None = None  # the run goes to a spool file: its store failed
+        self._facts: dict[str, Any] = {}  # the stored run's facts, for going offline halfway
 
     def __repr__(self) -> str:
         return f"Context(transform={self.transform!r}, run={self.run!r})"
@@ -181,7 +182,10 @@ def track(
             _start_offline(exc, transform, name, params, aux, project_root, initiated_by_run)
             return None
         transform = run.transform
+        from flowprov.core.tracking.offline import run_facts
+
         context.transform, context.run, context._offline = transform, run, None
+        context._facts = run_facts(run)  # to carry on offline if the store fails halfway
         context._finished, context._error = False, None
         os.environ[INITIATED_BY_ENV] = run.uid
         current_target.set(_ImmediateTarget(run))
@@ -254,7 +258,7 @@ def _go_offline(exc: BaseException) -> OfflineRun:
     from flowprov.core.tracking.offline import OfflineRun, reason_of
 
     assert context.run is not None
-    offline = OfflineRun.continuing(context.run)
+    offline = OfflineRun.continuing(context._facts)
     print(
         f"flowprov: warning: the store failed while recording ({reason_of(exc)}): "
         "the rest of this run goes to a spool file",

@@ -106,28 +106,39 @@ class OfflineRun:
             return report_failure(f"the run of {self.label}", exc, self.rec)
 
     @classmethod
-    def continuing(cls, run: Run, aux: dict[str, Any] | None = None) -> OfflineRun:
-        """The same run (same uid), carried on offline after its store failed halfway."""
-        from flowprov.core.tracking.recorder import TransformSpec
-
-        t = run.__dict__.get("transform")
-        spec = TransformSpec(
-            key=getattr(t, "key", None) or "unknown",
-            name=getattr(t, "name", None),
-            type=getattr(t, "type", "script"),
-            version=getattr(t, "version", None),
-            source_code=getattr(t, "source_code", None),
-        )
-        parent = run.__dict__.get("initiated_by_run")
+    def continuing(cls, facts: dict[str, Any], aux: dict[str, Any] | None = None) -> OfflineRun:
+        """The same run (same uid), carried on offline after its store failed halfway; `facts`
+        are `run_facts()` taken when the run was stored (the record itself may be expired then,
+        and reloading it needs the store that just failed)."""
         return cls(
-            spec,
-            name=run.__dict__.get("name"),
-            params=dict(run.__dict__.get("_params") or {}),
-            aux={**(run.__dict__.get("aux") or {}), **(aux or {})},
-            uid=run.__dict__.get("uid"),
-            parent_uid=getattr(parent, "uid", None),
-            started_at=run.__dict__.get("started_at"),
+            facts["spec"],
+            name=facts["name"],
+            params=facts["params"],
+            aux={**facts["aux"], **(aux or {})},
+            uid=facts["uid"],
+            parent_uid=facts["parent_uid"],
+            started_at=facts["started_at"],
         )
+
+
+def run_facts(run: Run) -> dict[str, Any]:
+    """What `OfflineRun.continuing` needs of a stored run, read while the store answers."""
+    from flowprov.core.tracking.recorder import TransformSpec
+
+    t = run.transform
+    spec = TransformSpec(
+        key=t.key or "unknown", name=t.name, type=t.type or "script", version=t.version, source_code=t.source_code
+    )
+    parent = run.initiated_by_run
+    return {
+        "spec": spec,
+        "name": run.name,
+        "params": dict(run.__dict__.get("_params") or {}),
+        "aux": dict(run.aux or {}),
+        "uid": run.uid,
+        "parent_uid": parent.uid if parent is not None else None,
+        "started_at": run.started_at,
+    }
 
 
 class _NotConnected:
