@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from flowprov.core.query import Q, QuerySet
     from flowprov.core.registry import Artifact, Collection, Run, Space, Storage, Transform, User, save
     from flowprov.core.store import connect, current_store
-    from flowprov.core.tracking import context, finish, track, track_input, track_output  # type: ignore[no-redef]
+    from flowprov.core.tracking import context, finish, track, track_input, track_output
     from flowprov.core.tracking.functions import flow, step
 
 # Every name loads on first use: `from flowprov.integrations import snakemake` runs in each

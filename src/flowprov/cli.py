@@ -257,7 +257,7 @@ def runs(
 ) -> None:
     """List runs, newest first."""
     import flowprov as ln
-    from flowprov.core.query.describe import describe_run_row
+    from flowprov.core.registry.describe import describe_run_row
 
     _connect(db, create=False)
     qs = ln.Run.filter()
@@ -305,31 +305,43 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Show one run: transform, params, inputs, outputs, environment, and its child runs summarised."""
-    import flowprov as ln
-    from flowprov.core.exceptions import DoesNotExist
-    from flowprov.core.query.describe import child_runs, describe_run, describe_run_row
+    from flowprov.core.registry.describe import child_runs, describe_run, describe_run_row
 
     listed = _children_count(children)
     _connect(db, create=False)
-    try:
-        record = ln.Run.get(run)
-    except DoesNotExist:
-        matches = ln.Run.filter(reference=run).order_by("-started_at")[:2].list()
-        if not matches:
-            raise DoesNotExist(f"no run has uid or reference {run!r}") from None
-        record = matches[0]
+    record = _run_by_uid_or_reference(run)
     data = describe_run(record, children=0 if listed is None else listed)
     if _want_json(as_json) and listed is None:  # every child run: stream them after the rest
         text = json.dumps({k: v for k, v in data.items() if k != "child_runs"}, indent=2, default=str)
         sys.stdout.write(text[: text.rindex("}")].rstrip() + ',\n  "child_runs": ')
         _print_json_stream(describe_run_row(c) for c in child_runs(record).iterator())
         sys.stdout.write("}\n")
-        return
-    if _want_json(as_json):
+    elif _want_json(as_json):
         _print_json(data)
-        return
+    else:
+        _print_run(record, data, listed)
+
+
+def _run_by_uid_or_reference(run: str) -> Any:
+    """The run with this uid (or uid prefix), else the newest run with this reference."""
+    import flowprov as ln
+    from flowprov.core.exceptions import DoesNotExist
+
+    try:
+        return ln.Run.get(run)
+    except DoesNotExist:
+        matches = ln.Run.filter(reference=run).order_by("-started_at")[:2].list()
+        if not matches:
+            raise DoesNotExist(f"no run has uid or reference {run!r}") from None
+        return matches[0]
+
+
+def _print_run(record: Any, data: dict[str, Any], listed: int | None) -> None:
+    """`flowprov show` as text: `data` is describe_run(record); `listed` child runs (None: all)."""
     from rich.console import Console
     from rich.pretty import Pretty
+
+    from flowprov.core.registry.describe import child_runs, describe_run_row
 
     console = Console()
     console.print(f"[bold]Run {data['uid']}[/bold] {data['name'] or ''}  status={data['status']}")
@@ -371,7 +383,7 @@ def _list_newest(
     model_name: str, describe_name: str, columns: list[str], limit: int, as_json: bool, db: str | None
 ) -> None:
     import flowprov as ln
-    from flowprov.core.query import describe
+    from flowprov.core.registry import describe
 
     _connect(db, create=False)
     records = getattr(ln, model_name).filter().order_by("-id")[:limit].iterator()
@@ -494,8 +506,7 @@ def diff_runs(
 def _lineage_graph(target: str, direction: str, depth: int | None) -> Any:
     import flowprov as ln
     from flowprov.core.exceptions import DoesNotExist
-    from flowprov.core.query.lineage import walk
-    from flowprov.core.query.locate import of_path
+    from flowprov.core.registry.lineage import of_path, walk
 
     if Path(target).exists():
         return of_path(target, direction, depth)

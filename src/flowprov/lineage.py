@@ -1,7 +1,7 @@
-"""`flowprov.lineage.upstream(record)` / `downstream(record)` / `of_path(path)`: see flowprov.core.query.lineage
-and flowprov.core.query.locate (where the lineage of a file starts)."""
+"""`flowprov.lineage.upstream(record)` / `downstream(record)` / `of_path(path)`: see
+flowprov.core.registry.lineage (records, and where the lineage of a file starts) and
+flowprov.core.query.lineage (the walk over the link tables, by ids)."""
 
-from flowprov.core.query.lineage import Lineage, downstream, upstream
-from flowprov.core.query.locate import Start, locate, of_path
+from flowprov.core.registry.lineage import Lineage, Start, downstream, locate, of_path, upstream
 
 __all__ = ["Lineage", "Start", "downstream", "locate", "of_path", "upstream"]

@@ -251,7 +251,7 @@ def test_track_output_of_bytes_seen_before_is_linked(store, tmp_path):
     again = ln.Run.get(second.uid)
     assert list(again.output_artifacts) == [artifact] and list(again.recreated_artifacts) == [artifact]
     assert [r.uid for r in artifact.recreating_runs] == [second.uid]
-    from flowprov.core.query.locate import locate
+    from flowprov.lineage import locate
 
     assert locate(out).run.uid == second.uid  # the last run that wrote the path
 

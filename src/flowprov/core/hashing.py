@@ -48,6 +48,11 @@ def b64_digest(digest: bytes) -> str:
     return urlsafe_b64encode(digest).decode().rstrip("=")[:HASH_LENGTH]
 
 
+def hash_text(text: str) -> str:
+    """lamindb's hash of a text (a transform's source code): MD5 of its UTF-8 bytes, as above."""
+    return b64_digest(hashlib.md5(text.encode()).digest())
+
+
 def large_file_mode() -> str:
     mode = os.environ.get("FLOWPROV_LARGE_FILE_HASH", "blake3")
     if mode not in ("blake3", "sha1-fl"):
@@ -69,7 +74,7 @@ def _read_whole(path: Path, hasher: _Hasher) -> None:
             hasher.update(view[:n])
 
 
-def _hash_first_last(path: Path, size: int) -> bytes:
+def _hash_first_last(path: Path) -> bytes:
     with open(path, "rb") as fh:
         first = fh.read(SMALL_FILE_LIMIT)
         fh.seek(-SMALL_FILE_LIMIT, os.SEEK_END)
@@ -83,7 +88,7 @@ def hash_file_uncached(path: Path, size: int) -> tuple[str, str]:
         _read_whole(path, hasher)
         return b64_digest(hasher.digest()), "md5"
     if large_file_mode() == "sha1-fl":
-        return b64_digest(_hash_first_last(path, size)), "sha1-fl"
+        return b64_digest(_hash_first_last(path)), "sha1-fl"
     import blake3
 
     large_hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -138,13 +143,6 @@ class HashCache:
                 "INSERT OR REPLACE INTO hash_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (path, st.st_size, st.st_mtime_ns, st.st_ino, mode, *value),
             )
-
-    def put_many(self, rows: list[tuple]) -> None:
-        conn = self._conn()
-        if conn is not None and rows:
-            conn.execute("BEGIN")
-            conn.executemany("INSERT OR REPLACE INTO hash_cache VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            conn.execute("COMMIT")
 
 
 _cache: HashCache | None = None

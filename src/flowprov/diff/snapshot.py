@@ -9,13 +9,13 @@ re-run that wrote the same bytes shows them as its own, and two equal files stay
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
-CHUNK = 5000
+from flowprov.core.util import chunked
 
 
 @dataclass
@@ -93,11 +93,6 @@ def step_key(run: Any, name: str) -> str:
     return f"{run.transform.key or run.transform.name}|{name}"
 
 
-def _chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
 def _runs(**lookup: list[Any]) -> list[Any]:
     """Runs matching one `__in` lookup, and their transforms in one more query: a join would repeat
     each step transform's source code on every row; loaded once, `run.transform` comes from the session."""
@@ -105,7 +100,7 @@ def _runs(**lookup: list[Any]) -> list[Any]:
 
     [(name, values)] = lookup.items()
     out: list[Any] = []
-    for chunk in _chunks(sorted(set(values))):
+    for chunk in chunked(sorted(set(values))):
         out += Run.filter(**{name: chunk}).order_by("id").list()
     transforms = Transform.filter(id__in=sorted({r.transform_id for r in out})).list() if out else []
     by_id = {t.id: t for t in transforms}
@@ -150,7 +145,7 @@ def _files_by_run(link: Any, run_ids: list[int]) -> dict[int, list[Any]]:
     columns = [c for c in artifact_columns() if c.key != "path"]
     located = func.coalesce(func.nullif(link.c.path, ""), Artifact.path).label("path")
     out: dict[int, list[Any]] = {}
-    for chunk in _chunks(run_ids):
+    for chunk in chunked(run_ids):
         stmt = (
             select(link.c.run_id.label("linked_run_id"), located, *columns)
             .join(Artifact, Artifact.id == link.c.artifact_id)

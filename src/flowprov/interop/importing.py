@@ -54,11 +54,9 @@ class ImportedRun:
 
 def name_hash(identity: str) -> str:
     """A stand-in content hash for a file the document names without one (hash type `name`)."""
-    import hashlib
+    from flowprov.core.hashing import hash_text
 
-    from flowprov.core.hashing import b64_digest
-
-    return b64_digest(hashlib.md5(identity.encode()).digest())
+    return hash_text(identity)
 
 
 def write_runs(runs: list[ImportedRun], store: Any = None) -> list[Any]:

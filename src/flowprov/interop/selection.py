@@ -116,7 +116,7 @@ def resolve_target(target: Any) -> Any:
 def select(target: Any, depth: int | None = None) -> Selection:
     """The runs and files to export for `target` (see module doc); `depth` limits artifact lineage."""
     import flowprov as ln
-    from flowprov.core.query.lineage import upstream
+    from flowprov.core.registry.lineage import upstream
 
     record = resolve_target(target)
     if isinstance(record, ln.Run):

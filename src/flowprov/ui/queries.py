@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from flowprov.core.query.describe import describe_artifact, describe_run, describe_run_row, describe_transform
 from flowprov.core.query.q import Q
 from flowprov.core.registry import Artifact, Run, Transform
+from flowprov.core.registry.describe import describe_artifact, describe_run, describe_run_row, describe_transform
 from flowprov.core.store.connection import Store
 from flowprov.ui.filters import RunsQuery
 

@@ -19,20 +19,21 @@ from sqlalchemy.types import TypeEngine
 
 from flowprov.core.exceptions import FieldError
 from flowprov.core.fieldtypes import UTCDateTime
-from flowprov.core.query.lookups import _attribute_name, _unknown_field
+from flowprov.core.query.lookups import _attribute_name, column_attribute
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from flowprov.core.query.queryset import QuerySet
-    from flowprov.core.registry.base import Record
     from flowprov.core.store.connection import Store
+    from flowprov.core.store.model import Model
 
 EXCLUDED_COLUMNS = {"updated_at"}
 ID_CHUNK = 20_000
 
 
-def direct_columns(model: type[Record]) -> list[ColumnProperty[Any]]:
+def direct_columns(model: type[Model]) -> list[ColumnProperty[Any]]:
     """Column attributes shown by df(): all direct fields but updated_at and hidden JSON aliases."""
     hidden = {v for k, v in getattr(model, "_query_aliases", {}).items() if k == "params"}
     return [a for a in model.__mapper__.column_attrs if a.key not in EXCLUDED_COLUMNS and a.key not in hidden]
@@ -134,7 +135,7 @@ def queryset_to_dataframe(
     return frame
 
 
-def _include_values(store: Store, model: type[Record], path: str, ids: list[int]) -> list[Any]:
+def _include_values(store: Store, model: type[Model], path: str, ids: list[int]) -> list[Any]:
     """Values of a related field (`transform__name`, `input_artifacts__key`) per root id."""
     parts = path.split("__")
     if len(parts) < 2:
@@ -153,13 +154,9 @@ def _include_values(store: Store, model: type[Record], path: str, ids: list[int]
         target = aliased(prop.mapper.class_)
         joins.append((getattr(current, attr_name), target))
         current = target
-    last_mapper = inspect(current).mapper
-    field = _attribute_name(current, parts[-1])
-    if field is None or field not in last_mapper.column_attrs:
-        raise _unknown_field(last_mapper.class_, parts[-1])
+    field = column_attribute(current, parts[-1])
     values: dict[int, list] = {i: [] for i in ids}
-    for start in range(0, len(ids), ID_CHUNK):
-        chunk = ids[start : start + ID_CHUNK]
+    for chunk in chunked(ids, ID_CHUNK):
         stmt = select(root.id, getattr(current, field)).select_from(root)
         for rel_attr, target in joins:
             stmt = stmt.join(rel_attr.of_type(target))

@@ -1,11 +1,12 @@
-"""Lineage: which runs and artifacts led to a record (upstream) or came from it (downstream).
+"""Lineage by ids, from the link tables: which runs and artifacts led to a run or an artifact
+(upstream) or came from it (downstream). Records are loaded above (flowprov.core.registry.lineage).
 
 The walk follows the per-run links (lineage_links): upstream, a run -> what it read (directly or
 through a collection) -> the run that produced each read, chosen by location first (the last run
 that wrote those bytes at that path before the reader started), then by content (the artifact's
-first creator), which `notes` says. Downstream is the same rule seen from the writer: a run ->
-what it wrote -> the runs whose reads it produced. Each step costs a few batched queries; a
-run is visited once, so a cycle in bad data still terminates.
+first creator), which the graph's `by_content` notes. Downstream is the same rule seen from the
+writer: a run -> what it wrote -> the runs whose reads it produced. Each step costs a few batched
+queries; a run is visited once, so a cycle in bad data still terminates.
 
 Depth counts runs: depth=1 upstream of an artifact is the run that wrote it and that run's inputs.
 """
@@ -15,15 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from flowprov.core.query.lineage_links import Links, Read, last_writer, producer
 
-from flowprov.core.query.lineage_graph import Lineage
-from flowprov.core.query.lineage_links import Links, Read, chunks, last_writer, producer
+DIRECTIONS = ("upstream", "downstream")
+
+
+@dataclass(frozen=True)
+class ArtifactRoot:
+    """What a walk needs of the artifact it starts from."""
+
+    id: int
+    run_id: int | None  # the run that created these bytes first (the fallback by content)
+    path: str | None  # its last known location
 
 
 @dataclass
-class _Graph:
-    """What a walk reached, by id; edges are ((kind, id), (kind, id)) with kind r/a/c."""
+class LinkGraph:
+    """What a walk reached, by id; edges are ((kind, id), (kind, id), location) with kind r/a/c."""
 
     runs: set[int] = field(default_factory=set)
     artifacts: set[int] = field(default_factory=set)
@@ -52,7 +61,7 @@ class _Graph:
             self.by_content.append((read.artifact, read.reader, read.path, run_id))
 
 
-def _walk_up(links: Links, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
+def _walk_up(links: Links, graph: LinkGraph, frontier: set[int], level: int, depth: int | None) -> None:
     """From runs at `level`: what they read and, within the depth, the runs that produced it."""
     seen = set(frontier)
     if depth is None:
@@ -87,7 +96,7 @@ def _produced_reads(links: Links, frontier: set[int], artifact_ids: set[int]) ->
     return out
 
 
-def _walk_down(links: Links, graph: _Graph, frontier: set[int], level: int, depth: int | None) -> None:
+def _walk_down(links: Links, graph: LinkGraph, frontier: set[int], level: int, depth: int | None) -> None:
     """From runs at `level`: what they wrote and, within the depth, the runs that read it."""
     seen = set(frontier)
     if depth is None:
@@ -108,12 +117,12 @@ def _walk_down(links: Links, graph: _Graph, frontier: set[int], level: int, dept
         frontier, level = following, level + 1
 
 
-def _start_upstream(links: Links, graph: _Graph, root: Any, path: str, start_run: Any) -> int | None:
+def _start_upstream(links: Links, graph: LinkGraph, root: ArtifactRoot, path: str, start_run: int | None) -> int | None:
     """The run that wrote the root artifact at `path`: the last writer there, else its creator."""
     graph.artifacts.add(root.id)
     if start_run is not None:
-        graph.add_write(start_run.id, root.id, path)
-        return start_run.id
+        graph.add_write(start_run, root.id, path)
+        return start_run
     chosen = last_writer(links.writes_of_artifacts([root.id]).get((root.id, path), []))
     if chosen is not None:
         graph.add_write(chosen.run, root.id, path)
@@ -123,7 +132,7 @@ def _start_upstream(links: Links, graph: _Graph, root: Any, path: str, start_run
     return root.run_id
 
 
-def _start_downstream(links: Links, graph: _Graph, root: Any, path: str) -> set[int]:
+def _start_downstream(links: Links, graph: LinkGraph, root: ArtifactRoot, path: str) -> set[int]:
     """Runs that read the root artifact at `path` (or where no run is recorded writing it)."""
     graph.artifacts.add(root.id)
     reads = links.reads_of_artifacts([root.id])
@@ -136,116 +145,44 @@ def _start_downstream(links: Links, graph: _Graph, root: Any, path: str) -> set[
     return readers
 
 
-def walk(
-    root: Any,
-    direction: str = "upstream",
-    depth: int | None = None,
-    store: Any = None,
-    path: str | None = None,
-    start_run: Any = None,
-) -> Lineage:
-    """The lineage of an Artifact or a Run, `direction` "upstream" or "downstream".
-
-    For an artifact, `path` is the location to start from (default: its last known location);
-    `start_run` (upstream) is the run known to have written it there.
-    """
-    from flowprov.core.registry import Artifact, Run
-
-    _check_walk(root, direction, depth)
-    store = store or root._target_store(None)
-    session = store.session
-    graph = _Graph()
-    where = (path or root.path or "") if isinstance(root, Artifact) else None
-    try:
-        links = Links(session)
-        if isinstance(root, Run):
-            graph.runs.add(root.id)
-            (_walk_up if direction == "upstream" else _walk_down)(links, graph, {root.id}, 1, depth)
-        elif depth is None or depth >= 1:
-            if direction == "upstream":
-                first = _start_upstream(links, graph, root, where or "", start_run)
-                if first is not None:
-                    _walk_up(links, graph, {first}, 1, depth)
-            else:
-                _walk_down(links, graph, _start_downstream(links, graph, root, where or ""), 1, depth)
-        else:
-            graph.artifacts.add(root.id)
-        return _lineage(session, graph, root, direction, where, start_run)
-    finally:
-        store.release()
-
-
-def _check_walk(root: Any, direction: str, depth: int | None) -> None:
-    from flowprov.core.registry import Artifact, Run
-
-    if direction not in ("upstream", "downstream"):
+def check_walk(direction: str, depth: int | None) -> None:
+    if direction not in DIRECTIONS:
         raise ValueError("direction is 'upstream' or 'downstream'")
     if depth is not None and depth < 0:
         raise ValueError("depth must be >= 0 (or None for any depth)")
-    if not isinstance(root, (Artifact, Run)):
-        raise TypeError(f"lineage takes an Artifact or a Run, not {type(root).__name__}")
-    if root.id is None:
-        raise ValueError(f"{type(root).__name__} is not saved; lineage needs a stored record")
 
 
-def _lineage(session: Any, graph: _Graph, root: Any, direction: str, path: str | None, start_run: Any) -> Lineage:
-    """Load the records a walk reached and name its edges by uid."""
-    from flowprov.core.registry import Artifact, Collection, Run
-
-    runs, artifacts = _load(session, Run, graph.runs), _load(session, Artifact, graph.artifacts)
-    collections = _load(session, Collection, graph.collections)
-    uid = {("r", r.id): r.uid for r in runs} | {("a", a.id): a.uid for a in artifacts}
-    uid |= {("c", c.id): c.uid for c in collections}
-    located = sorted({(uid[s], uid[d], p) for s, d, p in graph.edges if s in uid and d in uid})
-    notes = [
-        f"artifact {uid[('a', a)]} read by run {uid[('r', r)]} at {p or 'an unknown location'}: no run is recorded "
-        f"writing these bytes there, so it is linked to the run that created them first, by content hash"
-        for a, r, p, _ in graph.by_content
-        if ("a", a) in uid and ("r", r) in uid
-    ]
-    first = start_run
-    if first is None and direction == "upstream" and isinstance(root, Artifact):
-        writers = {s for s, d, _ in located if d == root.uid}
-        first = next((r for r in runs if r.uid in writers), None)
-    return Lineage(
-        root=root,
-        direction=direction,
-        runs=sorted(runs, key=lambda r: r.id),
-        artifacts=sorted(artifacts, key=lambda a: a.id),
-        edges=sorted({(s, d) for s, d, _ in located}),
-        collections=sorted(collections, key=lambda c: c.id),
-        located_edges=located,
-        notes=sorted(set(notes)),
-        start_run=first,
-        path=path,
-    )
+def walk_run(session: Any, run_id: int, direction: str = "upstream", depth: int | None = None) -> LinkGraph:
+    """The lineage of a stored run, by ids."""
+    check_walk(direction, depth)
+    links, graph = Links(session), LinkGraph()
+    graph.runs.add(run_id)
+    (_walk_up if direction == "upstream" else _walk_down)(links, graph, {run_id}, 1, depth)
+    return graph
 
 
-def _load(session: Any, model: Any, ids: set[int]) -> list:
-    out: list = []
-    for chunk in chunks(ids):
-        out += session.scalars(select(model).where(model.id.in_(chunk))).all()
-    return out
+def walk_artifact(
+    session: Any,
+    root: ArtifactRoot,
+    path: str,
+    direction: str = "upstream",
+    depth: int | None = None,
+    start_run: int | None = None,
+) -> LinkGraph:
+    """The lineage of a stored artifact met at `path` ("" when unknown), by ids; `start_run`
+    (upstream) is the run known to have written it there."""
+    check_walk(direction, depth)
+    links, graph = Links(session), LinkGraph()
+    graph.artifacts.add(root.id)
+    if depth is not None and depth < 1:
+        return graph
+    if direction == "upstream":
+        first = _start_upstream(links, graph, root, path, start_run)
+        if first is not None:
+            _walk_up(links, graph, {first}, 1, depth)
+    else:
+        _walk_down(links, graph, _start_downstream(links, graph, root, path), 1, depth)
+    return graph
 
 
-def upstream(record: Any, depth: int | None = None, path: str | None = None) -> Lineage:
-    """Everything that led to `record` (an Artifact or a Run); for an artifact, from the run that
-    wrote it at `path` (a location or file URI; default: its last known location)."""
-    return walk(record, "upstream", depth, path=_as_uri(path))
-
-
-def downstream(record: Any, depth: int | None = None, path: str | None = None) -> Lineage:
-    """Everything that came from `record` (an Artifact or a Run); for an artifact, from the runs
-    that read it at `path` (default: its last known location)."""
-    return walk(record, "downstream", depth, path=_as_uri(path))
-
-
-def _as_uri(path: Any) -> str | None:
-    if path is None or str(path).startswith("file://"):
-        return None if path is None else str(path)
-    from flowprov.core.registry.artifact import path_to_uri
-
-    return path_to_uri(path)
-
-
-__all__ = ["Lineage", "downstream", "upstream", "walk"]
+__all__ = ["ArtifactRoot", "LinkGraph", "check_walk", "walk_artifact", "walk_run"]

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, column, select, table, text
 
-CHUNK = 5000
+from flowprov.core.util import chunked
+
 INPUT = table("flowprov_run_input_artifact", column("run_id"), column("artifact_id"), column("path"))
 OUTPUT = table(
     "flowprov_run_output_artifact", column("run_id"), column("artifact_id"), column("path"), column("written_at")
@@ -45,12 +46,6 @@ class Write:
     artifact: int
     path: str
     written_at: dt.datetime | None
-
-
-def chunks(values: Iterable[int]) -> Iterator[list[int]]:
-    ordered = sorted(set(values))
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
 
 
 def as_time(value: Any) -> dt.datetime | None:
@@ -133,7 +128,7 @@ class Links:
         self._writes_known: set[int] = set()
 
     def _rows(self, stmt: Any, ids: Iterable[int]) -> Iterator[Any]:
-        for chunk in chunks(ids):
+        for chunk in chunked(sorted(set(ids))):
             yield from self.conn.execute(stmt, {"ids": chunk})
 
     def _reads(self, direct: Any, via: Any, ids: set[int]) -> list[Read]:
@@ -149,7 +144,7 @@ class Links:
         if self.collections:
             return
         closure: set[int] = set()
-        for chunk in chunks(run_ids):
+        for chunk in chunked(sorted(run_ids)):
             closure.update(self.conn.execute(_UPSTREAM_CLOSURE.bindparams(ids=chunk)).scalars())
         reads = self._reads(READS_BY_RUN, COLLECTION_READS_BY_RUN, closure)
         self._reads_cache = {r: [] for r in closure}
@@ -163,7 +158,7 @@ class Links:
         if self.collections:
             return
         closure: set[int] = set()
-        for chunk in chunks(run_ids):
+        for chunk in chunked(sorted(run_ids)):
             closure.update(self.conn.execute(_DOWNSTREAM_CLOSURE.bindparams(ids=chunk)).scalars())
         writes = self.writes_of_runs(closure)
         self._run_writes = {r: [] for r in closure}
@@ -229,3 +224,14 @@ def producer(read: Read, writes: dict[tuple[int, str], list[Write]]) -> tuple[in
     if read.creator is not None and read.creator != read.reader:
         return read.creator, True
     return None, False
+
+
+def last_write_at(session: Any, uri: str) -> Write | None:
+    """The write at location `uri` a reader would see now: the one written last."""
+    stmt = select(OUTPUT.c.run_id, OUTPUT.c.artifact_id, OUTPUT.c.path, OUTPUT.c.written_at).where(OUTPUT.c.path == uri)
+    return last_writer([Write(r, a, p, as_time(t)) for r, a, p, t in session.execute(stmt)])
+
+
+def artifact_read_at(session: Any, uri: str) -> int | None:
+    """The artifact id of a read at location `uri` (for a path that only ever was read)."""
+    return session.execute(select(INPUT.c.artifact_id).where(INPUT.c.path == uri)).scalars().first()

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Text
 
-from flowprov.core.query.lookups import _attribute_name, _unknown_field
+from flowprov.core.query.lookups import column_attribute
 
 if TYPE_CHECKING:
     from flowprov.core.query.queryset import QuerySet
-    from flowprov.core.registry.base import Record
+    from flowprov.core.store.model import Model
 
 
 def to_attribute_name(value: Any) -> str:
@@ -32,7 +32,7 @@ def to_attribute_name(value: Any) -> str:
     return name
 
 
-def default_lookup_field(model: type[Record]) -> str:
+def default_lookup_field(model: type[Model]) -> str:
     """The first text field other than the uid (Run: name, Transform: key, User: handle)."""
     for attr in model.__mapper__.column_attrs:
         column_type = attr.columns[0].type
@@ -87,13 +87,9 @@ def make_lookup(qs: QuerySet, field: str | None = None, return_field: str | None
     if field is None and model._lookup_fields:
         return _fallback_lookup(qs, model._lookup_fields, return_field)
     field = field or default_lookup_field(model)
-    attr = _attribute_name(model, field)
-    if attr is None or attr not in model.__mapper__.column_attrs:
-        raise _unknown_field(model, field)
+    attr = column_attribute(model, field)
     if return_field is not None:
-        ret_attr = _attribute_name(model, return_field)
-        if ret_attr is None or ret_attr not in model.__mapper__.column_attrs:
-            raise _unknown_field(model, return_field)
+        column_attribute(model, return_field)
     records = qs.filter(**{f"{field}__isnull": False}).list()
     return _build_lookup(field, [(getattr(r, attr), r) for r in records], return_field)
 
@@ -101,9 +97,7 @@ def make_lookup(qs: QuerySet, field: str | None = None, return_field: str | None
 def _fallback_lookup(qs: QuerySet, fields: tuple[str, ...], return_field: str | None) -> Lookup:
     """Each record under the first of `fields` it has a value for (Transform: key, else name)."""
     if return_field is not None:
-        ret_attr = _attribute_name(qs.model, return_field)
-        if ret_attr is None or ret_attr not in qs.model.__mapper__.column_attrs:
-            raise _unknown_field(qs.model, return_field)
+        column_attribute(qs.model, return_field)
     pairs = []
     for record in qs.list():
         value = next((getattr(record, f) for f in fields if getattr(record, f) is not None), None)

@@ -100,6 +100,15 @@ def _unknown_field(model: Entity, name: str) -> FieldError:
     return InvalidArgument(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(field_names(model))}")
 
 
+def column_attribute(model: Entity, name: str) -> str:
+    """The mapped column attribute a public field name stands for (aliases resolved); the
+    InvalidArgument (a FieldError) listing the valid fields when `name` is not a column."""
+    attr = _attribute_name(model, name)
+    if attr is None or attr not in _mapper(model).column_attrs:
+        raise _unknown_field(model, name)
+    return attr
+
+
 def _record_id(value: Any, what: str) -> Any:
     """A record's id for comparisons with relations (a record, an int, or None)."""
     if value is None or isinstance(value, int):

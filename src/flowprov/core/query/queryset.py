@@ -10,20 +10,22 @@ from sqlalchemy import ColumnElement, Select, UnaryExpression, func, select
 from sqlalchemy.orm import joinedload
 
 from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
-from flowprov.core.query.lookups import _attribute_name, _unknown_field, build_condition
+from flowprov.core.query.lookups import build_condition, column_attribute
 from flowprov.core.query.q import Q
+from flowprov.core.store.integrity import raise_integrity_error
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.orm.strategy_options import _AbstractLoad
 
     from flowprov.core.query.lookup_object import Lookup
-    from flowprov.core.registry.base import Record
     from flowprov.core.store.connection import Store
+    from flowprov.core.store.model import Model
 
 MAX_LISTED_CANDIDATES = 10
 
-RecordT = TypeVar("RecordT", bound="Record")
+RecordT = TypeVar("RecordT", bound="Model")
 
 
 class QuerySet(Generic[RecordT]):
@@ -102,10 +104,7 @@ class QuerySet(Generic[RecordT]):
         for field in fields:
             descending = field.startswith("-")
             name = field.lstrip("-")
-            attr = _attribute_name(self.model, name)
-            if attr is None or attr not in self.model.__mapper__.column_attrs:
-                raise _unknown_field(self.model, name)
-            column = getattr(self.model, attr)
+            column = getattr(self.model, column_attribute(self.model, name))
             qs._order.append(column.desc() if descending else column.asc())
         return qs
 
@@ -169,7 +168,7 @@ class QuerySet(Generic[RecordT]):
         else:
             for path in self._related:
                 option: _AbstractLoad | None = None
-                model: type[Record] = self.model
+                model: type[Model] = self.model
                 for part in path.split("__"):
                     attr = getattr(model, part)
                     option = joinedload(attr) if option is None else option.joinedload(attr)
@@ -311,26 +310,18 @@ class QuerySet(Generic[RecordT]):
             fields = tuple(c.key for c in mapper.column_attrs if not c.key.startswith("_"))
         columns = []
         for name in fields:
-            attr = _attribute_name(self.model, name)
-            if attr is None or attr not in mapper.column_attrs:
-                raise _unknown_field(self.model, name)
-            columns.append(getattr(self.model, attr))
+            columns.append(getattr(self.model, column_attribute(self.model, name)))
         return list(fields), columns
 
     def delete(self, permanent: bool | None = None) -> int:
         """Move every matching record to the trash (`permanent=True`: delete them) in one
         transaction; returns how many. Records without a trash (Space, User, Storage) are deleted."""
-        from flowprov.core.registry.trash import TRASH_BRANCH, delete_rows, has_trash, move_branch  # noqa: PLC0415
-
         ids = self.values_list("id", flat=True)
         self._cache = None
         if not ids:
             return 0
-        if permanent or not has_trash(self.model):
-            if permanent is False:
-                raise ValueError(f"{self.model.__name__} records have no trash: use delete(permanent=True)")
-            return delete_rows(self.store, self.model, ids)
-        return move_branch(self.store, self.model, ids, TRASH_BRANCH)
+        # the record class knows whether it has a trash (registry/trash.py, a layer above this one)
+        return int(self.model._delete_ids(self.store, ids, permanent))
 
     def update(self, **values: Any) -> int:
         """Set fields of every matching record in one UPDATE (Django's `update()`; no save() rules
@@ -339,14 +330,12 @@ class QuerySet(Generic[RecordT]):
 
         columns = {}
         for name, value in values.items():
-            attr = _attribute_name(self.model, name)
-            if attr is None or attr not in self.model.__mapper__.column_attrs:
-                raise _unknown_field(self.model, name)
+            attr = column_attribute(self.model, name)
             columns[self.model.__mapper__.column_attrs[attr].columns[0].key] = value
         ids = self.values_list("id", flat=True)
         store = self.store
         with store.transaction() as session:
-            for chunk in _chunks(ids, 10_000):
+            for chunk in chunked(ids, 10_000):
                 stmt = update(self.model).where(self.model.id.in_(chunk)).values(columns)
                 session.execute(stmt, execution_options={"synchronize_session": False})
         changed = set(ids)
@@ -458,7 +447,3 @@ def names_identity_or_branch(queries: tuple[Any, ...], expressions: dict[str, An
                 keys.append(child[0])
     return any(k in IDENTITY_KEYS or k == "branch_id" or k.startswith(("branch_id__", "branch__")) for k in keys)
 
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import String, Text, case, or_
 
 from flowprov.core.exceptions import FieldError
-from flowprov.core.query.lookups import _attribute_name, _unknown_field
+from flowprov.core.query.lookups import column_attribute
 
 if TYPE_CHECKING:
     from flowprov.core.query.queryset import QuerySet
-    from flowprov.core.registry.base import Record
+    from flowprov.core.store.model import Model
 
 MAX_CANDIDATES = 5000
 MIN_FUZZY_SCORE = 30.0
 
 
-def text_fields(model: type[Record]) -> list[str]:
+def text_fields(model: type[Model]) -> list[str]:
     return [
         a.key
         for a in model.__mapper__.column_attrs
@@ -76,9 +76,7 @@ def search_queryset(
     fields = [field] if isinstance(field, str) else list(field or text_fields(model))
     columns = {}
     for name in fields:
-        attr = _attribute_name(model, name)
-        if attr is None or attr not in model.__mapper__.column_attrs:
-            raise _unknown_field(model, name)
+        attr = column_attribute(model, name)
         column_type = model.__mapper__.column_attrs[attr].columns[0].type
         if not isinstance(getattr(column_type, "impl", column_type), (String, Text)):
             raise FieldError(f"search(field={name!r}): {name} is not a text field")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from sqlalchemy import inspect
 
 from flowprov.core.registry.artifact import Artifact, link_outputs
-from flowprov.core.registry.base import Record, raise_integrity_error
+from flowprov.core.registry.base import Record
 from flowprov.core.registry.collection import Collection
 from flowprov.core.registry.run import Run
 from flowprov.core.registry.space import Space
@@ -17,6 +17,7 @@ from flowprov.core.registry.transform import Transform
 from flowprov.core.registry.user import User
 from flowprov.core.registry.versioning import VersionedBatch
 from flowprov.core.registry.writer import insert_records
+from flowprov.core.store.integrity import raise_integrity_error
 
 if TYPE_CHECKING:
     from flowprov.core.store.connection import Store

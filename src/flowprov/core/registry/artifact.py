@@ -25,13 +25,14 @@ from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_artifact, run_output_artifact
 from flowprov.core.registry.managers import RecreatedManager, RelatedDescriptor, insert_ignore
 from flowprov.core.registry.trash import InBranch
-from flowprov.core.registry.versioning import check_revises, chunked
+from flowprov.core.registry.versioning import check_revises
 from flowprov.core.uid import new_versioned_uid
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from flowprov.core.query.lineage import Lineage
+    from flowprov.core.registry.lineage_graph import Lineage
 
 # Set by the tracking layer: returns the run of the current tracking context, or None.
 default_run_provider: Callable[[], Any] | None = None
@@ -271,7 +272,7 @@ class Artifact(InBranch, Record):
 
     def view_lineage(self, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
-        from flowprov.core.query.lineage import walk
+        from flowprov.core.registry.lineage import walk
 
         return walk(self, direction, depth)
 

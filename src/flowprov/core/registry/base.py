@@ -14,9 +14,8 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, inspect, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, object_session
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, String, Text, inspect, select
+from sqlalchemy.orm import Mapped, Session, object_session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from flowprov.core.exceptions import ValidationError
@@ -24,6 +23,8 @@ from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.query.queryset import QuerySet
 from flowprov.core.registry.versioning import VersionedBatch
 from flowprov.core.registry.writer import insert_records
+from flowprov.core.store.integrity import raise_integrity_error
+from flowprov.core.store.model import Model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,13 +33,6 @@ if TYPE_CHECKING:
     from flowprov.core.query.q import Q
     from flowprov.core.store.connection import Store
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 # Columns a save fills in itself; clean_fields does not ask the user for them.
 AUTO_FIELDS = {"id", "uid", "created_at", "updated_at", "created_by_id", "space_id", "is_latest"}
 
@@ -48,19 +42,6 @@ def _store_of(obj: Any) -> Store | None:
     return session.info.get("store") if session is not None else None
 
 
-@contextmanager
-def raise_integrity_error(model: type) -> Iterator[None]:
-    """Turn a database constraint failure into a ValidationError that names the record class."""
-    try:
-        yield
-    except IntegrityError as exc:
-        detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
-        hint = ""
-        if "FOREIGN KEY" in detail.upper() or "foreign key" in detail:
-            hint = " (another record still refers to it: delete or re-point that record first)"
-        raise ValidationError(f"{model.__name__}: the store refused the write: {detail}{hint}") from exc
-
-
 class _ObjectsManager:
     """`Record.objects`: Django's manager name; lamindb code writes `ln.Artifact.objects.filter(...)`."""
 
@@ -68,10 +49,10 @@ class _ObjectsManager:
         return QuerySet(owner)
 
 
-class Record(DeclarativeBase):
+class Record(Model):
     """Base of Transform, Run, Artifact, Collection, Space, User and Storage."""
 
-    metadata = MetaData(naming_convention=NAMING)
+    __abstract__ = True  # the mapped classes share Model's metadata
     objects = _ObjectsManager()
 
     _uid_len: ClassVar[int] = 0
@@ -83,13 +64,8 @@ class Record(DeclarativeBase):
     _repr_hidden: ClassVar[frozenset[str]] = frozenset({"id", "source_code"})
 
     if TYPE_CHECKING:
-        # Every record class maps id and uid (an unsaved record's id is None); all but Space and
-        # User map the two foreign keys, and code setting them checks the record has them first.
-        # Subclasses declare the real columns (mapped_column), which SQLAlchemy needs.
-        # Each maps one Table (DeclarativeBase types __table__ as any FromClause).
-        __table__: ClassVar[Table]
-        id: Mapped[int | None]
-        uid: Mapped[str]
+        # All but Space and User map the two foreign keys (id and uid: see Model), and code
+        # setting them checks the record has them first.
         created_by_id: Mapped[int | None]
         space_id: Mapped[int | None]
 
@@ -400,6 +376,13 @@ class Record(DeclarativeBase):
             else:
                 raise ValidationError({rel_key: [f"{type(value).__name__} {value!r} is not saved; save it first"]})
 
+    @classmethod
+    def _delete_ids(cls, store: Store, ids: list[Any], permanent: bool | None) -> int:
+        """What `QuerySet.delete()` does to the rows it matched (registry/trash.py)."""
+        from flowprov.core.registry.trash import delete_ids
+
+        return delete_ids(store, cls, ids, permanent)
+
     def delete(
         self, permanent: bool | None = None, using: str | Store | None = None, storage: bool | None = None
     ) -> None:
@@ -481,7 +464,7 @@ class Record(DeclarativeBase):
 
     def describe(self, return_str: bool = False) -> str | None:
         """Print a short tree of the record's fields, relations and lineage (or return it)."""
-        from flowprov.core.query.describe_tree import describe_text
+        from flowprov.core.registry.describe import describe_text
 
         text = describe_text(self)
         if return_str:

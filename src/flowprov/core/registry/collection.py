@@ -21,8 +21,9 @@ from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import collection_artifact, run_input_collection
 from flowprov.core.registry.managers import RelatedDescriptor, insert_ignore
 from flowprov.core.registry.trash import InBranch
-from flowprov.core.registry.versioning import check_revises, chunked
+from flowprov.core.registry.versioning import check_revises
 from flowprov.core.uid import new_versioned_uid
+from flowprov.core.util import chunked
 
 
 class Collection(InBranch, Record):

@@ -37,7 +37,7 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     if key is None and name is None:
         return None
     from flowprov.core.exceptions import FlowprovError
-    from flowprov.core.registry.transform import hash_source
+    from flowprov.core.hashing import hash_text
     from flowprov.core.store import connection
 
     store = connection._current
@@ -48,7 +48,7 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         key=key,
         name=name,
         version=kwargs.get("version", kwargs.get("version_tag")),
-        hash=hash_source(source) if isinstance(source, str) else None,
+        hash=hash_text(source) if isinstance(source, str) else None,
     )
     where = [cls.key == key] if key is not None else [cls.key.is_(None), cls.name == name]
     try:

@@ -165,7 +165,7 @@ class RelatedManager:
         owner_id = self._require_saved()
         ids = self._ids(objs)
         store = self._store()
-        from flowprov.core.registry.base import raise_integrity_error
+        from flowprov.core.store.integrity import raise_integrity_error
 
         with raise_integrity_error(type(self.instance)), store.transaction() as session:
             if self.prop.direction is MANYTOMANY:

@@ -23,7 +23,7 @@ from flowprov.core.registry.trash import InBranch
 from flowprov.core.uid import base62
 
 if TYPE_CHECKING:
-    from flowprov.core.query.lineage import Lineage
+    from flowprov.core.registry.lineage_graph import Lineage
 
 STATUS_CODES = {"scheduled": -3, "restarted": -2, "started": -1, "completed": 0, "errored": 1, "aborted": 2}
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
@@ -194,6 +194,6 @@ class Run(InBranch, Record):
 
     def view_lineage(self, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """The lineage graph: Mermaid text when printed, a diagram in Jupyter (Graphviz if installed)."""
-        from flowprov.core.query.lineage import walk
+        from flowprov.core.registry.lineage import walk
 
         return walk(self, direction, depth)

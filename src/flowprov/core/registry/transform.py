@@ -8,9 +8,6 @@ an old version.
 
 from __future__ import annotations
 
-import hashlib
-import os
-from base64 import urlsafe_b64encode
 from datetime import datetime
 from typing import Any
 
@@ -19,18 +16,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.hashing import hash_text
 from flowprov.core.registry.base import Record
 from flowprov.core.registry.links import transform_predecessor
 from flowprov.core.registry.managers import RelatedDescriptor
 from flowprov.core.registry.trash import InBranch
-from flowprov.core.registry.versioning import check_revises, chunked
+from flowprov.core.registry.versioning import check_revises
+from flowprov.core.util import chunked
 
 TRANSFORM_TYPES = ("pipeline", "step", "script", "notebook", "function")
-
-
-def hash_source(source_code: str) -> str:
-    """lamindb's text hash: the first 22 characters of the URL-safe base64 MD5 digest."""
-    return urlsafe_b64encode(hashlib.md5(source_code.encode()).digest()).decode()[:22]
 
 
 class Transform(InBranch, Record):
@@ -130,7 +124,7 @@ class Transform(InBranch, Record):
             reference_type=reference_type,
             description=description,
             source_code=source_code,
-            hash=hash_source(source_code) if isinstance(source_code, str) else None,
+            hash=hash_text(source_code) if isinstance(source_code, str) else None,
             is_latest=True,
             created_at=utcnow(),
         )
@@ -176,8 +170,8 @@ class Transform(InBranch, Record):
         found: list[Transform] = []
         for chunk in chunked(keys):
             found += session.scalars(_BY_KEY, {"values": chunk}).all()
-        for chunk in chunked(names):
-            found += session.scalars(_BY_NAME_WITHOUT_KEY, {"values": chunk}).all()
+        for name_chunk in chunked(names):
+            found += session.scalars(_BY_NAME_WITHOUT_KEY, {"values": name_chunk}).all()
         return sorted(found, key=lambda t: t.id)
 
     def _content_key(self) -> tuple[str | None, str | None, str | None]:

@@ -6,8 +6,7 @@ Keys: `from_path` uses the file's path relative to its git root, else to the wor
 repository's URL, as lamindb does. Both return unsaved transforms (the stored one when its key and
 source are stored already, see registry/construction.py).
 
-The git facts come from `core/tracking/gitinfo.py` (imported when called): one known backward
-import, listed in docs/design.md.
+The git facts come from `core/gitinfo.py`, a leaf module every layer may use.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ PIPELINE_SUFFIXES = (".nf", ".smk", ".wdl", ".cwl")
 
 
 def from_path(cls: type[Transform], path: str | os.PathLike, key: str | None = None, **kwargs: Any) -> Transform:
-    from flowprov.core.tracking.gitinfo import find_git_root
+    from flowprov.core.gitinfo import find_git_root
 
     file = Path(path).resolve()
     if not file.is_file():
@@ -93,7 +92,7 @@ def _local_clone(url: str | os.PathLike) -> Path:
 
 def _repository_url(clone: Path) -> str:
     """The clone's origin (credentials removed), else the clone's own location."""
-    from flowprov.core.tracking.gitinfo import _remote_url
+    from flowprov.core.gitinfo import _remote_url
 
     remote = _remote_url(clone)
     if remote:

@@ -23,6 +23,7 @@ from sqlalchemy import Integer, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
 from flowprov.core.uid import SUFFIX_LEN
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     from flowprov.core.registry.base import Record
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 MAIN_BRANCH = 1
 ARCHIVE_BRANCH = 0
 TRASH_BRANCH = -1
-CHUNK = 5000
 
 
 class InBranch:
@@ -79,7 +79,7 @@ def delete_rows(store: Store, cls: type[Record], ids: list[Any]) -> int:
 
     with raise_integrity_error(cls), store.transaction() as session:
         stems = _stems(session, cls, ids)
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             session.execute(delete(cls).where(cls.id.in_(chunk)), execution_options={"synchronize_session": False})
         settle_heads(session, cls, stems)
     _forget(store, cls, set(ids))
@@ -90,7 +90,7 @@ def move_branch(store: Store, cls: type[Record], ids: list[Any], branch_id: int)
     """Move records to the trash (-1) or back to the main branch (1) in one transaction."""
     model: Any = cls
     with store.transaction() as session:
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             session.execute(
                 update(model).where(model.id.in_(chunk)).values(branch_id=branch_id),
                 execution_options={"synchronize_session": False},
@@ -116,7 +116,7 @@ def restore_found(session: Session, records: Iterable[Any]) -> None:
         return
     cls: Any = type(trashed[0])
     ids = [r.id for r in trashed]
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         session.execute(
             update(cls).where(cls.id.in_(chunk)).values(branch_id=MAIN_BRANCH),
             execution_options={"synchronize_session": False},
@@ -137,7 +137,7 @@ def settle_heads(session: Session, cls: type[Record], stems: set[str]) -> None:
     model: Any = cls
     stem_len = cls._uid_len - SUFFIX_LEN
     rows: list[Any] = []
-    for chunk in _chunks(sorted(stems)):
+    for chunk in chunked(sorted(stems)):
         stmt = select(model.id, model.uid, model.is_latest, model.branch_id)
         rows += session.execute(stmt.where(func.substr(model.uid, 1, stem_len).in_(chunk))).all()
     families: dict[str, list[Any]] = {}
@@ -152,7 +152,7 @@ def settle_heads(session: Session, cls: type[Record], stems: set[str]) -> None:
         promote += [r.id for r in family if r.id == head.id and not r.is_latest]
         demote += [r.id for r in family if r.id != head.id and r.is_latest]
     for ids, value in ((promote, True), (demote, False)):
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             session.execute(
                 update(model).where(model.id.in_(chunk)).values(is_latest=value),
                 execution_options={"synchronize_session": False},
@@ -164,7 +164,7 @@ def _stems(session: Session, cls: type[Record], ids: list[Any]) -> set[str]:
         return set()
     model: Any = cls
     found: set[str] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         found.update(uid[:-SUFFIX_LEN] for uid in session.scalars(select(model.uid).where(model.id.in_(chunk))))
     return found
 
@@ -192,7 +192,11 @@ def _forget(store: Store, cls: type[Record], ids: set[Any]) -> None:
     store.release()
 
 
-def _chunks(items: Iterable[Any]) -> Iterable[list[Any]]:
-    values = list(items)
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
+def delete_ids(store: Store, cls: type[Record], ids: list[Any], permanent: bool | None) -> int:
+    """`QuerySet.delete()`: move the rows to the trash, or (`permanent=True`, or a class without
+    a trash) delete them."""
+    if permanent or not has_trash(cls):
+        if permanent is False:
+            raise ValueError(f"{cls.__name__} records have no trash: use delete(permanent=True)")
+        return delete_rows(store, cls, ids)
+    return move_branch(store, cls, ids, TRASH_BRANCH)

@@ -7,13 +7,13 @@ transaction. Families are always loaded whole, so the next suffix is computed wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from flowprov.core.uid import SUFFIX_LEN, new_versioned_uid
+from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
     from flowprov.core.registry.base import Record
@@ -58,8 +58,7 @@ def assign_new_version(record: Any, family: list[Any]) -> list[str]:
 
 def demote(session: Session, cls: type[Record], uids: list[str]) -> None:
     """Clear `is_latest` of the given versions in the store."""
-    for start in range(0, len(uids), 5000):
-        chunk = uids[start : start + 5000]
+    for chunk in chunked(uids):
         session.execute(
             update(cls).where(cls.uid.in_(chunk)).values(is_latest=False),
             execution_options={"synchronize_session": False},
@@ -139,8 +138,3 @@ def same_revision(record: Any, family: list[Any]) -> Any:
             return candidate
     return None
 
-
-def chunked(values: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -78,15 +78,24 @@ def known_revisions() -> set[str]:
     return found
 
 
+def _installed_version() -> str:
+    """This flowprov's version, from the installed distribution (the store layer does not import
+    the package root, which sits above every layer)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flowprov")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def _refuse_unknown(store: Store, conn: Connection, revision: str | None, refuse_other_tables: bool = False) -> None:
     """A store this flowprov cannot take over or upgrade: made by a newer flowprov, by someone else,
     or (`refuse_other_tables`, creating a store on first use) a database that holds other tables."""
     url = store.display_url
     if revision is not None and revision not in known_revisions():
-        from flowprov import __version__
-
         raise StoreNeedsMigration(
-            f"store {url} has schema revision {revision!r}, which flowprov {__version__} does not know: "
+            f"store {url} has schema revision {revision!r}, which flowprov {_installed_version()} does not know: "
             "it was made or upgraded by a newer flowprov; upgrade flowprov to use it"
         )
     if revision is not None:

@@ -143,7 +143,6 @@ def track(
     spool file (`flowprov spool replay` writes it later).
     """
     from flowprov.core.registry import Transform
-    from flowprov.core.tracking.adapter_kit import git_facts as git_info
 
     with context._lock:
         aux: dict[str, Any] = {
@@ -154,24 +153,7 @@ def track(
         }
         project_root: Path | None = None
         if transform is None:
-            notebook = _in_notebook()
-            source_path = _notebook_path() if notebook else _caller_file()
-            source = (
-                (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace"))
-                if source_path
-                else None
-            )
-            git = git_info(source_path) if source_path else None
-            project_root = git.root if git else Path.cwd()
-            if git:
-                aux["git"] = git_aux(git)
-            if not key:
-                if source_path is None:
-                    raise ValueError(
-                        "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
-                    )
-                key = relative_key(source_path, git.root if git else None)
-            transform = Transform(key=key, type="notebook" if notebook else "script", source_code=source)
+            transform, project_root = _calling_source(key, aux)
         elif not isinstance(transform, Transform):
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
         from flowprov.core.tracking.offline import store_failures
@@ -191,6 +173,32 @@ def track(
         current_target.set(_ImmediateTarget(run))
         _install_exit_hooks()
         return run
+
+
+def _calling_source(key: str | None, aux: dict[str, Any]) -> tuple[Transform, Path]:
+    """The transform of the calling script or notebook (its source, git facts into `aux`) and the
+    project root its paths are relative to."""
+    from flowprov.core.registry import Transform
+    from flowprov.core.tracking.adapter_kit import git_facts as git_info
+
+    notebook = _in_notebook()
+    source_path = _notebook_path() if notebook else _caller_file()
+    source = (
+        (_notebook_source(source_path) if notebook else source_path.read_text(errors="replace"))
+        if source_path
+        else None
+    )
+    git = git_info(source_path) if source_path else None
+    if git:
+        aux["git"] = git_aux(git)
+    if not key:
+        if source_path is None:
+            raise ValueError(
+                "flowprov.track(): cannot tell which notebook this is; pass track(key='path/to/notebook.ipynb')"
+            )
+        key = relative_key(source_path, git.root if git else None)
+    transform = Transform(key=key, type="notebook" if notebook else "script", source_code=source)
+    return transform, git.root if git else Path.cwd()
 
 
 def _start_in_store(

@@ -94,8 +94,7 @@ def _where(h: RunHandle) -> str:
 
 def save_transforms(pending: list[RunHandle]) -> dict[int, int]:
     """id(spec) -> transform id; a spec already stored (same key and source) is reused."""
-    import flowprov as ln
-    from flowprov.core.registry import Transform
+    from flowprov.core.registry import Transform, save
     from flowprov.core.registry.construction import no_construction_lookup
 
     specs = {id(h.transform): h.transform for h in pending}
@@ -113,13 +112,12 @@ def save_transforms(pending: list[RunHandle]) -> dict[int, int]:
             )
             for sp in specs.values()
         ]
-    return {k: t.id for k, t in zip(specs, ln.save(built), strict=True)}
+    return {k: t.id for k, t in zip(specs, save(built), strict=True)}
 
 
 def save_artifacts(pending: list[RunHandle]) -> list[FileRole]:
     """Every file of the pending runs, each with its artifact id (new bytes saved in one batch)."""
-    import flowprov as ln
-    from flowprov.core.registry import Artifact
+    from flowprov.core.registry import Artifact, save
 
     files: list[FileRole] = []
     for h in pending:
@@ -131,7 +129,7 @@ def save_artifacts(pending: list[RunHandle]) -> list[FileRole]:
     fresh = [f for _, _, f in files if f.artifact_id is None]
     if fresh:
         built = [Artifact(f.path, key=f.key, _content=ContentHash(**f.content), run=False) for f in fresh]
-        for f, a in zip(fresh, ln.save(built), strict=True):
+        for f, a in zip(fresh, save(built), strict=True):
             f.artifact_id = a.id
     return files
 

@@ -1,12 +1,20 @@
-"""Plain-data descriptions of records, shared by the CLI's JSON output and its tables."""
+"""Plain-data descriptions of records: the CLI's JSON output and tables, the UI's pages, the
+records of a lineage's JSON form, and `record.describe()`'s text tree (lamindb's).
+
+They read a record's relations (params, links, child runs) through the registry, so they live
+here, above the query layer; the CLI and the UI only print or render them."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from flowprov.core.registry.run import STATUS_NAMES
+
 if TYPE_CHECKING:
     from flowprov.core.registry import Artifact, Run, Transform
+
+EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -90,8 +98,6 @@ def summarize_child_runs(r: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
     from sqlalchemy.orm import object_session
 
-    from flowprov.core.registry.run import STATUS_NAMES  # describe is presentation: it moves up to the CLI
-
     run_model = type(r)
     transform_model = run_model.transform.property.mapper.class_
     session = object_session(r) or run_model.filter().store.session
@@ -112,3 +118,49 @@ def summarize_child_runs(r: Any) -> dict[str, Any]:
         "by_status": {STATUS_NAMES[code]: n for code, n in sorted(by_status)},
         "by_step": {key or name: n for key, name, n in by_step},
     }
+
+
+# -- record.describe() --------------------------------------------------------------------------
+
+
+def describe_record(record: Any, children: int = 20) -> dict[str, Any]:
+    """The plain-data description of a Run, Transform or Artifact (the CLI's JSON shape)."""
+    kind = type(record).__name__
+    if kind == "Run":
+        return describe_run(record, children=children)
+    if kind == "Transform":
+        out = describe_transform(record)
+        out["runs"] = record.runs.count()
+        return out
+    if kind == "Artifact":
+        out = describe_artifact(record)
+        out["created_by_run"] = record.run.uid if record.run_id else None
+        out["transform"] = (record.run.transform.key or record.run.transform.name) if record.run_id else None
+        out["input_of_runs"] = [r.uid for r in record.input_of_runs.all().order_by("id")]
+        return out
+    # Collection, Storage, Space, User: their own fields (lamindb describes every record)
+    return {a.key: getattr(record, a.key) for a in record.__mapper__.column_attrs if a.key != "id" and a.key[0] != "_"}
+
+
+def tree_lines(data: dict[str, Any], indent: str = "") -> list[str]:
+    """`key: value` lines, nested dicts and lists of dicts indented under their key; empty values left out."""
+    lines: list[str] = []
+    for key, value in data.items():
+        if value in EMPTY:
+            continue
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines += tree_lines(value, indent + "  ")
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            lines.append(f"{indent}{key}: ({len(value)})")
+            for item in value:
+                label = item.get("key") or item.get("path") or item.get("name") or item.get("uid")
+                lines.append(f"{indent}  - {label}")
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    return lines
+
+
+def describe_text(record: Any) -> str:
+    head = f"{type(record).__name__} {record.uid}"
+    return "\n".join([head, *tree_lines({k: v for k, v in describe_record(record).items() if k != "uid"}, "  ")])

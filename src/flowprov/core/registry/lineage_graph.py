@@ -127,7 +127,7 @@ class Lineage:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: records as `flowprov show` describes them, edges with their locations."""
-        from flowprov.core.query.describe import describe_artifact, describe_run_row
+        from flowprov.core.registry.describe import describe_artifact, describe_run_row
 
         return {
             "root": self.root.uid,
