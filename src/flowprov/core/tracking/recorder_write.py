@@ -4,6 +4,7 @@ check_pending        the field rules of save(), before anything is written
 save_transforms      one batch, deduplicated by key + source
 save_artifacts       one batch, deduplicated by content; runs refer to environment and report
 find_stored_runs     by (reference_type, reference, name), or by a uid given before storing
+                     (under a lock per bucket of references on PostgreSQL: no duplicate runs)
 insert_new_runs      plain rows in one executemany, parents first
 update_stored_runs   only what changed, in one executemany
 write_links          inputs (path read), outputs (path and time written), first creators
@@ -61,11 +62,16 @@ def check_pending(pending: list[RunHandle]) -> None:
 
     run_columns = Run.__table__.c
     transform_columns = Transform.__table__.c
+    checked_specs: set[int] = set()  # thousands of steps share a few transforms: check each once
     for h in pending:
         values = {"name": h.name, "reference": h.reference, "reference_type": h.reference_type}
         problems = [(f, field_problem(run_columns[f], v)) for f, v in values.items()]
         problems += [(f, field_problem(run_columns[f], v)) for f, v in (("params", h.params), ("aux", h.aux))]
-        problems += [(f"transform {f}", field_problem(transform_columns[f], v)) for f, v in _spec_values(h.transform)]
+        if id(h.transform) not in checked_specs:
+            checked_specs.add(id(h.transform))
+            problems += [
+                (f"transform {f}", field_problem(transform_columns[f], v)) for f, v in _spec_values(h.transform)
+            ]
         for fieldname, message in problems:
             if message:
                 raise ValidationError(f"{_where(h)}run {_label(h)}: field {fieldname!r}: {message}")
@@ -143,6 +149,7 @@ def find_stored_runs(session: Session, pending: list[RunHandle]) -> None:
     unknown = [h for h in pending if h.run_id is None and (h.reference is not None or h.uid is not None)]
     by_reference: dict[tuple[Any, ...], int] = {}
     refs = sorted({h.reference for h in unknown if h.reference is not None})
+    lock_references(session, [(h.reference_type, h.reference) for h in unknown if h.reference is not None])
     for start in range(0, len(refs), CHUNK):
         query = select(Run.id, Run.reference_type, Run.reference, Run.name)
         for run_id, rtype, ref, name in session.execute(query.where(Run.reference.in_(refs[start : start + CHUNK]))):
@@ -158,6 +165,30 @@ def find_stored_runs(session: Session, pending: list[RunHandle]) -> None:
         else:
             h.run_id = by_uid.get(h.uid)  # type: ignore[arg-type]
         h.stored = h.run_id is not None
+
+
+REFERENCE_LOCKS = 64  # PostgreSQL advisory locks a flush takes at most (buckets of references)
+
+
+def lock_references(session: Session, references: list[tuple[str | None, str]]) -> None:
+    """Serialise writers of the same external runs until the transaction ends.
+
+    SQLite needs nothing (BEGIN IMMEDIATE: one writer at a time, so "look up, then insert" is
+    atomic). PostgreSQL's READ COMMITTED would let two flushes (two ingests of one trace, chunk by
+    chunk) both find no run and both insert it: a transaction-scoped advisory lock per bucket of
+    references, taken in sorted order (no cycles), makes the second wait and then find the first's.
+    """
+    if not references or session.get_bind().dialect.name != "postgresql":
+        return
+    import zlib
+
+    from sqlalchemy import text
+
+    buckets = sorted({zlib.crc32(f"{rtype}\0{ref}".encode()) % REFERENCE_LOCKS for rtype, ref in references})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, b) FROM unnest(CAST(:buckets AS integer[])) AS b"),
+        {"space": 0x666C6F77, "buckets": buckets},
+    )
 
 
 def insert_new_runs(
@@ -222,7 +253,7 @@ def update_stored_runs(
         row = current[h.run_id]  # type: ignore[index]
         wanted = {
             "params": {**(row["params"] or {}), **h.params} or None,
-            "aux": {**(row["aux"] or {}), **h.aux} or None,
+            "aux": _merged_aux(row["aux"], h),
             "_status_code": status_code(h.status) if h.status else row["_status_code"],
             "started_at": h.started_at or row["started_at"],
             "finished_at": h.finished_at or row["finished_at"],
@@ -236,6 +267,13 @@ def update_stored_runs(
         columns = [k.removeprefix("b_") for k in changes[0] if k != "b_id"]
         stmt = table.update().where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in columns})
         session.execute(stmt, changes)
+
+
+def _merged_aux(stored: dict[str, Any] | None, h: RunHandle) -> dict[str, Any] | None:
+    merged = {**(stored or {}), **h.aux}
+    for key in h.aux_dropped:
+        merged.pop(key, None)
+    return merged or None
 
 
 def _ancestor_ids(handle: RunHandle) -> set[int | None]:

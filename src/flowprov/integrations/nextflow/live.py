@@ -19,20 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowprov.core.tracking.adapter_kit import ReferenceType
 from flowprov.integrations.nextflow.history import pipeline_from_command
-from flowprov.integrations.nextflow.ingest import (
+from flowprov.integrations.nextflow.software_versions import ProcessEnvironments, find_versions_file, read_versions
+from flowprov.integrations.nextflow.tasks import (
     TASK_STATUS,
-    _full_hash,
+    full_hash,
     task_aux_of,
     task_end_note,
     task_finished_at,
 )
-from flowprov.integrations.nextflow.software_versions import ProcessEnvironments, find_versions_file, read_versions
 from flowprov.integrations.nextflow.trace import TaskRecord
 from flowprov.integrations.nextflow.weblog import WeblogMessage, parse_iso_time
 
-LAUNCH_TYPE = "nextflow_session_id"
-TASK_TYPE = "nextflow_task_hash"
+LAUNCH_TYPE = ReferenceType.NEXTFLOW_SESSION
+TASK_TYPE = ReferenceType.NEXTFLOW_TASK
 WORKFLOW_AUX = ("profile", "workDir", "launchDir", "projectDir", "containerEngine", "configFiles", "scriptId")
 FINAL_EVENTS = ("process_completed", "error")
 DONE_MEMORY = 200_000  # finished tasks remembered to ignore late submitted/started messages
@@ -60,7 +61,7 @@ def _task_key(record: TaskRecord) -> int:
 
 def task_reference(record: TaskRecord) -> str:
     """The task's reference as the trace ingest gives it without a work dir beside it."""
-    return _full_hash(record) or record.hash or f"task:{record.task_id}"
+    return full_hash(record) or record.hash or f"task:{record.task_id}"
 
 
 def redacted_command(command: str) -> str:
@@ -266,7 +267,7 @@ class LiveRecorder:
         if record.status == "FAILED":
             state.attempts[name] = record.attempt
             if "error_action" not in record.metrics or record.metrics.get("error_action") == "RETRY":
-                state.failed_retry[name] = _full_hash(record) or record.hash or ""
+                state.failed_retry[name] = full_hash(record) or record.hash or ""
 
     def _stored_failure(self, state: LaunchState, name: str, attempt: int) -> str | None:
         """The failed attempt a retry retries, when an earlier receiver recorded it."""
