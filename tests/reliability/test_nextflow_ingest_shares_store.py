@@ -74,7 +74,7 @@ def wait_for_tasks(proc: subprocess.Popen[str], at_least: int, timeout: float = 
         written = task_runs()
         if written >= at_least:
             return written
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise AssertionError(f"the ingest committed fewer than {at_least} task runs in {timeout} s")
 
 
@@ -107,7 +107,7 @@ def test_a_small_writer_during_a_300k_task_ingest_finishes_within_5_s(store, tmp
 
 
 def test_kill_9_mid_ingest_then_reingest_is_exact(store, tmp_path):
-    tasks = 6 * CHUNK
+    tasks = 4 * CHUNK
     trace = tmp_path / "trace.txt"
     write_trace(trace, tasks)
     proc = start_ingest(trace, store.url)

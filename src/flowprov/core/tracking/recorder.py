@@ -309,7 +309,8 @@ class Recorder:
             if not_under is not None:
                 query = query.exclude(initiated_by_run__reference=not_under[0], initiated_by_run__name=not_under[1])
             for run in query.order_by("id"):
-                found[run.reference] = run.uid
+                if run.reference is not None:
+                    found[run.reference] = run.uid
         return found
 
     # -- writing ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ save_transforms      one batch, deduplicated by key + source
 save_artifacts       one batch, deduplicated by content; runs refer to environment and report
 find_stored_runs     by (reference_type, reference, name), or by a uid given before storing
                      (under a lock per bucket of references on PostgreSQL: no duplicate runs)
-insert_new_runs      plain rows in one executemany, parents first
+insert_new_runs      plain tuples in one DB-API executemany, parents first
 update_stored_runs   only what changed, in one executemany
 write_links          inputs (path read), outputs (path and time written), first creators
 """
@@ -191,11 +191,31 @@ def lock_references(session: Session, references: list[tuple[str | None, str]]) 
     )
 
 
+RUN_COLUMNS = (
+    "id",
+    "uid",
+    "name",
+    "started_at",
+    "finished_at",
+    "reference",
+    "reference_type",
+    "created_at",
+    "aux",
+    "params",
+    "_status_code",
+    "transform_id",
+    "environment_id",
+    "report_id",
+    "initiated_by_run_id",
+    "created_by_id",
+    "space_id",
+)
+
+
 def insert_new_runs(
     session: Session, store: Store, new: list[RunHandle], transform_id: dict[int, int], roles: dict[Any, Any]
 ) -> None:
-    from sqlalchemy import insert
-
+    """Plain tuples in one executemany (no per-row SQLAlchemy parameter processing)."""
     from flowprov.core.registry import Run
     from flowprov.core.registry.run import status_code
     from flowprov.core.registry.user import current_user_id
@@ -207,29 +227,57 @@ def insert_new_runs(
     for h, new_id in zip(new, allocate_ids(session, Run.__table__, len(new)), strict=True):
         h.run_id = new_id
     user_id, now = current_user_id(session, store), utcnow()
-    rows = [
-        {
-            "id": h.run_id,
-            "uid": h.uid or base62(16),
-            "name": h.name,
-            "started_at": h.started_at or h.opened_at,
-            "finished_at": h.finished_at,
-            "reference": h.reference,
-            "reference_type": h.reference_type,
-            "created_at": now,
-            "aux": dict(h.aux) or None,
-            "params": dict(h.params) or None,
-            "_status_code": status_code(h.status or "started"),
-            "transform_id": transform_id[id(h.transform)],
-            "environment_id": roles.get((id(h), "env")),
-            "report_id": roles.get((id(h), "report")),
-            "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
-            "created_by_id": user_id,
-            "space_id": 1,
-        }
-        for h in new
-    ]
-    session.execute(insert(Run.__table__), rows)
+    codes: dict[str | None, int] = {}
+    rows = []
+    for h in new:
+        code = codes.get(h.status)
+        if code is None:
+            code = codes[h.status] = status_code(h.status or "started")
+        parent_id = h.parent.run_id if h.parent is not None else h.parent_run_id
+        rows.append(
+            (
+                h.run_id,
+                h.uid or base62(16),
+                h.name,
+                h.started_at or h.opened_at,
+                h.finished_at,
+                h.reference,
+                h.reference_type,
+                now,
+                dict(h.aux) or None,
+                dict(h.params) or None,
+                code,
+                transform_id[id(h.transform)],
+                roles.get((id(h), "env")),
+                roles.get((id(h), "report")),
+                parent_id,
+                user_id,
+                1,
+            )
+        )
+    bulk_insert(session, Run.__table__, RUN_COLUMNS, rows)
+
+
+def bulk_insert(session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """INSERT rows (tuples in `columns` order) with one DB-API executemany; each value goes through
+    its column type's bind processor (JSON, UTC datetimes) exactly as SQLAlchemy would apply it."""
+    conn = session.connection()
+    dialect = conn.dialect
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    active = [(i, p) for i, p in enumerate(processors) if p is not None]
+    prepared = []
+    for row in rows:
+        values = list(row)
+        for i, process in active:
+            values[i] = process(values[i])
+        prepared.append(tuple(values))
+    quote = dialect.identifier_preparer
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, prepared)
 
 
 def update_stored_runs(

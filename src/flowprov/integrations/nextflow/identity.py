@@ -127,7 +127,7 @@ def resolve_identity(
 
 
 def _name_from_files(src: _Sources, entry: HistoryEntry | None, wf_spec: dict[str, Any] | None) -> str | None:
-    return src.pick(  # type: ignore[no-any-return]
+    return src.pick(
         "run_name",
         ("history", entry.run_name if entry else None),
         ("log", src.log.run_name if src.log else None),
@@ -136,7 +136,7 @@ def _name_from_files(src: _Sources, entry: HistoryEntry | None, wf_spec: dict[st
 
 
 def _session_from_files(src: _Sources, entry: HistoryEntry | None, wf_spec: dict[str, Any] | None) -> str | None:
-    return src.pick(  # type: ignore[no-any-return]
+    return src.pick(
         "session_id",
         ("history", entry.session_id if entry else None),
         ("log", src.log.session_id if src.log else None),

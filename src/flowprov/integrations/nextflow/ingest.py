@@ -202,9 +202,15 @@ def ingest_one(
 
 
 def _check_every_row(reader: TraceReader) -> int:
-    """Parse the whole trace once without writing; the number of rows (for progress)."""
-    check = TraceReader(reader.path, reader.tz, reader.where)
-    return sum(1 for _ in check.records())
+    """Parse the whole trace once without writing, when it has more rows than one chunk (a
+    shorter one is written in one transaction, after all of it is read); the number of lines."""
+    with open(reader.path, "rb") as fh:
+        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    if lines > CHUNK:
+        check = TraceReader(reader.path, reader.tz, reader.where)
+        for _ in check.records():
+            pass
+    return lines
 
 
 # -- writing -----------------------------------------------------------------------------------

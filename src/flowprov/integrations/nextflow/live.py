@@ -113,21 +113,13 @@ class LiveRecorder:
 
     def _earlier_cached_runs(self, batch: list[WeblogMessage]) -> dict[str, str]:
         """reference -> uid of task runs of other launches that CACHED tasks of this batch reuse."""
-        from flowprov.core.query.queryset import QuerySet
-        from flowprov.core.registry import Run
-
         wanted: dict[tuple[str, str | None], list[str]] = {}
         for m in batch:
             if m.task is not None and m.task.status == "CACHED":
                 wanted.setdefault((m.run_id, m.run_name), []).append(task_reference(m.task))
         found: dict[str, str] = {}
-        for (session, name), refs in wanted.items():
-            runs = (
-                QuerySet(Run, self.store)
-                .filter(reference_type=TASK_TYPE, reference__in=sorted(set(refs)))
-                .exclude(initiated_by_run__reference=session, initiated_by_run__name=name)
-            )
-            found.update({run.reference: run.uid for run in runs.list() if run.reference})
+        for launch, refs in wanted.items():
+            found.update(self.rec.find_runs(TASK_TYPE, refs, not_under=launch))
         return found
 
     # -- the launch --------------------------------------------------------------------------------
@@ -163,11 +155,7 @@ class LiveRecorder:
         return state
 
     def _stored_launch(self, session: str, name: str | None) -> dict[str, Any] | None:
-        from flowprov.core.query.queryset import QuerySet
-        from flowprov.core.registry import Run
-
-        query = QuerySet(Run, self.store).filter(reference_type=LAUNCH_TYPE, reference=session, name=name)
-        run = query.first()
+        run = self.rec.find_run(LAUNCH_TYPE, session, name)
         if run is None:
             return None
         transform = run.transform
