@@ -601,10 +601,19 @@ def nextflow_ingest(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Ingest Nextflow trace files: one run per launch, one child run per task."""
+    """Ingest Nextflow trace files: one run per launch, one child run per task.
+
+    A store that cannot be opened or written: each launch is spooled (one line naming the file,
+    replay with `flowprov spool replay`) and the exit status is 1."""
+    from flowprov.core.tracking.adapter_kit import store_failures
     from flowprov.integrations.nextflow.ingest import ingest, print_summary
 
-    store = None if dry_run else _connect(db)
+    store, store_error = None, None
+    if not dry_run:
+        try:
+            store = _connect(db)
+        except store_failures() as exc:  # read and spool all the same: nothing recorded is lost
+            store_error = exc
     results = []
     for target in targets:
 
@@ -624,6 +633,7 @@ def nextflow_ingest(
                 store=store,
                 dry_run=dry_run,
                 progress=progress,
+                store_error=store_error,
             )
 
         results += _with_progress(ingest_one, str(target))
@@ -631,6 +641,8 @@ def nextflow_ingest(
         _print_json([r.as_dict() for r in results])
     else:
         print_summary(results)
+    if any(r.spooled for r in results):
+        raise typer.Exit(1)
 
 
 def _with_progress(job: Callable[[Callable[[int, int], None]], Any], label: str) -> Any:
@@ -663,14 +675,12 @@ def nextflow_run(
     """
     from flowprov.integrations.nextflow.wrapper import run_nextflow
 
-    store = None
+    store, store_error = None, None
     try:
         store = _connect(db)
-    except Exception as exc:  # the workflow still runs; recording is reported as failed
-        typer.echo(
-            f"flowprov: error: cannot open the store ({exc}); Nextflow runs, but nothing will be recorded", err=True
-        )
-    raise typer.Exit(run_nextflow(pipeline, list(ctx.args), store=store))
+    except Exception as exc:  # the workflow still runs; what it wrote is spooled at the end
+        store_error = exc
+    raise typer.Exit(run_nextflow(pipeline, list(ctx.args), store=store, store_error=store_error))
 
 
 @nextflow_app.command("serve")

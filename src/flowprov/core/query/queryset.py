@@ -12,7 +12,6 @@ from sqlalchemy.orm import joinedload
 from flowprov.core.exceptions import DoesNotExist, FieldError, MultipleResultsFound
 from flowprov.core.query.lookups import build_condition, column_attribute
 from flowprov.core.query.q import Q
-from flowprov.core.store.integrity import raise_integrity_error
 from flowprov.core.util import chunked
 
 if TYPE_CHECKING:
@@ -446,4 +445,3 @@ def names_identity_or_branch(queries: tuple[Any, ...], expressions: dict[str, An
             else:
                 keys.append(child[0])
     return any(k in IDENTITY_KEYS or k == "branch_id" or k.startswith(("branch_id__", "branch__")) for k in keys)
-

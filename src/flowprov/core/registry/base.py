@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 

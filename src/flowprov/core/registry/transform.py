@@ -8,6 +8,7 @@ an old version.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 

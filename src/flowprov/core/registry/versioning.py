@@ -137,4 +137,3 @@ def same_revision(record: Any, family: list[Any]) -> Any:
         if candidate.hash == record.hash and record.version in (None, candidate.version):
             return candidate
     return None
-

@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowprov.core.redaction import redact_argv
 from flowprov.core.gitinfo import GitInfo, git_info
+from flowprov.core.redaction import redact_argv
 from flowprov.core.tracking.offline import report_failure, store_failures
 
 if TYPE_CHECKING:

@@ -101,6 +101,7 @@ class RunHandle:
     # leave the start empty rather than store the moment of recording
     opened_at: dt.datetime | None = field(default_factory=utcnow)
     stored: bool = False  # True once a flush wrote it; later changes are updates
+    aux_dropped: set[str] = field(default_factory=set)  # aux keys to remove from the stored run
 
     @property
     def run(self) -> Any:
@@ -124,6 +125,16 @@ class RunHandle:
     def update_aux(self, values: dict[str, Any]) -> None:
         with self.recorder._lock:
             self.aux.update(values)
+            self.aux_dropped.difference_update(values)
+            self.dirty = True
+
+    def drop_aux(self, *keys: str) -> None:
+        """Remove aux keys, from the buffer and from the stored run at the next flush (a marker
+        such as an ingest's "still being written" note, cleared when the work is done)."""
+        with self.recorder._lock:
+            for key in keys:
+                self.aux.pop(key, None)
+            self.aux_dropped.update(keys)
             self.dirty = True
 
     def add_input(self, item: Any, key: str | None = None) -> FileSpec:
@@ -280,6 +291,27 @@ class Recorder:
         if name is not None:
             query = query.filter(name=name)
         return query.order_by("-id").first()
+
+    def find_runs(
+        self, reference_type: str, references: list[str], not_under: tuple[str | None, str | None] | None = None
+    ) -> dict[str, str]:
+        """reference -> uid of the stored runs with these references (the newest if several);
+        `not_under=(reference, name)` leaves out the children of that parent run (a launch
+        looking for the earlier runs of its own cached tasks)."""
+        from flowprov.core.registry import Run
+
+        found: dict[str, str] = {}
+        wanted = sorted(set(references))
+        for start in range(0, len(wanted), 5000):
+            query = Run.using(self.store).filter(
+                reference_type=reference_type, reference__in=wanted[start : start + 5000]
+            )
+            if not_under is not None:
+                query = query.exclude(initiated_by_run__reference=not_under[0], initiated_by_run__name=not_under[1])
+            for run in query.order_by("id"):
+                if run.reference is not None:
+                    found[run.reference] = run.uid
+        return found
 
     # -- writing ---------------------------------------------------------------------------
     def flush(self) -> None:

@@ -4,7 +4,8 @@ check_pending        the field rules of save(), before anything is written
 save_transforms      one batch, deduplicated by key + source
 save_artifacts       one batch, deduplicated by content; runs refer to environment and report
 find_stored_runs     by (reference_type, reference, name), or by a uid given before storing
-insert_new_runs      plain rows in one executemany, parents first
+                     (under a lock per bucket of references on PostgreSQL: no duplicate runs)
+insert_new_runs      plain tuples in one DB-API executemany, parents first
 update_stored_runs   only what changed, in one executemany
 write_links          inputs (path read), outputs (path and time written), first creators
 """
@@ -61,11 +62,16 @@ def check_pending(pending: list[RunHandle]) -> None:
 
     run_columns = Run.__table__.c
     transform_columns = Transform.__table__.c
+    checked_specs: set[int] = set()  # thousands of steps share a few transforms: check each once
     for h in pending:
         values = {"name": h.name, "reference": h.reference, "reference_type": h.reference_type}
         problems = [(f, field_problem(run_columns[f], v)) for f, v in values.items()]
         problems += [(f, field_problem(run_columns[f], v)) for f, v in (("params", h.params), ("aux", h.aux))]
-        problems += [(f"transform {f}", field_problem(transform_columns[f], v)) for f, v in _spec_values(h.transform)]
+        if id(h.transform) not in checked_specs:
+            checked_specs.add(id(h.transform))
+            problems += [
+                (f"transform {f}", field_problem(transform_columns[f], v)) for f, v in _spec_values(h.transform)
+            ]
         for fieldname, message in problems:
             if message:
                 raise ValidationError(f"{_where(h)}run {_label(h)}: field {fieldname!r}: {message}")
@@ -143,6 +149,7 @@ def find_stored_runs(session: Session, pending: list[RunHandle]) -> None:
     unknown = [h for h in pending if h.run_id is None and (h.reference is not None or h.uid is not None)]
     by_reference: dict[tuple[Any, ...], int] = {}
     refs = sorted({h.reference for h in unknown if h.reference is not None})
+    lock_references(session, [(h.reference_type, h.reference) for h in unknown if h.reference is not None])
     for start in range(0, len(refs), CHUNK):
         query = select(Run.id, Run.reference_type, Run.reference, Run.name)
         for run_id, rtype, ref, name in session.execute(query.where(Run.reference.in_(refs[start : start + CHUNK]))):
@@ -160,11 +167,55 @@ def find_stored_runs(session: Session, pending: list[RunHandle]) -> None:
         h.stored = h.run_id is not None
 
 
+REFERENCE_LOCKS = 64  # PostgreSQL advisory locks a flush takes at most (buckets of references)
+
+
+def lock_references(session: Session, references: list[tuple[str | None, str]]) -> None:
+    """Serialise writers of the same external runs until the transaction ends.
+
+    SQLite needs nothing (BEGIN IMMEDIATE: one writer at a time, so "look up, then insert" is
+    atomic). PostgreSQL's READ COMMITTED would let two flushes (two ingests of one trace, chunk by
+    chunk) both find no run and both insert it: a transaction-scoped advisory lock per bucket of
+    references, taken in sorted order (no cycles), makes the second wait and then find the first's.
+    """
+    if not references or session.get_bind().dialect.name != "postgresql":
+        return
+    import zlib
+
+    from sqlalchemy import text
+
+    buckets = sorted({zlib.crc32(f"{rtype}\0{ref}".encode()) % REFERENCE_LOCKS for rtype, ref in references})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, b) FROM unnest(CAST(:buckets AS integer[])) AS b"),
+        {"space": 0x666C6F77, "buckets": buckets},
+    )
+
+
+RUN_COLUMNS = (
+    "id",
+    "uid",
+    "name",
+    "started_at",
+    "finished_at",
+    "reference",
+    "reference_type",
+    "created_at",
+    "aux",
+    "params",
+    "_status_code",
+    "transform_id",
+    "environment_id",
+    "report_id",
+    "initiated_by_run_id",
+    "created_by_id",
+    "space_id",
+)
+
+
 def insert_new_runs(
     session: Session, store: Store, new: list[RunHandle], transform_id: dict[int, int], roles: dict[Any, Any]
 ) -> None:
-    from sqlalchemy import insert
-
+    """Plain tuples in one executemany (no per-row SQLAlchemy parameter processing)."""
     from flowprov.core.registry import Run
     from flowprov.core.registry.run import status_code
     from flowprov.core.registry.user import current_user_id
@@ -176,29 +227,57 @@ def insert_new_runs(
     for h, new_id in zip(new, allocate_ids(session, Run.__table__, len(new)), strict=True):
         h.run_id = new_id
     user_id, now = current_user_id(session, store), utcnow()
-    rows = [
-        {
-            "id": h.run_id,
-            "uid": h.uid or base62(16),
-            "name": h.name,
-            "started_at": h.started_at or h.opened_at,
-            "finished_at": h.finished_at,
-            "reference": h.reference,
-            "reference_type": h.reference_type,
-            "created_at": now,
-            "aux": dict(h.aux) or None,
-            "params": dict(h.params) or None,
-            "_status_code": status_code(h.status or "started"),
-            "transform_id": transform_id[id(h.transform)],
-            "environment_id": roles.get((id(h), "env")),
-            "report_id": roles.get((id(h), "report")),
-            "initiated_by_run_id": h.parent.run_id if h.parent is not None else h.parent_run_id,
-            "created_by_id": user_id,
-            "space_id": 1,
-        }
-        for h in new
-    ]
-    session.execute(insert(Run.__table__), rows)
+    codes: dict[str | None, int] = {}
+    rows = []
+    for h in new:
+        code = codes.get(h.status)
+        if code is None:
+            code = codes[h.status] = status_code(h.status or "started")
+        parent_id = h.parent.run_id if h.parent is not None else h.parent_run_id
+        rows.append(
+            (
+                h.run_id,
+                h.uid or base62(16),
+                h.name,
+                h.started_at or h.opened_at,
+                h.finished_at,
+                h.reference,
+                h.reference_type,
+                now,
+                dict(h.aux) or None,
+                dict(h.params) or None,
+                code,
+                transform_id[id(h.transform)],
+                roles.get((id(h), "env")),
+                roles.get((id(h), "report")),
+                parent_id,
+                user_id,
+                1,
+            )
+        )
+    bulk_insert(session, Run.__table__, RUN_COLUMNS, rows)
+
+
+def bulk_insert(session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """INSERT rows (tuples in `columns` order) with one DB-API executemany; each value goes through
+    its column type's bind processor (JSON, UTC datetimes) exactly as SQLAlchemy would apply it."""
+    conn = session.connection()
+    dialect = conn.dialect
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    active = [(i, p) for i, p in enumerate(processors) if p is not None]
+    prepared = []
+    for row in rows:
+        values = list(row)
+        for i, process in active:
+            values[i] = process(values[i])
+        prepared.append(tuple(values))
+    quote = dialect.identifier_preparer
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, prepared)
 
 
 def update_stored_runs(
@@ -222,7 +301,7 @@ def update_stored_runs(
         row = current[h.run_id]  # type: ignore[index]
         wanted = {
             "params": {**(row["params"] or {}), **h.params} or None,
-            "aux": {**(row["aux"] or {}), **h.aux} or None,
+            "aux": _merged_aux(row["aux"], h),
             "_status_code": status_code(h.status) if h.status else row["_status_code"],
             "started_at": h.started_at or row["started_at"],
             "finished_at": h.finished_at or row["finished_at"],
@@ -237,6 +316,13 @@ def update_stored_runs(
         columns = [k.removeprefix("b_") for k in changes[0] if k != "b_id"]
         stmt = table.update().where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in columns})
         session.execute(stmt, changes)
+
+
+def _merged_aux(stored: dict[str, Any] | None, h: RunHandle) -> dict[str, Any] | None:
+    merged = {**(stored or {}), **h.aux}
+    for key in h.aux_dropped:
+        merged.pop(key, None)
+    return merged or None
 
 
 def _ancestor_ids(handle: RunHandle) -> set[int | None]:

@@ -81,6 +81,7 @@ def _entry(h: RunHandle) -> dict[str, Any]:
         "parent_run_uid": h.parent_run_uid,
         "params": h.params,
         "aux": h.aux,
+        "aux_dropped": sorted(h.aux_dropped),
         "status": h.status,
         "started_at": iso(h.started_at or h.opened_at),
         "finished_at": iso(h.finished_at),
@@ -147,6 +148,7 @@ def _reopen(rec: Recorder, item: dict[str, Any], handles: dict[tuple[Any, ...], 
     if same and item.get("run_id") is not None:  # stored by an earlier flush of the same recorder
         h.run_id, h.stored = item["run_id"], True
     h.params.update(item["params"])
+    h.aux_dropped.update(item.get("aux_dropped") or [])
     h.finished_at = when(item["finished_at"])
     h.inputs = [FileSpec(**f) for f in item["inputs"]]
     h.outputs = [FileSpec(**f) for f in item["outputs"]]

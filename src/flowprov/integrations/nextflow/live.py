@@ -19,20 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowprov.core.tracking.adapter_kit import ReferenceType
 from flowprov.integrations.nextflow.history import pipeline_from_command
-from flowprov.integrations.nextflow.ingest import (
+from flowprov.integrations.nextflow.software_versions import ProcessEnvironments, find_versions_file, read_versions
+from flowprov.integrations.nextflow.tasks import (
     TASK_STATUS,
-    _full_hash,
+    full_hash,
     task_aux_of,
     task_end_note,
     task_finished_at,
 )
-from flowprov.integrations.nextflow.software_versions import ProcessEnvironments, find_versions_file, read_versions
 from flowprov.integrations.nextflow.trace import TaskRecord
 from flowprov.integrations.nextflow.weblog import WeblogMessage, parse_iso_time
 
-LAUNCH_TYPE = "nextflow_session_id"
-TASK_TYPE = "nextflow_task_hash"
+LAUNCH_TYPE = ReferenceType.NEXTFLOW_SESSION
+TASK_TYPE = ReferenceType.NEXTFLOW_TASK
 WORKFLOW_AUX = ("profile", "workDir", "launchDir", "projectDir", "containerEngine", "configFiles", "scriptId")
 FINAL_EVENTS = ("process_completed", "error")
 DONE_MEMORY = 200_000  # finished tasks remembered to ignore late submitted/started messages
@@ -60,7 +61,7 @@ def _task_key(record: TaskRecord) -> int:
 
 def task_reference(record: TaskRecord) -> str:
     """The task's reference as the trace ingest gives it without a work dir beside it."""
-    return _full_hash(record) or record.hash or f"task:{record.task_id}"
+    return full_hash(record) or record.hash or f"task:{record.task_id}"
 
 
 def redacted_command(command: str) -> str:
@@ -112,21 +113,13 @@ class LiveRecorder:
 
     def _earlier_cached_runs(self, batch: list[WeblogMessage]) -> dict[str, str]:
         """reference -> uid of task runs of other launches that CACHED tasks of this batch reuse."""
-        from flowprov.core.query.queryset import QuerySet
-        from flowprov.core.registry import Run
-
         wanted: dict[tuple[str, str | None], list[str]] = {}
         for m in batch:
             if m.task is not None and m.task.status == "CACHED":
                 wanted.setdefault((m.run_id, m.run_name), []).append(task_reference(m.task))
         found: dict[str, str] = {}
-        for (session, name), refs in wanted.items():
-            runs = (
-                QuerySet(Run, self.store)
-                .filter(reference_type=TASK_TYPE, reference__in=sorted(set(refs)))
-                .exclude(initiated_by_run__reference=session, initiated_by_run__name=name)
-            )
-            found.update({run.reference: run.uid for run in runs.list() if run.reference})
+        for launch, refs in wanted.items():
+            found.update(self.rec.find_runs(TASK_TYPE, refs, not_under=launch))
         return found
 
     # -- the launch --------------------------------------------------------------------------------
@@ -162,11 +155,7 @@ class LiveRecorder:
         return state
 
     def _stored_launch(self, session: str, name: str | None) -> dict[str, Any] | None:
-        from flowprov.core.query.queryset import QuerySet
-        from flowprov.core.registry import Run
-
-        query = QuerySet(Run, self.store).filter(reference_type=LAUNCH_TYPE, reference=session, name=name)
-        run = query.first()
+        run = self.rec.find_run(LAUNCH_TYPE, session, name)
         if run is None:
             return None
         transform = run.transform
@@ -266,7 +255,7 @@ class LiveRecorder:
         if record.status == "FAILED":
             state.attempts[name] = record.attempt
             if "error_action" not in record.metrics or record.metrics.get("error_action") == "RETRY":
-                state.failed_retry[name] = _full_hash(record) or record.hash or ""
+                state.failed_retry[name] = full_hash(record) or record.hash or ""
 
     def _stored_failure(self, state: LaunchState, name: str, attempt: int) -> str | None:
         """The failed attempt a retry retries, when an earlier receiver recorded it."""

@@ -137,8 +137,9 @@ class WeblogReceiver:
             self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
-        """Stop answering, then record every message that arrived."""
+    def stop(self, spool: bool = True) -> None:
+        """Stop answering, then record every message that arrived. `spool=False` (the wrapper):
+        after one failed final write, leave the rest in `live.rec` for the caller to spool."""
         with self._lock:
             self._closing = True
         self.server.shutdown()
@@ -146,7 +147,7 @@ class WeblogReceiver:
         self._stopping.set()
         for thread in self._threads[1:]:
             thread.join()
-        self._write_pending(final=True)
+        self._write_pending(final=True, spool=spool)
 
     # -- write-behind --------------------------------------------------------------------------
     def _next_batch(self) -> list[WeblogMessage]:
@@ -179,7 +180,7 @@ class WeblogReceiver:
             time.sleep(min(5.0, 0.5 * self.errors))
             return False
 
-    def _write_pending(self, final: bool) -> None:
+    def _write_pending(self, final: bool, spool: bool = True) -> None:
         attempts = 0
         while self._held or not self._queue.empty():
             batch, self._held = self._held, []
@@ -187,10 +188,25 @@ class WeblogReceiver:
                 batch.append(self._queue.get_nowait())
             if not self._write(batch):
                 attempts += 1
+                if final and not spool:
+                    self._buffer_rest()
+                    return
                 if final and attempts >= 5:
                     path = self.live.rec.spool()
                     self.log(f"the store cannot be written; {len(self._held)} message(s) kept in {path}")
                     return
+
+    def _buffer_rest(self) -> None:
+        """The store failed at the end: apply what is left to the Recorder's buffer (each flush
+        fails at once, nothing retried or slept), for the caller to spool with its own records."""
+        self.live.rec.retries = 0
+        self._held = []  # the batch that failed is in the buffer already
+        while not self._queue.empty():
+            batch = [self._queue.get_nowait() for _ in range(min(self.batch_size, self._queue.qsize()))]
+            try:
+                self.live.apply(batch)
+            except Exception:  # the flush failed; the messages are in the buffer all the same
+                self.errors += 1
 
 
 def serve(store: Any, host: str = "127.0.0.1", port: int = 0, log_stream: TextIO | None = None) -> int:

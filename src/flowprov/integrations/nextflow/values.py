@@ -10,6 +10,7 @@ bare numbers. `-` means missing everywhere. Each parser raises ValueError on any
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*(ms|d|h|m|s)")
@@ -52,6 +53,7 @@ def _float(text: str) -> float:
     return float(text.replace(",", "."))
 
 
+@functools.lru_cache(maxsize=4096)  # a trace repeats the same few values: parse each once
 def parse_duration_ms(text: str) -> int | None:
     """Milliseconds from `4h 12m 10s` / `519ms` / `1.2s` or a raw millisecond count."""
     text = text.strip()
@@ -64,6 +66,7 @@ def parse_duration_ms(text: str) -> int | None:
     return _bounded(round(sum(_float(n) * _DURATION_MS[u] for n, u in _DURATION_PART.findall(text))), text)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_memory_bytes(text: str) -> int | None:
     """Bytes from `29.8 MB` / `912 B` / `0` or a raw byte count."""
     if text.isdigit():
@@ -77,6 +80,7 @@ def parse_memory_bytes(text: str) -> int | None:
     return _bounded(round(_float(match.group(1)) * _MEMORY_FACTOR[match.group(2)]), text)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_percent(text: str) -> float | None:
     """A percentage from `98.5%` / `98,5%` / `1577.7%` or a bare number."""
     text = text.strip()
@@ -88,6 +92,7 @@ def parse_percent(text: str) -> float | None:
     return _float(body)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_int(text: str, minimum: int | None = None) -> int | None:
     text = text.strip()
     if missing(text):

@@ -12,6 +12,7 @@ printed with the command that retries it, and the exit code is still Nextflow's.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import secrets
 import shlex
 import shutil
@@ -64,10 +65,18 @@ def build_command(
     return [nextflow, "run", pipeline, *extra, *args], name, Path(trace), Path(report)
 
 
-def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: Path | None = None) -> int:
-    """Run Nextflow, ingest its trace, return Nextflow's exit code."""
-    from flowprov.integrations.nextflow.ingest import ingest, print_summary
+def run_nextflow(
+    pipeline: str,
+    args: list[str],
+    *,
+    store: Any = None,
+    workdir: Path | None = None,
+    store_error: BaseException | None = None,
+) -> int:
+    """Run Nextflow, ingest its trace, return Nextflow's exit code.
 
+    `store_error`: why the store could not be opened; the launch is then read from its files at
+    the end and spooled (one line), and Nextflow's exit code is still the wrapper's."""
     nextflow = shutil.which("nextflow")
     if nextflow is None:
         print(
@@ -85,28 +94,44 @@ def run_nextflow(pipeline: str, args: list[str], *, store: Any = None, workdir: 
         code = subprocess.call(command, cwd=workdir)
     except KeyboardInterrupt:
         code = 130
-    if receiver is not None:
-        _stop_receiver(receiver)
+    live_buffer = _stop_receiver(receiver) if receiver is not None else None
     if not trace.exists():
         print(f"flowprov: error: Nextflow wrote no trace at {trace}; nothing recorded for run {name}", file=sys.stderr)
         return code
+    _ingest_after(trace, report, name, workdir, code, (store, store_error, live_buffer))
+    return code
+
+
+def _ingest_after(
+    trace: Path, report: Path, name: str, workdir: Path, code: int, writing: tuple[Any, BaseException | None, Any]
+) -> None:
+    """Ingest what Nextflow wrote; a failure is one line on stderr (a store failure: spooled,
+    together with what the receiver could not write live: one file, one line)."""
+    from flowprov.integrations.nextflow.ingest import ingest, print_summary
+
+    store, store_error, live_buffer = writing
+    history = workdir / ".nextflow" / "history"
+    log = workdir / ".nextflow.log"
     try:
         results = ingest(
             trace,
             run_name=name,
             report=report if report.exists() else None,
-            history=workdir / ".nextflow" / "history" if (workdir / ".nextflow" / "history").exists() else None,
-            log=workdir / ".nextflow.log" if (workdir / ".nextflow.log").exists() else None,
+            history=history if history.exists() else None,
+            log=log if log.exists() else None,
             store=store,
+            store_error=store_error if store is None else None,
+            recorder=live_buffer,
         )
-        print_summary(results, stream=sys.stderr)
     except Exception as exc:  # recording must not change Nextflow's exit code; say it loudly instead
         print(
-            f"flowprov: error: Nextflow finished (exit {code}) but ingesting its trace failed: {exc}\n"
-            f"flowprov: retry with: ingest-nextflow-trace {shlex.quote(str(trace))} --run-name {name}",
+            f"flowprov: error: Nextflow finished (exit {code}) but ingesting its trace failed: {exc}; "
+            f"retry with: ingest-nextflow-trace {shlex.quote(str(trace))} --run-name {name}",
             file=sys.stderr,
         )
-    return code
+        return
+    if not any(r.spooled for r in results):  # a spooled launch has said so in its one line
+        print_summary(results, stream=sys.stderr)
 
 
 def _start_receiver(store: Any) -> Any:
@@ -116,7 +141,8 @@ def _start_receiver(store: Any) -> Any:
     from flowprov.integrations.nextflow.receiver import WeblogReceiver
 
     try:
-        return WeblogReceiver(store, "127.0.0.1", 0).start()
+        # quiet: a store that cannot be written is reported once, by the ingest at the end
+        return WeblogReceiver(store, "127.0.0.1", 0, log_stream=io.StringIO()).start()
     except Exception as exc:  # the workflow still runs; the trace ingest at the end records it
         print(
             f"flowprov: warning: cannot start the weblog receiver ({exc}); recording from files only", file=sys.stderr
@@ -124,8 +150,12 @@ def _start_receiver(store: Any) -> Any:
         return None
 
 
-def _stop_receiver(receiver: Any) -> None:
+def _stop_receiver(receiver: Any) -> Any:
+    """Stop the receiver; its Recorder when some messages could not be written (the trace ingest
+    then records into that buffer, so one spool file holds both), else None."""
     try:
-        receiver.stop()
+        receiver.stop(spool=False)
     except Exception as exc:  # what was not written live, the trace ingest still writes
         print(f"flowprov: warning: live recording stopped with an error: {exc}", file=sys.stderr)
+        return None
+    return receiver.live.rec if receiver.errors else None
