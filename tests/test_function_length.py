@@ -23,9 +23,6 @@ EXEMPT = ("src/flowprov/core/store/migrations/",)
 # "path::qualified name" -> why it is still long.
 ALLOWED: dict[str, str] = {
     # issue 15, the adapter part (Nextflow ingest split into discovery, identity, reading, writing)
-    "src/flowprov/integrations/nextflow/ingest.py::ingest_one": "issue 15: Nextflow ingest split",
-    "src/flowprov/integrations/nextflow/ingest.py::_write_launch": "issue 15: Nextflow ingest split",
-    "src/flowprov/integrations/nextflow/ingest.py::_write_launch.write_chunk": "issue 15: Nextflow ingest split",
     # the command's options are its signature; it follows the ingest's new entry points
     "src/flowprov/cli.py::nextflow_ingest": "issue 15: Nextflow ingest split",
     # issue 21 / issue 15's adapter part (Prefect: one adapter shape)

@@ -186,8 +186,6 @@ ADAPTER_MAY_USE = (
 # are being rewritten to one shape (issue 15's adapter part) by other work this session.
 ADAPTER_ALLOWED: dict[tuple[str, str], str] = {
     # Nextflow (issue 15 adapter part / issue 23): stored runs through Recorder.find_run
-    ("flowprov.integrations.nextflow.ingest", "flowprov.core.registry"): "issue 15: Nextflow ingest split",
-    ("flowprov.integrations.nextflow.ingest", "flowprov.core.store.connection"): "issue 15: Nextflow ingest split",
     ("flowprov.integrations.nextflow.live", "flowprov.core.registry"): "issue 23: Nextflow live recording",
     ("flowprov.integrations.nextflow.live", "flowprov.core.query.queryset"): "issue 23: Nextflow live recording",
     ("flowprov.integrations.nextflow.software_versions", "flowprov.core.tracking.environment"): "issue 23",
