@@ -5,6 +5,7 @@ executor with a local submit script. Real Snakemake, both stores."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -173,3 +174,68 @@ def test_cluster_generic_jobs_get_the_scheduler_id_and_times_that_say_where_they
     assert job.finished_at.timestamp() == pytest.approx(written, abs=0.01)  # not the status poll's moment
     assert job.started_at.isoformat() == job.aux["submitted_at"] and job.started_at <= job.finished_at
     assert "newest output's modification time" in job.aux["times"]
+
+
+def _runs_in_a_terminal(store_url: str, columns: int, *args: str) -> str:
+    """`flowprov runs` printing to a real pseudo-terminal `columns` wide (a table, not JSON)."""
+    import fcntl
+    import pty
+    import struct
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    done = subprocess.run(
+        [sys.executable, "-m", "flowprov.cli", "runs", "--db", store_url, *args],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=120,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert done.returncode == 0, done.stderr
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # colours are not characters on the screen
+
+
+def test_runs_fit_an_80_column_terminal_uids_and_references_whole(store):
+    from flowprov.core.tracking.recorder import Recorder, TransformSpec
+
+    rec = Recorder(store)
+    workflow_id = "9f0c2a54-1b7e-4c3d-8a6f-2e5d7c9b1a30"
+    wf = rec.open_run(
+        TransformSpec(key="workflows/rna-seq/Snakefile", type="pipeline"),
+        reference=workflow_id,
+        reference_type="snakemake_workflow_id",
+    )
+    job = rec.open_run(
+        TransformSpec(key="workflows/rna-seq/Snakefile#align_reads_with_star", type="step"),
+        reference=f"{workflow_id}:12",
+        reference_type="snakemake_job_id",
+        name="align_reads_with_star (sample=patient-0042-tumour, lane=L001)",
+        parent=wf,
+    )
+    rec.close_run(job, "completed")
+    rec.close_run(wf, "completed")
+    rec.flush()
+    url = store.url
+    narrow = _runs_in_a_terminal(url, 80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
+    for handle in (wf, job):
+        assert handle.run.uid in narrow and handle.reference in narrow  # whole, on one line
+    assert "…" not in narrow and "--wide shows them" in narrow
+    wide = _runs_in_a_terminal(url, 80, "--wide")
+    assert "snakemake_job_id" in wide and "align_reads_with_star (sample=patient-0042-tumour, lane=L001)" in wide
+    assert "--wide shows them" not in wide
