@@ -719,6 +719,24 @@ def prefect_reconcile(db: DbOption = None) -> None:
     typer.echo(f"{reconcile_pending(store)} flow run(s) settled in {store.display_url}")
 
 
+snakemake_app = typer.Typer(help="Snakemake: settle executions that died.", no_args_is_help=True)
+app.add_typer(snakemake_app, name="snakemake")
+
+
+@snakemake_app.command("reconcile")
+@cli_errors
+def snakemake_reconcile(
+    directory: Annotated[Path, typer.Argument(help="The Snakemake working directory (with .snakemake/).")] = Path(),
+    db: DbOption = None,
+) -> None:
+    """Executions of DIRECTORY left `started` (killed, a lost node) become aborted; refused while Snakemake holds the directory's lock."""
+    from flowprov.integrations.snakemake.settle import reconcile
+
+    store = _connect(db)
+    settled = reconcile(directory, store)
+    typer.echo(f"{len(settled)} execution(s) settled as aborted in {store.display_url}")
+
+
 @app.command("export")
 @cli_errors
 def export_command(

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -128,7 +129,13 @@ def test_an_execution_killed_with_9_is_settled_by_the_next(store_url, tmp_path):
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
     (root / "resumed").write_text("")
+    reconcile = [sys.executable, "-m", "flowprov.cli", "snakemake", "reconcile", str(root), "--db", store_url]
+    locked = subprocess.run(reconcile, capture_output=True, text=True, timeout=120)
+    assert locked.returncode == 2 and "holds this directory's lock" in locked.stderr  # it may still run
+    assert len(locked.stderr.strip().splitlines()) == 1 and "Traceback" not in locked.stderr
     assert run_snakemake(root, store_url, "--unlock").returncode == 0
+    settled = subprocess.run(reconcile, capture_output=True, text=True, timeout=120)
+    assert settled.returncode == 0 and "1 execution(s) settled as aborted" in settled.stdout, settled.stderr
     result = run_snakemake(root, store_url, "--rerun-incomplete")
     assert result.returncode == 0 and "flowprov: error" not in result.stderr, result.stderr[-3000:]
     ln.connect(store_url)
@@ -181,7 +188,6 @@ def _runs_in_a_terminal(store_url: str, columns: int, *args: str) -> str:
     import fcntl
     import pty
     import struct
-    import sys
     import termios
 
     leader, follower = pty.openpty()
