@@ -29,11 +29,13 @@ rule all:
 rule make_temp:
     input: "in/data.txt"
     output: temp("out/tmp.txt")
+    group: "prep"
     shell: "(cat {input}; echo made) > {output}"
 
 rule final:
     input: "out/tmp.txt"
     output: report("out/final.txt", caption="caption.rst", category="Results")
+    shadow: "minimal"
     shell: "(cat {input}; echo final) > {output}"
 """
 
@@ -78,6 +80,8 @@ def test_temp_files_report_marks_run_blocks_and_include_labels(store_url, tmp_pa
     assert final.hash == hash_path(root / "out" / "final.txt").hash
     [mark] = jobs["final"].aux["report"]
     assert mark["path"] == "out/final.txt" and mark["category"] == "Results" and mark["caption"].endswith("caption.rst")
+    assert "group" not in jobs["make_temp"].aux  # the local executor runs no groups
+    assert jobs["final"].aux["shadow"] == "minimal"
     # a run: block's source as written, each line once
     source = jobs["stamp"].transform.source_code
     assert source.count('with open(output[0], "w") as fh:') == 1 and "fh.write" in source
@@ -159,6 +163,7 @@ rule all:
 
 rule remote:
     output: "out/remote.txt"
+    group: "g"
     shell: "sleep 1; echo remote > {output}"
 """
 
@@ -173,7 +178,7 @@ def test_cluster_generic_jobs_get_the_scheduler_id_and_times_that_say_where_they
     args = ("--executor", "cluster-generic", "--cluster-generic-submit-cmd", "./submit.sh", "--jobs", "2")
     result = run_snakemake(root, store_url, *args, "--latency-wait", "10")
     assert result.returncode == 0 and "flowprov: error" not in result.stderr, result.stderr[-3000:]
-    [submitted] = [line for line in result.stderr.splitlines() if "with external jobid" in line]
+    [submitted] = [line for line in result.stderr.splitlines() if "Submitted group job" in line]
     ln.connect(store_url)
     [job] = ln.Run.filter(reference_type="snakemake_job_id", name="remote").list()
     assert job.aux["external_jobid"] in submitted and job.aux["external_jobid"].startswith("local-")
@@ -181,6 +186,7 @@ def test_cluster_generic_jobs_get_the_scheduler_id_and_times_that_say_where_they
     assert job.finished_at.timestamp() == pytest.approx(written, abs=0.01)  # not the status poll's moment
     assert job.started_at.isoformat() == job.aux["submitted_at"] and job.started_at <= job.finished_at
     assert "newest output's modification time" in job.aux["times"]
+    assert job.aux["group"] == "g"  # submitted as a group job: its scheduler id is the group's
 
 
 def _runs_in_a_terminal(store_url: str, columns: int, *args: str) -> str:

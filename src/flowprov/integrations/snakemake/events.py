@@ -20,8 +20,9 @@ from flowprov.core.tracking.recorder import FileSpec, Recorder
 _attempts: dict[int, list[dict[str, Any]]] = {}
 _temp_files: dict[str, FileSpec] = {}  # resolved path -> hashed before Snakemake deleted the file
 _jobs_by_id: dict[int, Any] = {}
-_external_ids: dict[int, str] = {}  # jobid -> the scheduler's id, from "Submitted job N with external jobid"
-_SUBMITTED = re.compile(r"Submitted (?:group )?job (\d+) with external jobid '([^']*)'")
+# the scheduler's ids, from "Submitted job N / group job UUID with external jobid 'X'"
+_external_ids: dict[str, str] = {}  # str(jobid) or a group job's id -> the scheduler's id
+_SUBMITTED = re.compile(r"Submitted (?:group job|job) (\S+) with external jobid '([^']*)'")
 
 
 def reset() -> None:
@@ -36,9 +37,13 @@ def attempts() -> dict[int, list[dict[str, Any]]]:
     return _attempts
 
 
-def external_jobid(jobid: int) -> str | None:
-    """The id a cluster executor's scheduler gave the job (None for local jobs)."""
-    return _external_ids.get(jobid)
+def external_jobid(workflow: Any, job: Any) -> str | None:
+    """The id a cluster executor's scheduler gave the job, or its group job (None for local jobs)."""
+    found = _external_ids.get(str(job.jobid))
+    if found is None and _external_ids and getattr(workflow, "dag", None) is not None:
+        group = workflow.dag.get_job_group(job)
+        found = _external_ids.get(str(group.jobid)) if group is not None else None
+    return found
 
 
 def temp_file(path: Path) -> FileSpec | None:
@@ -66,7 +71,7 @@ def note_event(record: Any, recorder: Recorder | None) -> None:
         _end_attempt(int(record.jobid), when, "errored", str(getattr(record, "msg", "") or "") or None)
     elif not event and "external jobid" in str(getattr(record, "msg", "")):
         if m := _SUBMITTED.search(str(record.msg)):
-            _external_ids[int(m.group(1))] = m.group(2)
+            _external_ids[m.group(1)] = m.group(2)
 
 
 def _end_attempt(jobid: int, when: dt.datetime, status: str, error: str | None) -> None:

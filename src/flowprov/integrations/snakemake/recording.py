@@ -255,7 +255,7 @@ def _record_job(workflow: Any, job: Any, finished: bool, ctx: dict[str, Any]) ->
     started, ended = _attempt_history(job, finished, aux)
     if started is None:  # no events (a job the listener missed): Snakemake's metadata
         started, ended = metadata_times(workflow, job)
-    elif (external := events.external_jobid(job.jobid)) is not None:
+    elif (external := events.external_jobid(workflow, job)) is not None:
         aux.update(external_jobid=external, submitted_at=_iso(started))
         ended = _remote_end(job, started, ended, aux)
     handle = rec.open_run(

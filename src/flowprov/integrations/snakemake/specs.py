@@ -265,7 +265,17 @@ def job_aux(workflow: Any, job: Any) -> dict[str, Any]:
         aux["benchmark"] = metrics
     if marks := report_marks(job):
         aux["report"] = marks
-    for name, value in (("group", getattr(job, "group", None)), ("shadow", getattr(job.rule, "shadow_depth", None))):
+    for name, value in (("group", _group(job)), ("shadow", getattr(job.rule, "shadow_depth", None))):
         if value:
             aux[name] = str(value)
     return aux
+
+
+def _group(job: Any) -> str | None:
+    """The rule's `group:` for this job (Snakemake's local executor runs group members alone)."""
+    if getattr(job.rule, "group", None) is None:
+        return None
+    try:
+        return job.rule.expand_group(job.wildcards_dict)
+    except Exception:
+        return str(job.rule.group)
