@@ -113,16 +113,45 @@ def _print_json_stream(rows: Any) -> None:
     out.flush()
 
 
-def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+WHOLE_COLUMNS = ("uid", "reference")  # never cut or wrapped: they are what one copies
+
+
+def _table_width(rows: list[dict[str, Any]], columns: list[str]) -> int:
+    """Characters a rich table of these columns needs unwrapped (3 of border and padding each)."""
+    return 1 + sum(3 + max([len(c)] + [len(str(r.get(c) or "")) for r in rows]) for c in columns)
+
+
+def _fitting_columns(
+    rows: list[dict[str, Any]], columns: list[str], droppable: tuple[str, ...], width: int
+) -> list[str]:
+    """The columns that fit the terminal, dropping the `droppable` ones (lowest value first)."""
+    shown = list(columns)
+    for col in droppable:
+        if _table_width(rows, shown) <= width:
+            break
+        shown.remove(col)
+    return shown
+
+
+def _print_table(
+    title: str, rows: list[dict[str, Any]], columns: list[str], droppable: tuple[str, ...] = (), wide: bool = False
+) -> None:
+    """A table that fits the terminal: low-value columns dropped (`--wide` keeps them), long
+    values wrapped, never cut; uids and references stay whole."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
+    console = Console()
+    shown = columns if wide else _fitting_columns(rows, columns, droppable, console.width)
+    hidden = [c for c in columns if c not in shown]
+    table = Table(title=title, caption=f"not shown: {', '.join(hidden)} (--wide shows them)" if hidden else None)
+    for col in shown:
+        table.add_column(col, overflow="fold", no_wrap=col in WHOLE_COLUMNS)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    Console().print(table)
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in shown))
+    if wide:  # as wide as the values: the terminal wraps the lines, rich cuts nothing
+        console = Console(width=max(console.width, _table_width(rows, columns)))
+    console.print(table)
 
 
 @app.command()
@@ -253,9 +282,10 @@ def runs(
     ] = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, however wide the terminal.")] = False,
     db: DbOption = None,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (columns that do not fit the terminal are dropped; --wide keeps them)."""
     import flowprov as ln
     from flowprov.core.registry.describe import describe_run_row
 
@@ -278,7 +308,7 @@ def runs(
         _print_json_stream(rows)
     else:
         columns = ["uid", "name", "status", "transform", "reference_type", "reference", "started_at"]
-        _print_table("runs", list(rows), columns)
+        _print_table("runs", list(rows), columns, ("reference_type", "transform", "started_at", "name"), wide)
 
 
 def _parse_since(text: str) -> dt.datetime:
@@ -708,6 +738,24 @@ def prefect_reconcile(db: DbOption = None) -> None:
 
     store = _connect(db)
     typer.echo(f"{reconcile_pending(store)} flow run(s) settled in {store.display_url}")
+
+
+snakemake_app = typer.Typer(help="Snakemake: settle executions that died.", no_args_is_help=True)
+app.add_typer(snakemake_app, name="snakemake")
+
+
+@snakemake_app.command("reconcile")
+@cli_errors
+def snakemake_reconcile(
+    directory: Annotated[Path, typer.Argument(help="The Snakemake working directory (with .snakemake/).")] = Path(),
+    db: DbOption = None,
+) -> None:
+    """Executions of DIRECTORY left `started` (killed, a lost node) become aborted; refused while Snakemake holds the directory's lock."""
+    from flowprov.integrations.snakemake.settle import reconcile
+
+    store = _connect(db)
+    settled = reconcile(directory, store)
+    typer.echo(f"{len(settled)} execution(s) settled as aborted in {store.display_url}")
 
 
 @app.command("export")

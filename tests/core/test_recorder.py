@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import event
 
@@ -207,3 +209,28 @@ def test_same_bytes_from_two_runs_of_one_batch_are_linked_to_both(store, tmp_pat
     assert "outputs_already_registered" not in (second.aux or {})
     assert upstream(second).runs == [second]
     assert locate(tmp_path / "b.tsv").run == second and locate(tmp_path / "a.tsv").run == first
+
+
+def test_a_write_rolled_back_after_its_artifacts_were_saved_leaves_no_dangling_ids(store, tmp_path):
+    """The first flush fails at the run insert (a parent id that names no run), after the new
+    artifacts got ids inside the rolled-back transaction; the second flush must save them again,
+    and each lock file must be named by the uid of an artifact that exists."""
+    data, lock = tmp_path / "data.txt", tmp_path / "uv.lock"
+    data.write_text("bytes\n")
+    lock.write_text("version = 1\n")
+    (tmp_path / "first.txt").write_text("first\n")
+    ln.Artifact(tmp_path / "first.txt").save()  # the store's storage and user rows exist before the failure
+    rec = Recorder(store, retries=0)
+    run = rec.open_run(TransformSpec(key="etl.py"), reference="r1", reference_type="prefect_flow_run_id", parent=999999)
+    run.add_input(data)
+    run.add_environment_file(lock)
+    with pytest.raises(RecorderError):
+        rec.flush()
+    assert ln.Artifact.filter().count() == 1 and ln.Run.filter().count() == 0
+    run.parent_run_id = None
+    rec.flush()
+    [stored] = ln.Run.filter(reference="r1").list()
+    [read] = stored.input_artifacts.list()
+    assert read.size == len("bytes\n") and Path(read.path).name == "data.txt"
+    [lock_uid] = stored.aux["environment_files"]
+    assert ln.Artifact.get(lock_uid).size == len("version = 1\n")

@@ -36,7 +36,7 @@ def _fresh_session():
     recording._session.clear()
     recording._session.update(saved)
     recording._state.clear()
-    recording._attempts.clear()
+    recording.events.reset()
 
 
 def test_the_hooks_import_is_cheap_in_job_processes():

@@ -13,6 +13,7 @@ this module and on `Recorder`; it never imports the registry, the store or priva
 - `environment_paths`: the environment listing and the lock files at the project root, always
   both, cached per process;
 - `redact_argv`: a command line with its secrets replaced;
+- `content_hash`: a file's flowprov hash (through the hash cache), for a file named in aux;
 - `report_failure` / `store_failures`: the one-line report of a store that could not be written,
   spooling the Recorder's buffer.
 """
@@ -37,6 +38,7 @@ INITIATED_BY_ENV = "FLOWPROV_INITIATED_BY_RUN"
 __all__ = [
     "INITIATED_BY_ENV",
     "ReferenceType",
+    "content_hash",
     "enclosing_run",
     "environment_paths",
     "git_aux",
@@ -111,3 +113,10 @@ def environment_paths(project_root: Path | None) -> tuple[Path, tuple[Path, ...]
     from flowprov.core.tracking.environment import environment_file, lock_files
 
     return environment_file(), tuple(lock_files(project_root) if project_root else ())
+
+
+def content_hash(path: Path) -> str:
+    """A file's content hash as artifacts store it (through the stat-keyed hash cache)."""
+    from flowprov.core.hashing import hash_path
+
+    return hash_path(path).hash

@@ -34,6 +34,7 @@ The write itself is `core/tracking/recorder_write.py`, in named steps.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -94,6 +95,7 @@ class RunHandle:
     inputs: list[FileSpec] = field(default_factory=list)
     outputs: list[FileSpec] = field(default_factory=list)
     environment: FileSpec | None = None
+    environment_files: list[FileSpec] = field(default_factory=list)  # lock files: aux["environment_files"]
     report: FileSpec | None = None
     run_id: int | None = None  # set once the run is stored
     dirty: bool = True
@@ -155,9 +157,30 @@ class RunHandle:
         self.environment = self.recorder._file_spec(item, None)
         self.dirty = True
 
+    def add_environment_file(self, item: Any) -> None:
+        """A lock file (uv.lock, environment.yml, ...) of the run's environment; its artifact's uid
+        goes to `aux["environment_files"]` when the run is written."""
+        self.environment_files.append(self.recorder._file_spec(item, None))
+        self.dirty = True
+
     def set_report(self, item: Any) -> None:
         self.report = self.recorder._file_spec(item, None)
         self.dirty = True
+
+
+def _files_of(h: RunHandle) -> list[FileSpec]:
+    files = [*h.inputs, *h.outputs, *h.environment_files]
+    return files + [f for f in (h.environment, h.report) if f is not None]
+
+
+def _forget_rolled_back(pending: list[RunHandle], unsaved_files: list[FileSpec]) -> None:
+    """Ids handed out inside a transaction that was rolled back name nothing: a retry (or a spool
+    file replayed into the same store) must save those runs and artifacts again."""
+    for h in pending:
+        if not h.stored:
+            h.run_id = None
+    for f in unsaved_files:
+        f.artifact_id = None
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -183,16 +206,25 @@ class Recorder:
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            from flowprov.core.store.connection import current_store
+        """The store given (a Store, or a URL, path or name: connected, and made the current store
+        as `flowprov.connect` does, on first use), else the current store."""
+        if self._store is None or isinstance(self._store, (str, os.PathLike)):
+            from flowprov.core.store.connection import connect, current_store
 
-            self._store = current_store()
+            self._store = current_store() if self._store is None else connect(self._store)
         return self._store
 
     # -- building ------------------------------------------------------------------------
+    def file_spec(self, item: Any, key: str | None = None) -> FileSpec:
+        """A file hashed now, to be added to a run later (`add_input(spec)`): for a file that may be
+        gone by the time the run is recorded (a workflow's temporary file)."""
+        return self._file_spec(item, key)
+
     def _file_spec(self, item: Any, key: str | None) -> FileSpec:
         from flowprov.core.registry.artifact import Artifact, path_to_uri
 
+        if isinstance(item, FileSpec):
+            return FileSpec(item.path, dict(item.content), key or item.key, item.artifact_id)
         if isinstance(item, Artifact):
             if item.id is None:
                 item = item.save()
@@ -326,15 +358,14 @@ class Recorder:
             # Inside a caller's transaction (one transaction per ingest), a failed write cannot be
             # retried here: the caller's transaction is lost, so the error goes straight up.
             retries = 0 if self.store.in_write_transaction() else self.retries
+            unsaved_files = [f for h in pending for f in _files_of(h) if f.artifact_id is None]
             delay = 0.2
             for attempt in range(retries + 1):
                 try:
                     self.inserted += write_pending(self.store, pending)
                     break
                 except Exception as exc:
-                    for h in pending:
-                        if not h.stored:
-                            h.run_id = None  # the insert was rolled back
+                    _forget_rolled_back(pending, unsaved_files)
                     if attempt < retries and _is_retryable(exc):
                         time.sleep(delay)
                         delay = min(delay * 2, 5.0)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from flowprov.core.tracking.recorder import FileSpec, RunHandle, TransformSpec
 
 CHUNK = 5000  # ids or references per IN (...) list
-FileRole = tuple["RunHandle", str, "FileSpec"]  # (run, "in" | "out" | "env" | "report", file)
+FileRole = tuple["RunHandle", str, "FileSpec"]  # (run, "in" | "out" | "env" | "envfile" | "report", file)
 
 
 def write_pending(store: Store, pending: list[RunHandle]) -> int:
@@ -35,6 +35,7 @@ def write_pending(store: Store, pending: list[RunHandle]) -> int:
     with store.transaction() as session:
         transform_id = save_transforms(pending)
         files = save_artifacts(pending)
+        note_environment_files(session, files)
         find_stored_runs(session, pending)
         roles = {(id(h), role): f.artifact_id for h, role, f in files if role in ("env", "report")}
         new = [h for h in pending if h.run_id is None]
@@ -44,7 +45,7 @@ def write_pending(store: Store, pending: list[RunHandle]) -> int:
         write_links(session, files)
         session.flush()
     for h in pending:
-        h.inputs, h.outputs = [], []
+        h.inputs, h.outputs, h.environment_files = [], [], []
         h.environment = h.report = None
     for obj in list(store.session.identity_map.values()):
         if isinstance(obj, (Artifact, Run)):
@@ -130,6 +131,7 @@ def save_artifacts(pending: list[RunHandle]) -> list[FileRole]:
         files += [(h, "in", f) for f in h.inputs] + [(h, "out", f) for f in h.outputs]
         if h.environment is not None:
             files.append((h, "env", h.environment))
+        files += [(h, "envfile", f) for f in h.environment_files]
         if h.report is not None:
             files.append((h, "report", h.report))
     fresh = [f for _, _, f in files if f.artifact_id is None]
@@ -138,6 +140,21 @@ def save_artifacts(pending: list[RunHandle]) -> list[FileRole]:
         for f, a in zip(fresh, save(built), strict=True):
             f.artifact_id = a.id
     return files
+
+
+def note_environment_files(session: Session, files: list[FileRole]) -> None:
+    """A run's lock files are named by artifact uid in its `aux["environment_files"]`."""
+    from sqlalchemy import select
+
+    from flowprov.core.registry import Artifact
+
+    lock_files = [(h, f) for h, role, f in files if role == "envfile"]
+    if not lock_files:
+        return
+    ids = sorted({f.artifact_id for _, f in lock_files if f.artifact_id is not None})
+    uid_of = {row[0]: row[1] for row in session.execute(select(Artifact.id, Artifact.uid).where(Artifact.id.in_(ids)))}
+    for h in {id(h): h for h, _ in lock_files}.values():
+        h.aux["environment_files"] = [uid_of[f.artifact_id] for f in h.environment_files]
 
 
 def find_stored_runs(session: Session, pending: list[RunHandle]) -> None:

@@ -88,6 +88,7 @@ def _entry(h: RunHandle) -> dict[str, Any]:
         "inputs": [asdict(f) for f in h.inputs],
         "outputs": [asdict(f) for f in h.outputs],
         "environment": asdict(h.environment) if h.environment else None,
+        "environment_files": [asdict(f) for f in h.environment_files],
         "report": asdict(h.report) if h.report else None,
     }
 
@@ -154,10 +155,12 @@ def _reopen(rec: Recorder, item: dict[str, Any], handles: dict[tuple[Any, ...], 
     h.outputs = [FileSpec(**f) for f in item["outputs"]]
     h.environment = FileSpec(**item["environment"]) if item.get("environment") else None
     h.report = FileSpec(**item["report"]) if item.get("report") else None
+    h.environment_files = [FileSpec(**f) for f in item.get("environment_files") or []]
     if not same:  # row ids of the spooling store mean nothing here: files are matched by content
         h.inputs = [f for f in h.inputs if f.content]
         h.outputs = [f for f in h.outputs if f.content]
-        for spec in [*h.inputs, *h.outputs, h.environment, h.report]:
+        h.environment_files = [f for f in h.environment_files if f.content]
+        for spec in [*h.inputs, *h.outputs, *h.environment_files, h.environment, h.report]:
             if spec is not None:
                 spec.artifact_id = None
         h.environment = h.environment if h.environment is None or h.environment.content else None

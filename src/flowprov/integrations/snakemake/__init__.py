@@ -15,11 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowprov.core.tracking.adapter_kit import ReferenceType
-
-REFERENCE_TYPE = ReferenceType.SNAKEMAKE_WORKFLOW
-JOB_REFERENCE_TYPE = ReferenceType.SNAKEMAKE_JOB
-
 
 def _recording() -> Any:
     import importlib
@@ -49,7 +44,8 @@ def onerror(workflow: Any, log: Any, db: str | None = None) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """The rest of the API (EventRecorder, pipeline_spec, ...) loads on first use."""
+    """The rest of the API (EventRecorder, pipeline_spec, REFERENCE_TYPE, ...) loads on first use:
+    importing `flowprov.core.tracking` here would load the store layer in every job process."""
     if name.startswith("__"):
         raise AttributeError(name)
     try:

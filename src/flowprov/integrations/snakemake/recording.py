@@ -2,70 +2,82 @@
 
 Both entry points feed one per-process session: the execution is opened once (by `onstart:` or, with
 the plugin alone, at the first job event), job events (start, end, error of every attempt) are
-collected by one listener (the plugin itself, or a logging handler the hooks attach when the plugin
-is absent), and the jobs are recorded once, from the workflow object, when the execution ends
-(`onsuccess:`/`onerror:`, or the plugin's close). So hooks alone, plugin alone and both together
-build the same transform, run and artifact specs from this module.
+collected by one listener (`events.py`: the plugin itself, or a logging handler the hooks attach when
+the plugin is absent), and the jobs are recorded once, from the workflow object, when the execution
+ends (`onsuccess:`/`onerror:`, or the plugin's close). So hooks alone, plugin alone and both together
+build the same transform, run and artifact specs (`specs.py`).
 
 Store: a store given to either entry point (`onstart(..., db=URL)` or `--logger-flowprov-db URL`)
 wins over FLOWPROV_DB and the defaults; two different stores given to both are an error at start
 (reported, nothing recorded; the workflow runs on).
+
+A store that cannot be written (unreachable, read-only, lost halfway) never changes Snakemake's
+outcome: the execution's run, its environment and lock files are buffered from the start, the jobs
+at the end, and whatever the store did not take is written to one spool file, named in one
+`flowprov: error: ...` line on stderr (and in the Snakemake log), for `flowprov spool replay`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 import sys
-import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
-from flowprov.core.tracking.adapter_kit import ReferenceType
+from flowprov.core.tracking.adapter_kit import (
+    INITIATED_BY_ENV,
+    ReferenceType,
+    enclosing_run,
+    environment_paths,
+    git_aux,
+    redact_argv,
+    report_failure,
+    store_failures,
+)
+from flowprov.core.tracking.recorder import FileSpec, Recorder, RunHandle
+from flowprov.integrations.snakemake import events
+from flowprov.integrations.snakemake.settle import settle_died
+from flowprov.integrations.snakemake.specs import (
+    conda_env_file,
+    conda_used,
+    job_aux,
+    job_name,
+    job_params,
+    job_reference,
+    log_paths,
+    metadata_times,
+    paths_of,
+    pipeline_spec,
+    step_spec,
+    workflow_id_from_log,
+)
 
-_WORKFLOW_ID = re.compile(r"Workflow ID: ([0-9a-f-]{36})")
 REFERENCE_TYPE = ReferenceType.SNAKEMAKE_WORKFLOW
 JOB_REFERENCE_TYPE = ReferenceType.SNAKEMAKE_JOB
 _state: dict[str, Any] = {}
 _session: dict[str, Any] = {"plugin": False, "plugin_db": None}
-
-
-def _log_paths(log: Any) -> list[Path]:
-    """`log` is a list of paths in Snakemake 9, a single path in 7."""
-    if log is None:
-        return []
-    items = [log] if isinstance(log, (str, os.PathLike)) else list(log)
-    return [Path(p) for p in items if p]
-
-
-def workflow_id_from_log(log: Any) -> str | None:
-    for path in _log_paths(log):
-        try:
-            with open(path, errors="replace") as fh:
-                for _, line in zip(range(50), fh, strict=False):
-                    if m := _WORKFLOW_ID.search(line):
-                        return m.group(1)
-        except OSError:
-            continue
-    return None
-
-
-def _report_failure(stage: str, exc: BaseException, log: Any) -> None:
-    """Loudly, on stderr and in the Snakemake log; never raised into Snakemake."""
-    text = f"flowprov: error: recording the Snakemake {stage} failed: {type(exc).__name__}: {exc}\n"
-    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-4:])
-    print(text + detail, file=sys.stderr, end="")
-    for path in _log_paths(log):
-        try:
-            with open(path, "a") as fh:
-                fh.write(text)
-        except OSError:
-            pass
+NO_FLUSH = 10**12  # the Recorder writes when told: at the start, then once at the end
 
 
 class ConflictingStores(Exception):
     """The hooks and the logger plugin were given two different stores."""
+
+
+def _recorder() -> Recorder | None:
+    return _state.get("recorder")
+
+
+def _report(what: str, exc: BaseException, log: Any) -> None:
+    """One line on stderr (and in the Snakemake log), the buffer spooled; never raised into Snakemake."""
+    spooled = report_failure(what, exc, _recorder() if not isinstance(exc, ConflictingStores) else None)
+    where = f"; saved to {spooled} (`flowprov spool replay` writes it)" if spooled else ""
+    for path in log_paths(log):
+        try:
+            with open(path, "a") as fh:
+                fh.write(f"flowprov: error: could not record {what}: {type(exc).__name__}{where}\n")
+        except OSError:
+            pass
 
 
 def _guarded(stage: str, func: Any, workflow: Any, log: Any) -> None:
@@ -75,9 +87,9 @@ def _guarded(stage: str, func: Any, workflow: Any, log: Any) -> None:
         func(workflow, log)
     except ConflictingStores as exc:
         _session["disabled"] = True  # one clear error at start, then nothing is recorded
-        _report_failure(stage, exc, log)
+        _report(f"the Snakemake {stage}", exc, log)
     except Exception as exc:  # recording never breaks the workflow
-        _report_failure(stage, exc, log)
+        _report(f"the Snakemake {stage}", exc, log)
 
 
 def register_plugin(db: str | None) -> None:
@@ -85,16 +97,14 @@ def register_plugin(db: str | None) -> None:
     _session.update(plugin=True, plugin_db=db)
 
 
-def _choose_store(hooks_db: str | None) -> Any:
-    from flowprov.core.store.connection import connect, current_store
-
+def _choose_store(hooks_db: str | None) -> str | None:
+    """The store given to either entry point (None: FLOWPROV_DB and the defaults)."""
     plugin_db = _session.get("plugin_db")
     if hooks_db and plugin_db and hooks_db != plugin_db:
         raise ConflictingStores(
             f"two different stores: onstart(db={hooks_db!r}) and --logger-flowprov-db {plugin_db!r}; give one"
         )
-    db = hooks_db or plugin_db
-    return connect(db) if db else current_store()
+    return hooks_db or plugin_db
 
 
 def onstart(workflow: Any, log: Any, db: str | None = None) -> None:
@@ -102,7 +112,7 @@ def onstart(workflow: Any, log: Any, db: str | None = None) -> None:
 
     def start(wf: Any, logfile: Any) -> None:
         if not _session["plugin"]:
-            _attach_listener()
+            events.attach_listener(_recorder)
         _start(wf, logfile, db)
 
     _guarded("start", start, workflow, log)
@@ -121,68 +131,21 @@ def onerror(workflow: Any, log: Any, db: str | None = None) -> None:
 # -- the execution --------------------------------------------------------------------------------
 
 
-def _source_files(workflow: Any) -> list[Path]:
-    files = []
-    for source in workflow.included:
-        path = source.get_path_or_uri(secret_free=True) if hasattr(source, "get_path_or_uri") else str(source)
-        if path and "://" not in path and Path(path).is_file():
-            files.append(Path(path))
-    main = Path(str(workflow.main_snakefile))
-    if main not in files:
-        files.insert(0, main)
-    return files
+def _workflow_id(log: Any) -> tuple[str, str]:
+    """Snakemake's Workflow ID (from its log) and where it came from."""
+    found = workflow_id_from_log(log)
+    if found is not None:
+        return found, "snakemake log"
+    # Snakemake before 9.27 writes no Workflow ID: use our own, and say so
+    made = str(uuid.uuid4())
+    print(
+        f"flowprov: warning: no 'Workflow ID:' in the Snakemake log; recording this execution as {made}",
+        file=sys.stderr,
+    )
+    return made, "flowprov (this Snakemake wrote no 'Workflow ID:' line)"
 
 
-def pipeline_spec(workflow: Any) -> tuple[Any, Any]:
-    from flowprov.core.tracking.adapter_kit import git_facts, relative_key
-    from flowprov.core.tracking.recorder import TransformSpec
-
-    files = _source_files(workflow)
-    main = files[0].resolve()
-    git = git_facts(main)
-    key = relative_key(main, git.root if git else None)
-    parts = []
-    for f in files:
-        try:
-            parts.append(f"# ---- {f.name}\n{f.read_text(errors='replace')}")
-        except OSError:
-            continue
-    version = git.commit if git and git.commit and git.dirty is False else None
-    return TransformSpec(key=key, name=key, type="pipeline", source_code="\n".join(parts), version=version), git
-
-
-def _parent_run_id() -> int | None:
-    from flowprov.core.tracking.adapter_kit import enclosing_run
-
-    run = enclosing_run()
-    return run.id if run is not None else None
-
-
-def _start(workflow: Any, log: Any, db: str | None = None) -> None:
-    from flowprov.core.tracking.adapter_kit import git_aux, redact_argv
-    from flowprov.core.tracking.context import environment_artifact
-    from flowprov.core.tracking.recorder import Recorder
-
-    if "handle" in _state or _state.get("done") == id(workflow):
-        return  # already opened (or recorded) by the other entry point
-    store = _choose_store(db)
-    _state.clear()  # a new execution in this process (Snakemake's API can run several)
-    _attempts.clear()
-
-    workflow_id = workflow_id_from_log(log)
-    id_source = "snakemake log"
-    if workflow_id is None:
-        # Snakemake before 9.27 writes no Workflow ID: use our own, and say so
-        import uuid
-
-        workflow_id, id_source = str(uuid.uuid4()), "flowprov (this Snakemake wrote no 'Workflow ID:' line)"
-        print(
-            f"flowprov: warning: no 'Workflow ID:' in the Snakemake log; recording this execution as {workflow_id}",
-            file=sys.stderr,
-        )
-    spec, git = pipeline_spec(workflow)
-    rec = Recorder(store)
-    env, locks = environment_artifact(git.root if git else Path.cwd())
+def _execution_aux(workflow: Any, git: Any, id_source: str) -> dict[str, Any]:
     aux: dict[str, Any] = {
         "cli_args": redact_argv(list(sys.argv)),
         "workdir": str(Path.cwd()),
@@ -192,234 +155,149 @@ def _start(workflow: Any, log: Any, db: str | None = None) -> None:
         aux["touch"] = True
     if git:
         aux["git"] = git_aux(git)
-    if locks:
-        aux["environment_files"] = [a.uid for a in locks]
-    parent = _parent_run_id()
+    return aux
+
+
+def _start(workflow: Any, log: Any, db: str | None = None) -> None:
+    if "handle" in _state or _state.get("done") == id(workflow):
+        return  # already opened (or recorded) by the other entry point
+    store = _choose_store(db)
+    _state.clear()  # a new execution in this process (Snakemake's API can run several)
+    events.reset()
+    workflow_id, id_source = _workflow_id(log)
+    spec, git = pipeline_spec(workflow)
+    rec = Recorder(store, flush_every=NO_FLUSH)
     handle = rec.open_run(
         spec,
         reference=workflow_id,
         reference_type=REFERENCE_TYPE,
         name=None,
         params=dict(workflow.config or {}),
-        parent=parent,
         status="started",
-        aux=aux,
+        aux=_execution_aux(workflow, git, id_source),
     )
+    _state.update(recorder=rec, handle=handle, workflow_id=workflow_id, log=log)
+    env, lock_files = environment_paths(git.root if git else Path.cwd())
     handle.set_environment(env)
-    rec.flush()  # the execution is in the store even if Snakemake dies
-    _state.update(recorder=rec, handle=handle, workflow_id=workflow_id)
+    for path in lock_files:
+        handle.add_environment_file(path)
+    _write_start(rec, handle)
+
+
+def _write_start(rec: Recorder, handle: RunHandle) -> None:
+    """The execution into the store now, so it is there even if Snakemake dies; a store that
+    cannot be written keeps it buffered for the end (written, or spooled, with the jobs)."""
+    try:
+        _ = rec.store  # connecting: the chosen store becomes the current one, where the parent run is looked up
+        parent = enclosing_run()
+        if parent is not None:
+            handle.parent_run_id, handle.parent_run_uid = parent.id, parent.uid
+        settle_died(rec, handle, _state.get("log"), REFERENCE_TYPE)
+        rec.flush()
+    except store_failures() as exc:
+        _state["store_failure"] = exc
+        handle.parent_run_uid = handle.parent_run_uid or os.environ.get(INITIATED_BY_ENV)
 
 
 # -- the jobs ---------------------------------------------------------------------------------
 
 
-def _step_source(job: Any) -> str | None:
-    rule = job.rule
-    if getattr(rule, "is_script", False) or getattr(rule, "is_notebook", False):
-        target = getattr(rule, "script", None) or getattr(rule, "notebook", None)
-        if target:
-            path = Path(str(target))
-            if not path.is_absolute():
-                path = Path(str(rule.snakefile)).parent / path
-            try:
-                return path.read_text(errors="replace")
-            except OSError:
-                return f"# {target} (not readable when recorded)"
-    if getattr(rule, "shellcmd", None):
-        return rule.shellcmd
-    return getattr(rule, "run_func_src", None)
+def _attempt_history(job: Any, finished: bool, aux: dict[str, Any]) -> tuple[Any, Any]:
+    """Every attempt into aux; the job's start (first attempt) and end (last), None without events."""
+    history = events.attempts().get(job.jobid) or []
+    if not history:
+        return None, None
+    aux["attempt"] = len(history)
+    aux["attempts"] = [
+        {"start": _iso(a["start"]), "end": _iso(a["end"]), "status": a["status"], "error": a["error"]} for a in history
+    ]
+    if history[-1]["error"] and not finished:
+        aux["error"] = history[-1]["error"]  # the final attempt's error only
+    return history[0]["start"], history[-1]["end"]
 
 
-def _job_name(job: Any) -> str:
-    wildcards = job.wildcards_dict or {}
-    if not wildcards:
-        return job.rule.name
-    return f"{job.rule.name} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})"
-
-
-def _job_times(workflow: Any, job: Any) -> tuple[dt.datetime | None, dt.datetime | None]:
-    for path in list(job.output) + list(job.log):
-        try:
-            meta = workflow.persistence.metadata(path)
-        except Exception:
-            meta = None
-        start = getattr(meta, "starttime", None) if meta is not None else None
-        end = getattr(meta, "endtime", None) if meta is not None else None
-        if isinstance(meta, dict):
-            start, end = meta.get("starttime"), meta.get("endtime")
-        if start:
-            return dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC) if end else None
-    return None, None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _conda_env_file(job: Any) -> Path | None:
-    """The rule's `conda:` environment file, when it is a file (not a named env)."""
-    spec = getattr(job.rule, "conda_env", None)
-    if spec is None:
-        return None
-    text = str(getattr(spec, "file", None) or spec)
-    if not text.endswith((".yaml", ".yml")):
-        return None
-    path = Path(text)
-    if not path.is_absolute():
-        path = Path(str(job.rule.snakefile)).parent / path
-    return path if path.is_file() else None
-
-
-def _files(paths: Any) -> list[Path]:
-    if paths is None:
-        return []
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    return [Path(str(p)) for p in items if p and Path(str(p)).exists()]
-
-
-def _conda_used(workflow: Any) -> bool:
-    methods = getattr(getattr(workflow, "deployment_settings", None), "deployment_method", None) or ()
-    return any("conda" in str(m).lower() for m in methods)
-
-
-def _benchmark_metrics(job: Any) -> dict[str, Any] | None:
-    """The first data row of the job's `benchmark:` file (s, max_rss, io_in, ...), numbers as numbers."""
-    for path in _files(job.benchmark):
-        try:
-            lines = path.read_text().splitlines()
-        except OSError:
-            continue
-        if len(lines) >= 2:
-            metrics: dict[str, Any] = {}
-            for key, value in zip(lines[0].split("\t"), lines[1].split("\t"), strict=False):
-                try:
-                    metrics[key] = float(value)
-                except ValueError:
-                    metrics[key] = value
-            return metrics
-    return None
-
-
-def _job_aux(workflow: Any, job: Any) -> dict[str, Any]:
-    from flowprov.core.hashing import hash_path
-    from flowprov.core.tracking.adapter_kit import redact_argv
-
-    aux: dict[str, Any] = {
-        "threads": job.threads,
-        "resources": _plain(dict(job.resources.items())),
-        "attempt": job.attempt,
-        "rule_file": str(job.rule.snakefile),
-        "jobid": job.jobid,
-    }
-    try:
-        shellcmd = job.shellcmd
-    except Exception:
-        shellcmd = None
-    if getattr(workflow, "touch", False):
-        aux["touched"] = True  # --touch: no command ran, the outputs only got new times
-    elif shellcmd:
-        aux["shellcmd"] = " ".join(redact_argv(shellcmd.split(" ")))
-    if getattr(job, "container_img_url", None):
-        aux["container"] = job.container_img_url
-    conda_file = _conda_env_file(job)
-    if conda_file is not None:
-        aux["conda_env"] = {"path": str(conda_file.resolve()), "hash": hash_path(conda_file).hash}
-    if (metrics := _benchmark_metrics(job)) is not None:
-        aux["benchmark"] = metrics
-    return aux
-
-
-def _step_spec(job: Any, wf: Any, cache: dict[str, Any]) -> Any:
-    from flowprov.core.tracking.recorder import TransformSpec
-
-    source = _step_source(job)
-    cache_key = f"{job.rule.name}\0{source}"
-    if cache_key not in cache:
-        cache[cache_key] = TransformSpec(
-            key=f"{wf.transform.key}#{job.rule.name}",
-            name=job.rule.name,
-            type="step",
-            source_code=source,
-            version=wf.transform.version,
-        )
-    return cache[cache_key]
-
-
-def _iso(when: dt.datetime | None) -> str | None:
+def _iso(when: Any) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def _attempt_times(jobid: int) -> tuple[dt.datetime | None, dt.datetime | None, dict[str, Any] | None]:
-    """First start, last end and the last attempt seen in the job events (None without events)."""
-    attempts = _listener_attempts().get(jobid) or []
-    if not attempts:
-        return None, None, None
-    return attempts[0]["start"], attempts[-1]["end"], attempts[-1]
+def _existing(paths: Any) -> list[tuple[Path, Path | FileSpec]]:
+    """(path, what to record): the file, or a temp file's hash taken while it existed."""
+    found: list[tuple[Path, Path | FileSpec]] = []
+    for path in paths_of(paths):
+        if path.exists():
+            found.append((path, path))
+        elif (spec := events.temp_file(path)) is not None:
+            found.append((path, spec))
+    return found
+
+
+def _remote_end(job: Any, submitted: Any, detected: Any, aux: dict[str, Any]) -> Any:
+    """A cluster job's end: its newest output's modification time, which lies between the
+    submission and the moment Snakemake's status poll saw the job done (that moment is `detected`,
+    seconds late). The start stays the submission: the main process never sees the job begin."""
+    import datetime as dt
+
+    written = [path.stat().st_mtime for path in paths_of(job.output) if path.is_file()]
+    aux["times"] = "start: submission to the scheduler; end: Snakemake's status poll"
+    if not written or detected is None:
+        return detected
+    end = dt.datetime.fromtimestamp(max(written), dt.UTC)
+    if submitted <= end <= detected:
+        aux["times"] = "start: submission to the scheduler; end: the newest output's modification time"
+        return end
+    return detected
 
 
 def _record_job(workflow: Any, job: Any, finished: bool, ctx: dict[str, Any]) -> None:
     rec, wf = ctx["recorder"], ctx["handle"]
-    started, ended, last = _attempt_times(job.jobid)
+    status = "completed" if finished else "errored"
+    aux = job_aux(workflow, job)
+    started, ended = _attempt_history(job, finished, aux)
     if started is None:  # no events (a job the listener missed): Snakemake's metadata
-        started, ended = _job_times(workflow, job)
-    status_here = "completed" if finished else "errored"
-    aux = _job_aux(workflow, job)
-    attempts = _listener_attempts().get(job.jobid) or []
-    if attempts:
-        aux["attempt"] = len(attempts)
-        aux["attempts"] = [
-            {"start": _iso(a["start"]), "end": _iso(a["end"]), "status": a["status"], "error": a["error"]}
-            for a in attempts
-        ]
-        if last is not None and last["error"] and not finished:
-            aux["error"] = last["error"]  # the final attempt's error only
-    params = {"wildcards": dict(job.wildcards_dict or {}), **{str(k): _plain(v) for k, v in job.params.items()}}
+        started, ended = metadata_times(workflow, job)
+    elif (external := events.external_jobid(workflow, job)) is not None:
+        aux.update(external_jobid=external, submitted_at=_iso(started))
+        ended = _remote_end(job, started, ended, aux)
     handle = rec.open_run(
-        _step_spec(job, wf, ctx["specs"]),
-        reference=f"{ctx['workflow_id']}:{job.jobid}",
+        step_spec(job, wf.transform, ctx["specs"]),
+        reference=job_reference(ctx["workflow_id"], job.jobid),
         reference_type=JOB_REFERENCE_TYPE,
-        name=_job_name(job),
+        name=job_name(job),
         parent=wf,
-        params=params,
+        params=job_params(job),
         started_at=started,
-        status=status_here,
+        status=status,
         aux=aux,
     )
-    conda_file = _conda_env_file(job)
-    if conda_file is not None and _conda_used(workflow):
+    conda_file = conda_env_file(job)
+    if conda_file is not None and conda_used(workflow):
         handle.set_environment(conda_file)  # the job ran in the rule's conda env
-    for path in _files(job.input):
-        handle.add_input(path)
+    for path, item in _existing(job.input):
+        handle.add_input(item)
         ctx["read"].append(path)
-    for path in _files(job.output) + _files(job.log) + _files(job.benchmark):
-        handle.add_output(path)
+    for path, item in _existing(job.output) + _existing(job.log) + _existing(job.benchmark):
+        handle.add_output(item)
         ctx["produced"].add(str(path.resolve()))
     if started is None:
         handle.opened_at = None  # the hooks run after the job: now is not its start
         handle.aux["started_at_unknown"] = "Snakemake keeps no metadata record with a start for this job"
-    rec.close_run(handle, status_here, finished_at=ended, unknown_end="Snakemake keeps no end time for this job")
+    rec.close_run(handle, status, finished_at=ended, unknown_end="Snakemake keeps no end time for this job")
 
 
-def _jobs_that_ran(workflow: Any) -> tuple[list[tuple[Any, bool]], int, int]:
+def jobs_that_ran(workflow: Any) -> tuple[list[tuple[Any, bool]], int, int]:
     """(job, finished) for every job that ran, checkpoint predecessors included; not run; failed."""
     dag = workflow.dag
     failed = set(getattr(getattr(workflow, "scheduler", None), "failed", set()) or set())
-    seen_events = set(_listener_attempts())
+    history = events.attempts()
     candidates = {id(j): j for j in list(dag.jobs) + list(getattr(dag, "_finished", ()) or ())}.values()
     ran: list[tuple[Any, bool]] = []
     not_run = 0
     for job in sorted(candidates, key=lambda j: j.jobid):
         finished = dag.finished(job)
-        attempts = _listener_attempts().get(job.jobid) or []
+        attempts = history.get(job.jobid) or []
         if attempts and attempts[-1]["status"] == "errored":
             finished = False
-        if finished or job in failed or job.jobid in seen_events:
+        if finished or job in failed or job.jobid in history:
             ran.append((job, finished))
         elif dag.needrun(job):
             not_run += 1
@@ -428,12 +306,27 @@ def _jobs_that_ran(workflow: Any) -> tuple[list[tuple[Any, bool]], int, int]:
 
 def _external_inputs(read: list[Path], produced: set[str]) -> list[Path]:
     """Files read that no job of this execution wrote (nor lie in a directory a job wrote)."""
-
-    def made_here(path: str) -> bool:
-        return path in produced or any(path.startswith(p + os.sep) for p in produced)
-
     unique = {str(p.resolve()): p for p in read}
-    return [p for key, p in unique.items() if not made_here(key)]
+    return [
+        p
+        for key, p in unique.items()
+        if key not in produced and not any(str(parent) in produced for parent in Path(key).parents)
+    ]
+
+
+def _record_jobs(workflow: Any, log: Any, status: str) -> None:
+    ctx = {**_state, "specs": {}, "read": [], "produced": set()}
+    wf = ctx["handle"]
+    ran, not_run, failed = jobs_that_ran(workflow)
+    for job, finished in ran:
+        _record_job(workflow, job, finished, ctx)
+    for path in _external_inputs(ctx["read"], ctx["produced"]):
+        wf.add_input(path)
+    wf.update_aux({"jobs": {"recorded": len(ran), "not_run": not_run, "failed": failed}})
+    logs = log_paths(log)
+    if logs and logs[0].exists():
+        wf.set_report(logs[0])
+    ctx["recorder"].close_run(wf, status)
 
 
 def _finish(workflow: Any, log: Any, status: str, db: str | None = None) -> None:
@@ -441,66 +334,18 @@ def _finish(workflow: Any, log: Any, status: str, db: str | None = None) -> None
         return  # already recorded by the other entry point
     if "handle" not in _state:  # onstart did not run (or failed): start now, late but complete
         _start(workflow, log, db)
-    ctx = {**_state, "specs": {}, "read": [], "produced": set()}
-    wf = ctx["handle"]
-    ran, not_run, failed = _jobs_that_ran(workflow)
-    for job, finished in ran:
-        _record_job(workflow, job, finished, ctx)
-    for path in _external_inputs(ctx["read"], ctx["produced"]):
-        wf.add_input(path)
-    wf.update_aux({"jobs": {"recorded": len(ran), "not_run": not_run, "failed": failed}})
-    logs = _log_paths(log)
-    if logs and logs[0].exists():
-        wf.set_report(logs[0])
-    ctx["recorder"].close_run(wf, status)
-    ctx["recorder"].flush()
-    _state.clear()
-    _state["done"] = id(workflow)
-
-
-# -- job events: every attempt's start, end, status and error -----------------------------------
-
-_attempts: dict[int, list[dict[str, Any]]] = {}
-
-
-def _listener_attempts() -> dict[int, list[dict[str, Any]]]:
-    return _attempts
-
-
-def note_event(record: Any) -> None:
-    """One Snakemake log record (from the plugin or the hooks' handler) into the attempt history."""
-    event = str(getattr(record, "event", "") or "").lower()
-    when = dt.datetime.fromtimestamp(record.created, dt.UTC)
-    if event.endswith("job_info") and getattr(record, "jobid", None) is not None:
-        _attempts.setdefault(int(record.jobid), []).append(
-            {"start": when, "end": None, "status": "started", "error": None}
-        )
-    elif event.endswith("job_finished") and getattr(record, "job_id", None) is not None:
-        _end_attempt(int(record.job_id), when, "completed", None)
-    elif event.endswith("job_error") and getattr(record, "jobid", None) is not None:
-        _end_attempt(int(record.jobid), when, "errored", str(getattr(record, "msg", "") or "") or None)
-
-
-def _end_attempt(jobid: int, when: dt.datetime, status: str, error: str | None) -> None:
-    attempts = _attempts.get(jobid)
-    if attempts and attempts[-1]["end"] is None:
-        attempts[-1].update(end=when, status=status, error=error)
-
-
-def _attach_listener() -> None:
-    """Without the plugin, the hooks listen to Snakemake's logger themselves (same events)."""
-    import logging
-
-    class _Listener(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            try:
-                note_event(record)
-            except Exception:  # never break Snakemake's logging
-                pass
-
-    logger = logging.getLogger("snakemake.logging")
-    if not any(type(h).__name__ == "_Listener" for h in logger.handlers):
-        logger.addHandler(_Listener(level=logging.DEBUG))
+    rec: Recorder = _state["recorder"]
+    what = f"the Snakemake execution {_state['workflow_id']}"
+    try:
+        _record_jobs(workflow, log, status)
+        if _state.get("store_failure") is not None:
+            rec.retries = 0  # it failed at the start, after its retries: one more try, no more waiting
+        rec.flush()
+    except Exception as exc:  # the store, or a fault of ours: one line, and the buffer spooled
+        _report(what, exc, log)
+    finally:
+        _state.clear()
+        _state["done"] = id(workflow)
 
 
 # -- the logger plugin (snakemake --logger flowprov) -------------------------------------------
@@ -517,38 +362,32 @@ class EventRecorder:
         self.log: Any = None
         register_plugin(db)
 
-    def _workflow(self) -> Any:
-        module = sys.modules.get("snakemake.workflow")
-        return getattr(module, "workflow", None)
-
     def handle(self, record: Any) -> None:
         if self.dry_run or self.failed or _session.get("disabled"):
             return
         event = str(getattr(record, "event", "") or "").lower()
         try:
             if event.endswith("job_info") and "handle" not in _state:
-                workflow = self._workflow()
+                workflow = events.current_workflow()
                 self.log = workflow.logger_manager.get_logfile()
                 _start(workflow, self.log)  # before the event: a new execution starts a fresh history
-                if "recorder" in _state:
-                    _state["recorder"].flush()  # the execution is in the store even if Snakemake dies
-            note_event(record)
+            events.note_event(record, _recorder())
             if event.endswith("job_error"):
                 self.errored = True
         except ConflictingStores as exc:
             _session["disabled"] = True
-            _report_failure("start (logger plugin)", exc, None)
+            _report("the Snakemake start (logger plugin)", exc, None)
         except Exception as exc:  # reported once; Snakemake carries on untouched
             self.failed = True
-            _report_failure(f"event {event!r} (logger plugin)", exc, None)
+            _report(f"the Snakemake event {event!r} (logger plugin)", exc, None)
 
     def close(self) -> None:
         if self.dry_run or self.failed or "handle" not in _state:
             return  # nothing opened, or the hooks recorded (and cleared) the execution
         try:
-            workflow = self._workflow()
-            ran, _not_run, _failed = _jobs_that_ran(workflow)
+            workflow = events.current_workflow()
+            ran, _not_run, _failed = jobs_that_ran(workflow)
             status = "errored" if self.errored and any(not done for _, done in ran) else "completed"
             _finish(workflow, self.log, status)
         except Exception as exc:
-            _report_failure("end (logger plugin)", exc, None)
+            _report("the Snakemake end (logger plugin)", exc, None)
