@@ -13,6 +13,7 @@ this module and on `Recorder`; it never imports the registry, the store or priva
 - `environment_paths`: the environment listing and the lock files at the project root, always
   both, cached per process;
 - `redact_argv`: a command line with its secrets replaced;
+- `storable_param`: a parameter value as a run stores it (JSON-able, secrets redacted);
 - `report_failure` / `store_failures`: the one-line report of a store that could not be written,
   spooling the Recorder's buffer.
 """
@@ -44,6 +45,7 @@ __all__ = [
     "parent_run",
     "redact_argv",
     "relative_key",
+    "storable_param",
     "report_failure",
     "store_failures",
 ]
@@ -76,6 +78,14 @@ def git_facts(path: Path) -> GitInfo | None:
 def git_aux(git: GitInfo) -> dict[str, Any]:
     """The `aux["git"]` value every adapter records."""
     return {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+
+
+def storable_param(key: str, value: Any) -> Any:
+    """A parameter value as a run stores it: JSON-able, redacted when its key or content is a
+    secret (`ValidationError` when it cannot be stored)."""
+    from flowprov.core.registry.params import normalize_param, secret_key_pattern
+
+    return normalize_param(value, key, secret_key_pattern())
 
 
 def parent_run(initiated_by_run: Run | int | str | None = None) -> Run | None:
