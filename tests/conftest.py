@@ -116,3 +116,32 @@ def store(store_url):
     import flowprov
 
     return flowprov.connect(store_url)
+
+
+# -- Prefect: one temporary server for the whole session ---------------------------------------
+def set_prefect_test_env() -> None:
+    """Prefect settings for tests; call before importing prefect (settings are read at import)."""
+    import tempfile
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+    # the temporary server (SQLite) answers 503 when it is busy on a loaded machine: retry longer
+    os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "12")
+    os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A temporary Prefect server shared by every test module (starting one takes 10-40 s); its
+    API URL, which child processes get as PREFECT_API_URL."""
+    set_prefect_test_env()
+    require_module("prefect")
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        prefect_test_harness(server_startup_timeout=240),
+    ):
+        yield PREFECT_API_URL.value()

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
-os.environ.pop("PREFECT_API_URL", None)
+from tests.conftest import set_prefect_test_env
 
+set_prefect_test_env()
 pytest.importorskip("prefect")
 
 import flowprov as ln  # noqa: E402
@@ -21,17 +17,10 @@ from prefect import flow, task  # noqa: E402
 from tests.diff.helpers import check_golden  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_server():
-    """A temporary Prefect server (as in tests/integrations/test_prefect.py; more time to start on a busy machine)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with (
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        prefect_test_harness(server_startup_timeout=240),
-    ):
-        yield
+@pytest.fixture(autouse=True)
+def prefect_server(prefect_api):
+    """The session's temporary Prefect server (tests/conftest.py)."""
+    return prefect_api
 
 
 @task

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.conftest import require_module
 from tests.integrations.conformance import AdapterConformance, Execution
@@ -17,11 +24,23 @@ def _env(store_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def spool_missing(adapter: str) -> pytest.MarkDecorator:
+    """The stricter broken-store test, failing today where an adapter does not spool yet (being
+    built on other branches: the merge flips these)."""
+    return pytest.mark.xfail(
+        strict=True, reason=f"{adapter} reports a broken store in one line but writes no spool file yet (issue 13)"
+    )
+
+
 class SnakemakeConformance(AdapterConformance):
     reference_type = "snakemake_workflow_id"
     step_reference_type = "snakemake_job_id"
     extra_args: tuple[str, ...] = ()
     hooks = True
+
+    @spool_missing("Snakemake (hooks and logger plugin)")
+    def test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(self, store_url, tmp_path):
+        super().test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(store_url, tmp_path)
 
     def execute(self, store_url, workdir, *, fail=False, again=False):
         require_module("snakemake")  # here, not at import: the Nextflow class must not need Snakemake
@@ -60,6 +79,18 @@ class TestNextflowWrapper(AdapterConformance):
     reference_type = "nextflow_session_id"
     step_reference_type = "nextflow_task_hash"
 
+    @spool_missing("the Nextflow wrapper")
+    def test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(self, store_url, tmp_path):
+        super().test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(store_url, tmp_path)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="the stand-in launch (tests/integrations/nextflow_stand_in.py) links no files, so the "
+        "first recording stores none and 'recording twice adds nothing' cannot be checked on files",
+    )
+    def test_recording_twice_adds_nothing(self, store_url, tmp_path):
+        super().test_recording_twice_adds_nothing(store_url, tmp_path)
+
     def execute(self, store_url, workdir, *, fail=False, again=False):
         bin_dir = install_stand_in(workdir / "bin")
         launch = workdir / "launch"
@@ -81,3 +112,72 @@ class TestNextflowWrapper(AdapterConformance):
             ]
         result = subprocess.run(cmd, cwd=launch, env=env, capture_output=True, text=True, timeout=120)
         return Execution(result.returncode, SESSION, 2, result.stderr)
+
+
+@functools.cache
+def prefect_flow():
+    """A small flow (two tasks writing files, a third that fails on request), made on first use so
+    this module needs no Prefect when its other classes run."""
+    from prefect.runtime import flow_run
+
+    from prefect import flow, task
+
+    @task
+    def write(path: str, text: str) -> str:
+        Path(path).write_text(text)
+        return path  # a returned path is the task run's output
+
+    @task
+    def explode(path: str) -> None:
+        raise ValueError(f"cannot use {path}")
+
+    @flow
+    def conform(root: str, fail: bool = False) -> str:
+        Path(root, "flow_run_id").write_text(str(flow_run.id))
+        first = write(f"{root}/a.txt", f"a of {root}")
+        second = write.submit(f"{root}/b.txt", f"b of {root}").result()
+        if fail:
+            explode(first)
+        return second
+
+    return conform
+
+
+def record_again(tracked_flow: Any, flow_run_id: str) -> None:
+    """The end hook once more, where the run was not opened (as in a deployment's runner)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+    [hook] = [h for h in tracked_flow.on_completion_hooks if getattr(h, "_flowprov_hook", False)]
+    hook(tracked_flow, run, run.state)
+
+
+class TestPrefect(AdapterConformance):
+    """In the test's process (a Prefect flow is a function call; importing Prefect in a child
+    process costs seconds): the exit code is 0 when the flow returns, 1 when it raises, and the
+    real process exit status is checked in tests/reliability/test_prefect_spool.py."""
+
+    reference_type = "prefect_flow_run_id"
+    step_reference_type = "prefect_task_run_id"
+
+    @pytest.fixture(autouse=True)
+    def _prefect_server(self, prefect_api):
+        return prefect_api
+
+    def execute(self, store_url, workdir, *, fail=False, again=False):
+        from flowprov.integrations.prefect import tracked
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        tracked_flow = tracked(prefect_flow(), db=store_url)
+        stderr, exit_code = io.StringIO(), 0
+        with contextlib.redirect_stderr(stderr):
+            if again:
+                record_again(tracked_flow, (workdir / "flow_run_id").read_text())
+            else:
+                try:
+                    tracked_flow(str(workdir), fail=fail)
+                except ValueError:
+                    exit_code = 1
+        reference = (workdir / "flow_run_id").read_text()
+        return Execution(exit_code, reference, 3 if fail else 2, stderr.getvalue())

@@ -22,10 +22,10 @@ def _summary(value: Any, normalized: Any, size: int) -> str:
 def task_param(key: str, value: Any) -> Any:
     """One parameter value, storable and within the size cap."""
     from flowprov.core.exceptions import ValidationError
-    from flowprov.core.registry.params import normalize_param, secret_key_pattern
+    from flowprov.core.tracking.adapter_kit import storable_param
 
     try:
-        normalized = normalize_param(value, key, secret_key_pattern())
+        normalized = storable_param(key, value)
     except (ValidationError, RecursionError):
         return f"<{type(value).__name__}: not storable>"
     size = len(json.dumps(normalized, default=str))

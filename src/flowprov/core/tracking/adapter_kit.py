@@ -14,6 +14,7 @@ this module and on `Recorder`; it never imports the registry, the store or priva
   both, cached per process;
 - `redact_argv`: a command line with its secrets replaced;
 - `content_hash`: a file's flowprov hash (through the hash cache), for a file named in aux;
+- `storable_param`: a parameter value as a run stores it (JSON-able, secrets redacted);
 - `report_failure` / `store_failures`: the one-line report of a store that could not be written,
   spooling the Recorder's buffer.
 """
@@ -46,6 +47,7 @@ __all__ = [
     "parent_run",
     "redact_argv",
     "relative_key",
+    "storable_param",
     "report_failure",
     "store_failures",
 ]
@@ -78,6 +80,14 @@ def git_facts(path: Path) -> GitInfo | None:
 def git_aux(git: GitInfo) -> dict[str, Any]:
     """The `aux["git"]` value every adapter records."""
     return {"commit": git.commit, "remote": git.remote, "dirty": git.dirty}
+
+
+def storable_param(key: str, value: Any) -> Any:
+    """A parameter value as a run stores it: JSON-able, redacted when its key or content is a
+    secret (`ValidationError` when it cannot be stored)."""
+    from flowprov.core.registry.params import normalize_param, secret_key_pattern
+
+    return normalize_param(value, key, secret_key_pattern())
 
 
 def parent_run(initiated_by_run: Run | int | str | None = None) -> Run | None:

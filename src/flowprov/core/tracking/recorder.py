@@ -314,6 +314,16 @@ class Recorder:
             self._index = {k: h for k, h in self._index.items() if h.dirty or id(h) in kept}
 
     # -- reading ---------------------------------------------------------------------------
+    def unfinished_runs(self, reference_type: str) -> list[Any]:
+        """The stored runs of a reference type still open (started, restarted, scheduled), oldest
+        first: what an adapter settles from its manager when it saw no end."""
+        from flowprov.core.registry import Run
+
+        query = Run.using(self.store).filter(
+            reference_type=reference_type, status__in=["started", "restarted", "scheduled"]
+        )
+        return list(query.order_by("id"))
+
     def find_run(self, reference_type: str, reference: str, name: str | None = None) -> Any:
         """The stored run of an external id (the newest if several), or None: adapters look runs
         up here instead of importing the registry."""
