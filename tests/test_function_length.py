@@ -26,8 +26,6 @@ ALLOWED: dict[str, str] = {
     # the command's options are its signature; it follows the ingest's new entry points
     "src/flowprov/cli.py::nextflow_ingest": "issue 15: Nextflow ingest split",
     # issue 21 / issue 15's adapter part (Prefect: one adapter shape)
-    "src/flowprov/integrations/prefect.py::reconcile_pending": "issue 21: Prefect adapter",
-    "src/flowprov/integrations/prefect.py::FlowTracker._running": "issue 21: Prefect adapter",
 }
 
 

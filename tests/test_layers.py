@@ -190,15 +190,7 @@ ADAPTER_ALLOWED: dict[tuple[str, str], str] = {
     ("flowprov.integrations.nextflow.live", "flowprov.core.query.queryset"): "issue 23: Nextflow live recording",
     ("flowprov.integrations.nextflow.software_versions", "flowprov.core.tracking.environment"): "issue 23",
     # Prefect (issue 21 / issue 15 adapter part)
-    ("flowprov.integrations.prefect", "flowprov.core.registry"): "issue 21: Prefect adapter",
-    ("flowprov.integrations.prefect", "flowprov.core.registry.params"): "issue 21: Prefect adapter",
-    ("flowprov.integrations.prefect", "flowprov.core.store.connection"): "issue 21: Prefect adapter",
-    ("flowprov.integrations.prefect", "flowprov.core.tracking.context"): "issue 21: Prefect adapter",
-    ("flowprov.integrations.prefect", "flowprov.core.tracking.targets"): "issue 21: Prefect adapter",
-    ("flowprov.integrations.prefect_params", "flowprov.core.registry.params"): "issue 21: Prefect adapter",
     # Snakemake (issue 20 / issue 15 adapter part)
-    ("flowprov.integrations.snakemake.recording", "flowprov.core.store.connection"): "issue 20: Snakemake",
-    ("flowprov.integrations.snakemake.recording", "flowprov.core.tracking.context"): "issue 20: Snakemake",
 }
 
 

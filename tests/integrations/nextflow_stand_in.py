@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-SESSION = "12345678-1234-1234-1234-123456789abc"
+SESSION = "12345678-1234-1234-1234-123456789abc"  # env STAND_IN_SESSION gives another launch
 
 STAND_IN = textwrap.dedent('''\
     #!{python}
@@ -21,13 +21,15 @@ STAND_IN = textwrap.dedent('''\
     def value(opt):
         return args[args.index(opt) + 1] if opt in args else None
     name, trace = value("-name"), value("-with-trace")
-    session = "12345678-1234-1234-1234-123456789abc"
+    session = os.environ.get("STAND_IN_SESSION", "12345678-1234-1234-1234-123456789abc")
+    # Nextflow's task hashes include the session id: another session's tasks are other tasks
+    h1, h2 = ("ab/cdef12", "cd/ef1234") if session.startswith("12345678") else (session[:2] + "/" + session[2:8], session[9:11] + "/" + session[11:13] + session[14:18])
     os.makedirs(".nextflow", exist_ok=True)
     with open(trace, "w") as fh:
         fh.write("task_id\\thash\\tnative_id\\tname\\tstatus\\texit\\tsubmit\\tduration\\trealtime\\t%cpu\\tpeak_rss\\tpeak_vmem\\trchar\\twchar\\n")
-        fh.write("1\\tab/cdef12\\t101\\tSAY_HELLO (1)\\tCOMPLETED\\t0\\t2026-11-27 10:00:00.000\\t1.2s\\t519ms\\t98.5%\\t29.8 MB\\t1 GB\\t912 B\\t0\\n")
+        fh.write(f"1\\t{{h1}}\\t101\\tSAY_HELLO (1)\\tCOMPLETED\\t0\\t2026-11-27 10:00:00.000\\t1.2s\\t519ms\\t98.5%\\t29.8 MB\\t1 GB\\t912 B\\t0\\n")
         status = "FAILED" if "--fail" in args else "COMPLETED"
-        fh.write(f"2\\tcd/ef1234\\t102\\tSAY_HELLO (2)\\t{{status}}\\t{{1 if status == 'FAILED' else 0}}\\t2026-11-27 10:00:01.000\\t1s\\t1s\\t100%\\t1 MB\\t1 MB\\t0\\t0\\n")
+        fh.write(f"2\\t{{h2}}\\t102\\tSAY_HELLO (2)\\t{{status}}\\t{{1 if status == 'FAILED' else 0}}\\t2026-11-27 10:00:01.000\\t1s\\t1s\\t100%\\t1 MB\\t1 MB\\t0\\t0\\n")
     with open(".nextflow/history", "a") as fh:
         fh.write(f"2026-11-27 10:00:00\\t3s\\t{{name}}\\t{{'ERR' if '--fail' in args else 'OK'}}\\t{{'a' * 40}}\\t{{session}}\\tnextflow {{' '.join(args)}}\\n")
     print("N E X T F L O W  ~  stand-in", flush=True)
@@ -45,10 +47,10 @@ STAND_IN = textwrap.dedent('''\
                      "commitId": "a" * 40, "nextflow": {{"version": "stand-in"}}}}
         post("started", metadata={{"workflow": workflow, "parameters": {{"greeting": "hi"}}}})
         tasks = [
-            {{"task_id": 1, "hash": "ab/cdef12", "native_id": 101, "name": "SAY_HELLO (1)", "status": "COMPLETED",
+            {{"task_id": 1, "hash": h1, "native_id": 101, "name": "SAY_HELLO (1)", "status": "COMPLETED",
               "exit": 0, "submit": ms("2026-11-27 10:00:00"), "duration": 1200, "realtime": 519, "%cpu": 98.5,
               "peak_rss": 31247565, "peak_vmem": 1073741824, "rchar": 912, "wchar": 0}},
-            {{"task_id": 2, "hash": "cd/ef1234", "native_id": 102, "name": "SAY_HELLO (2)", "status": status,
+            {{"task_id": 2, "hash": h2, "native_id": 102, "name": "SAY_HELLO (2)", "status": status,
               "exit": 1 if status == "FAILED" else 0, "submit": ms("2026-11-27 10:00:01"), "duration": 1000,
               "realtime": 1000, "%cpu": 100.0, "peak_rss": 1048576, "peak_vmem": 1048576, "rchar": 0, "wchar": 0}},
         ]

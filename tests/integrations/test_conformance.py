@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import require_module
 from tests.integrations.conformance import AdapterConformance, Execution
-from tests.integrations.nextflow_stand_in import SESSION, install_stand_in
+from tests.integrations.nextflow_stand_in import install_stand_in
 
 
 def _env(store_url: str, **extra: str) -> dict[str, str]:
@@ -24,23 +25,11 @@ def _env(store_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def spool_missing(adapter: str) -> pytest.MarkDecorator:
-    """The stricter broken-store test, failing today where an adapter does not spool yet (being
-    built on other branches: the merge flips these)."""
-    return pytest.mark.xfail(
-        strict=True, reason=f"{adapter} reports a broken store in one line but writes no spool file yet (issue 13)"
-    )
-
-
 class SnakemakeConformance(AdapterConformance):
     reference_type = "snakemake_workflow_id"
     step_reference_type = "snakemake_job_id"
     extra_args: tuple[str, ...] = ()
     hooks = True
-
-    @spool_missing("Snakemake (hooks and logger plugin)")
-    def test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(self, store_url, tmp_path):
-        super().test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(store_url, tmp_path)
 
     def execute(self, store_url, workdir, *, fail=False, again=False):
         require_module("snakemake")  # here, not at import: the Nextflow class must not need Snakemake
@@ -62,7 +51,7 @@ class SnakemakeConformance(AdapterConformance):
         if logs:
             text = logs[0 if not again else -1].read_text()
             reference = text.split("Workflow ID: ", 1)[1].split()[0] if "Workflow ID: " in text else ""
-        steps = 4 if fail else 5  # with a failing sample, `summary` and `all` never run; copy b fails
+        steps = 3 if fail else 5  # with a failing sample, `summary` and `all` never run; copy b fails
         return Execution(result.returncode, reference, steps, result.stderr)
 
 
@@ -79,10 +68,6 @@ class TestNextflowWrapper(AdapterConformance):
     reference_type = "nextflow_session_id"
     step_reference_type = "nextflow_task_hash"
 
-    @spool_missing("the Nextflow wrapper")
-    def test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(self, store_url, tmp_path):
-        super().test_a_broken_store_leaves_the_exit_code_and_spools_the_runs(store_url, tmp_path)
-
     @pytest.mark.xfail(
         strict=True,
         reason="the stand-in launch (tests/integrations/nextflow_stand_in.py) links no files, so the "
@@ -95,7 +80,9 @@ class TestNextflowWrapper(AdapterConformance):
         bin_dir = install_stand_in(workdir / "bin")
         launch = workdir / "launch"
         launch.mkdir(exist_ok=True)
-        env = _env(store_url, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        # each launch directory is its own Nextflow session (ingesting it again: the same session)
+        session = str(uuid.uuid5(uuid.NAMESPACE_URL, str(workdir)))
+        env = _env(store_url, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", STAND_IN_SESSION=session)
         if again:  # ingest the same launch once more, as a user re-running ingest-nextflow-trace would
             trace = sorted(launch.glob("trace-*.txt"))[-1]
             name = trace.name.split("-")[1]
@@ -111,7 +98,7 @@ class TestNextflowWrapper(AdapterConformance):
                 *(["--fail"] if fail else []),
             ]
         result = subprocess.run(cmd, cwd=launch, env=env, capture_output=True, text=True, timeout=120)
-        return Execution(result.returncode, SESSION, 2, result.stderr)
+        return Execution(result.returncode, session, 2, result.stderr)
 
 
 @functools.cache

@@ -496,3 +496,28 @@ def test_concurrent_processes_record_every_task_run_once(store, prefect_api, tmp
         assert stored == sorted(str(t.id) for t in read_all_task_runs(run.reference))
         assert len(stored) == 30
     assert ln.Run.filter(reference_type="prefect_task_run_id").count() == 360
+
+
+def test_lock_files_beside_the_flow_are_part_of_its_environment(store, tmp_path, monkeypatch):
+    import importlib.util
+    import subprocess
+
+    project = tmp_path / "project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "uv.lock").write_text("version = 1\n")
+    (project / "pipeline.py").write_text(
+        "from prefect import flow\n"
+        "from flowprov.integrations.prefect import tracked\n\n"
+        "@tracked\n@flow\ndef locked() -> int:\n    return 7\n"
+    )
+    spec = importlib.util.spec_from_file_location("locked_pipeline", project / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(tmp_path)  # the lock file is found at the flow's git root, not the working dir
+    assert module.locked() == 7
+    run = ln.Run.get(transform__key__endswith=":locked", reference_type="prefect_flow_run_id")
+    assert run.environment is not None
+    [lock] = [ln.Artifact.get(uid) for uid in run.aux["environment_files"]]
+    assert Path(lock.path).name == "uv.lock" and lock.path == (project / "uv.lock").as_uri()

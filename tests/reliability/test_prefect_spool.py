@@ -199,18 +199,7 @@ def check_recorded(store_url: str, work: Path, flow_run_ids: list[str]) -> None:
 
 
 @pytest.mark.parametrize("fault", ["unreachable", "read-only", "lost-halfway"])
-def test_a_broken_store_leaves_the_flow_and_its_runs_are_replayed_exactly(
-    prefect_api, store_url, tmp_path, fault, request
-):
-    if fault == "lost-halfway" and store_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="Recorder.flush keeps the artifact ids of a rolled-back transaction, so the spool "
-                "replayed into the same store names artifacts that do not exist (FOREIGN KEY failed); "
-                "fixed by `_forget_rolled_back` on feat/snakemake",
-            )
-        )
+def test_a_broken_store_leaves_the_flow_and_its_runs_are_replayed_exactly(prefect_api, store_url, tmp_path, fault):
     work = tmp_path / "work"
     work.mkdir()
     with broken(store_url, tmp_path, fault) as (bad_url, extra):

@@ -15,6 +15,8 @@ this module and on `Recorder`; it never imports the registry, the store or priva
 - `redact_argv`: a command line with its secrets replaced;
 - `content_hash`: a file's flowprov hash (through the hash cache), for a file named in aux;
 - `storable_param`: a parameter value as a run stores it (JSON-able, secrets redacted);
+- `current_target` / `target_resolvers`: where `track_input()`/`track_output()` inside a
+  manager's task record to (an adapter sets the target, or registers a resolver that finds it);
 - `report_failure` / `store_failures`: the one-line report of a store that could not be written,
   spooling the Recorder's buffer.
 """
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from flowprov.core.gitinfo import GitInfo, git_info
 from flowprov.core.redaction import redact_argv
 from flowprov.core.tracking.offline import report_failure, store_failures
+from flowprov.core.tracking.targets import current_target, target_resolvers
 
 if TYPE_CHECKING:
     from flowprov.core.registry import Run
@@ -40,6 +43,7 @@ __all__ = [
     "INITIATED_BY_ENV",
     "ReferenceType",
     "content_hash",
+    "current_target",
     "enclosing_run",
     "environment_paths",
     "git_aux",
@@ -50,6 +54,7 @@ __all__ = [
     "storable_param",
     "report_failure",
     "store_failures",
+    "target_resolvers",
 ]
 
 

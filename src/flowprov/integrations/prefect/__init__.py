@@ -139,10 +139,10 @@ def tracked(
 
 
 def _install_resolver() -> None:
-    from flowprov.core.tracking import targets
+    from flowprov.core.tracking.adapter_kit import target_resolvers
 
-    if resolve_target not in targets.target_resolvers:
-        targets.target_resolvers.append(resolve_target)
+    if resolve_target not in target_resolvers:
+        target_resolvers.append(resolve_target)
 
 
 _install_resolver()

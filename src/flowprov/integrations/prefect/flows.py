@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flowprov.core.tracking.adapter_kit import (
     enclosing_run,
     environment_paths,
+    git_facts,
     relative_key,
     report_failure,
     store_failures,
@@ -70,6 +71,16 @@ def _explicit_version(flow: Any) -> str | None:
     except Exception:
         pass
     return version
+
+
+def _project_root(flow: Any) -> Path:
+    """Where the flow's lock files are: the git root of its source file, else the working dir."""
+    try:
+        source = inspect.getsourcefile(flow.fn)
+    except TypeError:
+        source = None
+    git = git_facts(Path(source).resolve()) if source else None
+    return git.root if git else Path.cwd()
 
 
 def flow_transform(flow: Any) -> TransformSpec:
@@ -212,8 +223,10 @@ class FlowTracker:
             status="started",
             aux={"flow_name": flow.name, "deployment_id": deployment},
         )
-        environment, _lock_files = environment_paths(None)
+        environment, lock_files = environment_paths(_project_root(flow))
         handle.set_environment(environment)
+        for path in lock_files:
+            handle.add_environment_file(path)
         for path in existing_paths(flow_run.parameters or {}, self.inputs):
             handle.add_input(path)
         return handle

@@ -82,7 +82,7 @@ def resolve_target() -> Any:
         from prefect.context import FlowRunContext, TaskRunContext
     except ImportError:
         return None
-    from flowprov.core.tracking.targets import current_target
+    from flowprov.core.tracking.adapter_kit import current_target
 
     task_ctx = TaskRunContext.get()
     if task_ctx is not None and task_ctx.task_run is not None:
