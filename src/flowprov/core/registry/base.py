@@ -564,7 +564,7 @@ def json_problem(value: Any) -> str | None:
     return None
 
 
-def _plainly_valid(column: Column[Any], auto: bool) -> Callable[[Any], bool]:
+def _plainly_valid(column: Any, auto: bool) -> Callable[[Any], bool]:
     """A quick test that passes the usual valid values of `column` (exact types, short enough),
     so clean_fields() on every save costs a few comparisons; anything else gets _field_error."""
     base = getattr(column.type, "impl", column.type)
