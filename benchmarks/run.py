@@ -26,6 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import common  # noqa: E402
+
 SUITES = {
     "main": ("make bench", "flowprov beside lamindb and MLflow; queries, lineage, hashing and UI pages at scale"),
     "adapters": ("make bench-adapters", "what recording adds to Nextflow, Snakemake and Prefect"),
@@ -47,8 +49,11 @@ def machine() -> str:
 def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
     if suite == "main":
         import bench_diff
+        import bench_import
         import bench_peers
         import bench_queries
+        import bench_reads
+        import bench_saves
         import bench_tracking
         import bench_ui
 
@@ -56,7 +61,10 @@ def run_suite(suite: str, quick: bool, install: bool) -> list[str]:
         return [
             side_by_side,
             "**flowprov at scale, against raw baselines in the same run**\n",
+            bench_saves.run(quick),
+            bench_import.run(quick),
             bench_queries.run(quick),
+            bench_reads.run(quick),
             bench_tracking.run(quick),
             bench_diff.run(quick),
             bench_ui.run(quick),
@@ -90,6 +98,14 @@ def replace_block(text: str, suite: str, block: str) -> str:
     return "# Benchmark results\n\n" + "\n\n".join(kept[name] for name in SUITES if name in kept) + "\n"
 
 
+def load() -> str:
+    """The load average while the suite ran: numbers from a shared, busy machine say so."""
+    try:
+        return "load average " + " / ".join(open("/proc/loadavg").read().split()[:3]) + " (1 / 5 / 15 min)"
+    except OSError:
+        return "load average unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), default="main", help="which suite to run (default: main)")
@@ -110,15 +126,21 @@ def main() -> None:
         args.output = HERE / ".work" / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLOWPROV_HASH_CACHE", str(HERE / ".work" / "hash-cache.db"))
+    load_before = load()
     start = time.perf_counter()
     sections = run_suite(args.suite, args.quick, install=not args.no_install)
+    if common.GOALS:
+        sections.append(common.goals_table())
     elapsed = time.perf_counter() - start
+    load_after = load()
     command, what = SUITES[args.suite]
     if args.quick:
         command += " QUICK=1"
     header = (
         f"## Suite `{args.suite}`: {what}\n\nDate: {dt.date.today().isoformat()}. Machine: {machine()}.\n"
         f"Command: `{command}` (took {elapsed:.0f} s). Ratio = flowprov / baseline or peer; lower is better.\n"
+        f"Machine load: {load_before} at the start, {load_after} at the end ({os.cpu_count()} cores; other jobs shared "
+        "the machine when the load is above that).\n"
     )
     block = header + "\n" + "\n".join(sections)
     print(block)

@@ -21,17 +21,24 @@ import typer
 if TYPE_CHECKING:
     from flowprov.core.store.connection import Store
 
-app = typer.Typer(help="Record and query the provenance of workflow runs.", no_args_is_help=True, add_completion=False)
+# Help in plain text: Typer's Rich help formatter imports Rich's markdown and syntax machinery,
+# ~0.3 s (several times a bare start) for every `flowprov --help` (issue 22: <= 200 ms).
+PLAIN_HELP: dict[str, Any] = {"rich_markup_mode": None}
+app = typer.Typer(
+    help="Record and query the provenance of workflow runs.", no_args_is_help=True, add_completion=False, **PLAIN_HELP
+)
 spool_app = typer.Typer(
-    help="Runs an adapter saved to a file because the store could not be written.", no_args_is_help=True
+    **PLAIN_HELP, help="Runs an adapter saved to a file because the store could not be written.", no_args_is_help=True
 )
 instance_app = typer.Typer(
-    help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True
+    **PLAIN_HELP, help="Named stores in your user config (for `--db NAME` and `Run.using(NAME)`).", no_args_is_help=True
 )
 app.add_typer(instance_app, name="instance")
 app.add_typer(spool_app, name="spool")
 nextflow_app = typer.Typer(
-    help="Nextflow: ingest trace files, or run `nextflow run` and ingest what it wrote.", no_args_is_help=True
+    **PLAIN_HELP,
+    help="Nextflow: ingest trace files, or run `nextflow run` and ingest what it wrote.",
+    no_args_is_help=True,
 )
 app.add_typer(nextflow_app, name="nextflow")
 
@@ -726,7 +733,9 @@ def nextflow_serve(
     raise typer.Exit(serve(_connect(db), host, port))
 
 
-prefect_app = typer.Typer(help="Prefect: settle tracked flow runs whose end was never seen.", no_args_is_help=True)
+prefect_app = typer.Typer(
+    help="Prefect: settle tracked flow runs whose end was never seen.", no_args_is_help=True, **PLAIN_HELP
+)
 app.add_typer(prefect_app, name="prefect")
 
 
@@ -824,7 +833,7 @@ def import_command(
     typer.echo(f"{len(runs)} run(s) imported into {store.display_url}")
 
 
-ingest_app = typer.Typer(add_completion=False)
+ingest_app = typer.Typer(add_completion=False, **PLAIN_HELP)
 ingest_app.command()(cli_errors(nextflow_ingest))
 
 

@@ -13,6 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import bench_peers  # noqa: E402
+import common  # noqa: E402
 import run as bench_run  # noqa: E402
 from peer_envs import TOOLS, python_for  # noqa: E402
 
@@ -52,7 +53,9 @@ def test_quick_side_by_side_runs_every_workload_for_flowprov(tmp_path, monkeypat
     expected = sizes.writers * sizes.runs_per_writer
     cells = _row(text, f"{sizes.writers} processes writing", "flowprov")
     assert cells[2] == f"{expected:,} of {expected:,}" and cells[3] == "0" and cells[4] == "0", cells
-    assert "### Goals (flowprov / best peer)" in text
+    goals = {(goal, workload) for goal, workload, *_ in common.GOALS}
+    assert ("one-by-one run creation", f"{sizes.runs[-1]:,} runs, one by one") in goals
+    assert ("bulk run creation", f"{sizes.runs[-1]:,} runs, bulk") in goals
 
 
 def test_results_file_keeps_the_other_suites_block():
@@ -73,3 +76,30 @@ def test_quick_diff_benchmark(tmp_path, monkeypatch):
     assert re.fullmatch(r"\d+(\.\d+)? (µs|ms|s)", row[1]) and float(row[3]) > 0
     statements = int(re.search(r"sent (\d+) SQL statements", row[4]).group(1))
     assert statements < 20  # a fixed number of queries, whatever the number of jobs
+
+
+@pytest.mark.xdist_group("benchmarks")
+def test_quick_start_up_reads_and_postgresql_saves(tmp_path, monkeypatch):
+    """The rows issue 22 added: each reports a time (and memory) next to its baseline and notes
+    its goal; `import flowprov` loads none of the heavy modules."""
+    import bench_import
+    import bench_reads
+    import bench_saves
+    from tests.conftest import pg_problem
+
+    monkeypatch.setenv("FLOWPROV_HASH_CACHE", str(tmp_path / "hash-cache.db"))
+    common.GOALS.clear()
+    text = bench_import.run(quick=True) + bench_reads.run(quick=True)
+    assert _row(text, "Start-up", "heavy modules loaded by `import flowprov`")[1] == "none"
+    for first in ("`import flowprov`", "`flowprov --help`"):
+        assert float(_row(text, "Start-up", first)[3]) > 0
+    memory = _row(
+        text, "A whole run table", "`Run.filter().df(limit=None)` of 20,000 runs (SQLite, fresh process): peak"
+    )
+    assert memory[1].endswith(" MiB") and float(memory[3]) > 0
+    if pg_problem() is None:
+        text = bench_saves.run(quick=True)
+        assert float(_row(text, "Runs saved one by one on PostgreSQL", "100 runs")[3]) > 0
+    workloads = {workload for _, workload, *_ in common.GOALS}
+    assert "`import flowprov` wall time" in workloads and "`flowprov --help` wall time" in workloads
+    assert "20,000 runs: time" in workloads and "20,000 runs: peak memory" in workloads

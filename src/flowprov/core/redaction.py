@@ -12,6 +12,7 @@ This module is a leaf: every layer may use it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -43,7 +44,13 @@ URL_SECRET_PARAMETERS = ("key", "sig", "signature", "auth")
 
 def secret_key_pattern() -> re.Pattern[str]:
     """A pattern whose `search()` finds a secret-looking key (after `-` → `_`)."""
-    extra = [k.strip().lower() for k in os.environ.get("FLOWPROV_SECRET_KEYS", "").split(",") if k.strip()]
+    return _secret_key_pattern(os.environ.get("FLOWPROV_SECRET_KEYS", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_key_pattern(extra_keys: str) -> re.Pattern[str]:
+    # built once per value of FLOWPROV_SECRET_KEYS: every saved run's params ask for it
+    extra = [k.strip().lower() for k in extra_keys.split(",") if k.strip()]
     fragments = [re.escape(k) for k in (*SECRET_KEY_FRAGMENTS, *extra)]
     words = "|".join(re.escape(w) for w in SECRET_KEY_WORDS)
     return re.compile("|".join(fragments) + rf"|(?:^|[^a-z0-9])(?:{words})(?:$|[^a-z0-9])", re.IGNORECASE)

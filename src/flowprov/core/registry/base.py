@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, String, Text, inspect, select
+from sqlalchemy import BigInteger, Boolean, Column, Enum, Float, Integer, String, Text, inspect, select
 from sqlalchemy.orm import Mapped, Session, object_session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.query.queryset import QuerySet
+from flowprov.core.registry.rows import save_new
 from flowprov.core.registry.versioning import VersionedBatch
 from flowprov.core.registry.writer import insert_records
 from flowprov.core.store.integrity import raise_integrity_error
@@ -134,10 +137,12 @@ class Record(Model):
         excluded = set(exclude or ())
         state = self.__dict__
         fk_relations = self._relation_of_fk()
-        for key, label, column, auto in self._field_checks():
+        for key, label, column, auto, plainly_valid in self._field_checks():
             if key in excluded or key not in state:
                 continue
             value = state[key]
+            if plainly_valid(value):
+                continue
             if value is None and state.get(fk_relations.get(key, "")) is not None:
                 continue  # the foreign key is filled from the related record at insert
             message = _field_error(column, value, auto)
@@ -147,7 +152,7 @@ class Record(Model):
             raise ValidationError(errors)
 
     @classmethod
-    def _field_checks(cls) -> list[tuple[str, str, Any, bool]]:
+    def _field_checks(cls) -> list[tuple[str, str, Any, bool, Callable[[Any], bool]]]:
         cached = cls.__dict__.get("_field_checks_cache")
         if cached is None:
             aliases = {attr: name for name, attr in cls._query_aliases.items() if attr.startswith("_")}
@@ -155,7 +160,8 @@ class Record(Model):
             for attr in cls.__mapper__.column_attrs:
                 column = attr.columns[0]
                 auto = attr.key in AUTO_FIELDS or column.default is not None or column.primary_key
-                cached.append((attr.key, aliases.get(attr.key, attr.key), column, auto))
+                label = aliases.get(attr.key, attr.key)
+                cached.append((attr.key, label, column, auto, _plainly_valid(column, auto)))
             cls._field_checks_cache = cached
         return cached
 
@@ -275,9 +281,15 @@ class Record(Model):
         """Write without running clean_fields() (Django's lower-level save)."""
         store = self._target_store(using)
         self._fill_defaults()
+        if force_update and self.id is None:
+            raise ValueError(f"{type(self).__name__}: cannot force an update of an unsaved record")
+        if inspect(self).transient:
+            # a new record is one INSERT on the driver (core/registry/rows.py) when nothing else is needed
+            with raise_integrity_error(type(self)):
+                saved = save_new(self, store)
+            if saved is not None:
+                return cast(Self, saved)  # this record, or the stored one it duplicates
         with raise_integrity_error(type(self)), store.transaction() as session:
-            if force_update and self.id is None:
-                raise ValueError(f"{type(self).__name__}: cannot force an update of an unsaved record")
             canonical = self._prepare_write(session, store)
             if canonical is not None:
                 return canonical
@@ -541,6 +553,21 @@ def json_problem(value: Any) -> str | None:
             if problem:
                 return problem
     return None
+
+
+def _plainly_valid(column: Any, auto: bool) -> Callable[[Any], bool]:
+    """A quick test that passes the usual valid values of `column` (exact types, short enough),
+    so clean_fields() on every save costs a few comparisons; anything else gets _field_error."""
+    base = getattr(column.type, "impl", column.type)
+    none_ok = column.nullable or auto
+    if isinstance(column.type, UTCDateTime):
+        return lambda v: type(v) is dt.datetime or (v is None and none_ok)
+    if isinstance(base, (String, Text)) and not isinstance(base, Enum):
+        limit = getattr(base, "length", None) or sys.maxsize
+        return lambda v: (type(v) is str and len(v) <= limit and "\x00" not in v) or (v is None and none_ok)
+    if isinstance(base, (Integer, BigInteger)) and not isinstance(base, Boolean):
+        return lambda v: type(v) is int or (v is None and none_ok)
+    return lambda v: v is None and none_ok
 
 
 def _field_error(column: Column[Any], value: Any, auto: bool) -> str | None:

@@ -50,6 +50,12 @@ def _os_login() -> str:
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
+def known_user_id(store: Store) -> int | None:
+    """The current user's id when this process has looked it up in the store already."""
+    cache: dict[str, int] = store.__dict__.get("_user_ids", {})
+    return cache.get(current_handle())
+
+
 def current_user_id(session: Session, store: Store) -> int:
     """The id of the current user's record, created on first write (race-free on both stores)."""
     handle = current_handle()

@@ -11,18 +11,17 @@ row takes the id the database gives it. The objects then join the session as per
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from sqlalchemy import CursorResult, Insert, Table, TextClause, insert, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 if TYPE_CHECKING:
     from flowprov.core.registry.base import Record
 
-# per record class (not inherited): its many-to-one relations, and its columns without the id
+# per record class (not inherited): its many-to-one relations
 _FK_CACHE: dict[type[Record], list[tuple[str, list[str]]]] = {}
-_COLUMNS_CACHE: dict[type[Record], list[tuple[str, str]]] = {}
 
 
 def _many_to_one(cls: type[Record]) -> list[tuple[str, list[str]]]:
@@ -37,7 +36,7 @@ def _many_to_one(cls: type[Record]) -> list[tuple[str, list[str]]]:
     return cached
 
 
-def _sync_foreign_keys(record: Record) -> list[Record]:
+def sync_foreign_keys(record: Record) -> list[Record]:
     """Copy related records' ids into foreign-key columns; return related records still unsaved."""
     waiting = []
     state = record.__dict__
@@ -61,7 +60,7 @@ def insert_records(session: Session, records: Iterable[Record]) -> None:
         ready: list[Record] = []
         blocked: list[Record] = []
         for record in pending:
-            waiting = [w for w in _sync_foreign_keys(record) if id(w) in pending_ids]
+            waiting = [w for w in sync_foreign_keys(record) if id(w) in pending_ids]
             (blocked if waiting else ready).append(record)
         if not ready:
             raise ValueError("records in this save refer to each other in a cycle; save one of them first")
@@ -74,7 +73,6 @@ def insert_records(session: Session, records: Iterable[Record]) -> None:
         pending_ids = {id(r) for r in pending}
 
 
-_INSERTS: dict[str, Insert] = {}
 _ID_STATEMENTS: dict[tuple[str, str], TextClause] = {}
 
 
@@ -93,37 +91,17 @@ def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-def _columns(cls: type[Record]) -> list[tuple[str, str]]:
-    cached = _COLUMNS_CACHE.get(cls)
-    if cached is None:
-        cached = _COLUMNS_CACHE[cls] = [(a.key, a.columns[0].key) for a in cls.__mapper__.column_attrs if a.key != "id"]
-    return cached
-
-
 def _insert_group(session: Session, cls: type[Record], group: list[Record]) -> None:
-    table = cls.__table__
-    columns = _columns(cls)
-    stmt = _INSERTS.get(table.name)
-    if stmt is None:
-        stmt = _INSERTS[table.name] = insert(table)
+    from flowprov.core.registry.rows import insert_many, insert_one
+
+    store = session.info["store"]
+    dbapi_connection = session.connection().connection.dbapi_connection
     if len(group) == 1:
-        # one row: the database hands back its id (lastrowid / RETURNING), no allocation query
-        state = group[0].__dict__
-        # an INSERT's result is a CursorResult; Session.execute is typed as returning any Result
-        result = cast(CursorResult[Any], session.execute(stmt, {name: state.get(key) for key, name in columns}))
-        primary_key = result.inserted_primary_key
-        assert primary_key is not None  # a single-row INSERT always reports its key
-        state["id"] = primary_key[0]
+        # one row: the database hands back its id (RETURNING), no allocation query
+        group[0].__dict__["id"] = insert_one(store, dbapi_connection, group[0])
     else:
-        ids = allocate_ids(session, table, len(group))
-        rows = []
-        for record, new_id in zip(group, ids, strict=True):
-            state = record.__dict__
-            row = {name: state.get(key) for key, name in columns}
-            row["id"] = new_id
-            state["id"] = new_id
-            rows.append(row)
-        session.execute(stmt, rows)
+        ids = allocate_ids(session, cls.__table__, len(group))
+        insert_many(store, dbapi_connection, group, ids)
     for record in group:
         make_transient_to_detached(record)
         session.add(record)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -118,12 +119,79 @@ class Store:
         finally:
             self._local.depth = 0
 
+    @contextmanager
+    def driver_write(self, single_statement: bool = False) -> Iterator[Any]:
+        """The DBAPI connection of a write transaction, for the row writer (core/registry/rows.py).
+
+        Inside `transaction()`: that transaction's connection. Otherwise a transaction of its own
+        on the session's reading connection, driven on the driver directly, because SQLAlchemy's
+        transaction and commit machinery costs more than a one-row insert: SQLite `BEGIN
+        IMMEDIATE` ... `COMMIT` (the write lock taken up front, as in `transaction()`);
+        PostgreSQL's reading connection is in autocommit, so a `single_statement` write is its
+        own transaction (one round trip) and anything else gets BEGIN ... COMMIT.
+        """
+        session = self.session
+        dbapi_connection: Any = session.connection().connection.dbapi_connection  # sqlite3 or psycopg
+        if self._local.depth > 0:
+            yield dbapi_connection
+            return
+        if self.dialect == "sqlite":
+            with _sqlite_transaction(self, dbapi_connection):
+                yield dbapi_connection
+        elif single_statement and dbapi_connection.autocommit:
+            yield dbapi_connection
+        else:
+            with driver_errors(self), dbapi_connection.transaction():
+                yield dbapi_connection
+
+    def forget_sessions(self) -> None:
+        """Drop this process's sessions without closing them (a forked child must not touch
+        connections it shares with its parent)."""
+        self._local = threading.local()
+
     def dispose(self) -> None:
         session = getattr(self._local, "session", None)
         if session is not None:
             session.close()
             self._local.session = None
         self.engine.dispose()
+
+
+def translated(
+    exc: Exception, dbapi_error: type[Exception], statement: str | None = None, params: Any = None
+) -> Exception:
+    """The driver's exception as SQLAlchemy's (IntegrityError, OperationalError for a locked
+    database, ...), so code on the driver is handled like code on SQLAlchemy."""
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError.instance(statement, params, exc, dbapi_error)
+
+
+@contextmanager
+def driver_errors(store: Store) -> Iterator[None]:
+    """Raise the driver's exceptions as SQLAlchemy's (see `translated`)."""
+    dbapi_error = store.engine.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise translated(exc, dbapi_error) from exc
+
+
+@contextmanager
+def _sqlite_transaction(store: Store, dbapi_connection: Any) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT on the driver; its errors raised as SQLAlchemy's."""
+    dbapi_error = store.engine.dialect.loaded_dbapi.Error
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            dbapi_connection.execute("COMMIT")
+        except BaseException:
+            if dbapi_connection.in_transaction:
+                dbapi_connection.execute("ROLLBACK")
+            raise
+    except dbapi_error as exc:
+        raise translated(exc, dbapi_error) from exc
 
 
 def _refuse_missing_sqlite_file(url: str, create: bool) -> None:

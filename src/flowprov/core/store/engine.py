@@ -170,6 +170,7 @@ def _dispose_after_fork() -> None:
     from flowprov.core.store import connection
 
     for store in list(connection.open_stores()):
+        store.forget_sessions()  # the parent's sessions hold its connections: never use them here
         store.engine.dispose(close=False)
 
 
