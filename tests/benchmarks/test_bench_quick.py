@@ -53,9 +53,10 @@ def test_quick_side_by_side_runs_every_workload_for_flowprov(tmp_path, monkeypat
     expected = sizes.writers * sizes.runs_per_writer
     cells = _row(text, f"{sizes.writers} processes writing", "flowprov")
     assert cells[2] == f"{expected:,} of {expected:,}" and cells[3] == "0" and cells[4] == "0", cells
-    goals = {(goal, workload) for goal, workload, *_ in common.GOALS}
-    assert ("one-by-one run creation", f"{sizes.runs[-1]:,} runs, one by one") in goals
-    assert ("bulk run creation", f"{sizes.runs[-1]:,} runs, bulk") in goals
+    if "lamindb" in tools:  # the goals are ratios against lamindb: noted only where it ran
+        goals = {(goal, workload) for goal, workload, *_ in common.GOALS}
+        assert ("one-by-one run creation", f"{sizes.runs[-1]:,} runs, one by one") in goals
+        assert ("bulk run creation", f"{sizes.runs[-1]:,} runs, bulk") in goals
 
 
 def test_results_file_keeps_the_other_suites_block():

@@ -25,11 +25,24 @@ STAND_IN = textwrap.dedent('''\
     # Nextflow's task hashes include the session id: another session's tasks are other tasks
     h1, h2 = ("ab/cdef12", "cd/ef1234") if session.startswith("12345678") else (session[:2] + "/" + session[2:8], session[9:11] + "/" + session[11:13] + session[14:18])
     os.makedirs(".nextflow", exist_ok=True)
+    def work_dir(short, n, ok=True):
+        """A task's work dir as Nextflow leaves it: its script, exit code and what it wrote."""
+        path = os.path.abspath(os.path.join("work", short.split("/")[0], short.split("/")[1] + "0" * 24))
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, ".command.sh"), "w") as out:
+            out.write(f"#!/bin/bash -ue\\necho 'Hello {{n}}' > hello_{{n}}.txt\\n")
+        with open(os.path.join(path, ".exitcode"), "w") as out:
+            out.write("0" if ok else "1")
+        if ok:
+            with open(os.path.join(path, f"hello_{{n}}.txt"), "w") as out:
+                out.write(f"Hello {{n}} from {{session}}\\n")
+        return path
+    status = "FAILED" if "--fail" in args else "COMPLETED"
+    w1, w2 = work_dir(h1, 1), work_dir(h2, 2, status == "COMPLETED")
     with open(trace, "w") as fh:
-        fh.write("task_id\\thash\\tnative_id\\tname\\tstatus\\texit\\tsubmit\\tduration\\trealtime\\t%cpu\\tpeak_rss\\tpeak_vmem\\trchar\\twchar\\n")
-        fh.write(f"1\\t{{h1}}\\t101\\tSAY_HELLO (1)\\tCOMPLETED\\t0\\t2026-11-27 10:00:00.000\\t1.2s\\t519ms\\t98.5%\\t29.8 MB\\t1 GB\\t912 B\\t0\\n")
-        status = "FAILED" if "--fail" in args else "COMPLETED"
-        fh.write(f"2\\t{{h2}}\\t102\\tSAY_HELLO (2)\\t{{status}}\\t{{1 if status == 'FAILED' else 0}}\\t2026-11-27 10:00:01.000\\t1s\\t1s\\t100%\\t1 MB\\t1 MB\\t0\\t0\\n")
+        fh.write("task_id\\thash\\tnative_id\\tname\\tstatus\\texit\\tsubmit\\tduration\\trealtime\\t%cpu\\tpeak_rss\\tpeak_vmem\\trchar\\twchar\\tworkdir\\n")
+        fh.write(f"1\\t{{h1}}\\t101\\tSAY_HELLO (1)\\tCOMPLETED\\t0\\t2026-11-27 10:00:00.000\\t1.2s\\t519ms\\t98.5%\\t29.8 MB\\t1 GB\\t912 B\\t0\\t{{w1}}\\n")
+        fh.write(f"2\\t{{h2}}\\t102\\tSAY_HELLO (2)\\t{{status}}\\t{{1 if status == 'FAILED' else 0}}\\t2026-11-27 10:00:01.000\\t1s\\t1s\\t100%\\t1 MB\\t1 MB\\t0\\t0\\t{{w2}}\\n")
     with open(".nextflow/history", "a") as fh:
         fh.write(f"2026-11-27 10:00:00\\t3s\\t{{name}}\\t{{'ERR' if '--fail' in args else 'OK'}}\\t{{'a' * 40}}\\t{{session}}\\tnextflow {{' '.join(args)}}\\n")
     print("N E X T F L O W  ~  stand-in", flush=True)
@@ -49,13 +62,13 @@ STAND_IN = textwrap.dedent('''\
         tasks = [
             {{"task_id": 1, "hash": h1, "native_id": 101, "name": "SAY_HELLO (1)", "status": "COMPLETED",
               "exit": 0, "submit": ms("2026-11-27 10:00:00"), "duration": 1200, "realtime": 519, "%cpu": 98.5,
-              "peak_rss": 31247565, "peak_vmem": 1073741824, "rchar": 912, "wchar": 0}},
+              "peak_rss": 31247565, "peak_vmem": 1073741824, "rchar": 912, "wchar": 0, "workdir": w1}},
             {{"task_id": 2, "hash": h2, "native_id": 102, "name": "SAY_HELLO (2)", "status": status,
               "exit": 1 if status == "FAILED" else 0, "submit": ms("2026-11-27 10:00:01"), "duration": 1000,
-              "realtime": 1000, "%cpu": 100.0, "peak_rss": 1048576, "peak_vmem": 1048576, "rchar": 0, "wchar": 0}},
+              "realtime": 1000, "%cpu": 100.0, "peak_rss": 1048576, "peak_vmem": 1048576, "rchar": 0, "wchar": 0, "workdir": w2}},
         ]
         for task in tasks:
-            head = {{k: task[k] for k in ("task_id", "hash", "native_id", "name", "submit")}}
+            head = {{k: task[k] for k in ("task_id", "hash", "native_id", "name", "submit", "workdir")}}
             post("process_submitted", trace={{**head, "status": "SUBMITTED", "exit": 2147483647, "start": 0}})
             post("process_started", trace={{**head, "status": "RUNNING", "exit": 2147483647, "start": 0}})
             post("process_completed", trace=task)

@@ -68,14 +68,6 @@ class TestNextflowWrapper(AdapterConformance):
     reference_type = "nextflow_session_id"
     step_reference_type = "nextflow_task_hash"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the stand-in launch (tests/integrations/nextflow_stand_in.py) links no files, so the "
-        "first recording stores none and 'recording twice adds nothing' cannot be checked on files",
-    )
-    def test_recording_twice_adds_nothing(self, store_url, tmp_path):
-        super().test_recording_twice_adds_nothing(store_url, tmp_path)
-
     def execute(self, store_url, workdir, *, fail=False, again=False):
         bin_dir = install_stand_in(workdir / "bin")
         launch = workdir / "launch"

@@ -1,6 +1,6 @@
 """Runs recorded once per store kind by each real adapter, for the interop tests of this package.
 
-Module-scoped (recording a Prefect flow starts a Prefect server): one SQLite store and one
+Session-scoped, shared by the export and import tests on one xdist worker (recording takes ~25 s): one SQLite store and one
 PostgreSQL schema, each holding a tracked script, a Snakemake workflow, a Prefect flow and two
 Nextflow launches (a real nf-core trace with its history and report, and a real task work dir).
 """
@@ -75,7 +75,7 @@ def _record_all(url: str, tmp: Path) -> dict[str, str]:
     return runs
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def recorded(request, tmp_path_factory):
     """(store URL, {adapter: top run uid}) with one real run of every adapter."""
     tmp = tmp_path_factory.mktemp("recorded")

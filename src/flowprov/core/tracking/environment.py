@@ -62,7 +62,14 @@ def environment_file() -> Path:
         text = f"# python {sys.version.split()[0]}\n" + "\n".join(installed_distributions()) + "\n"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(text)
-        os.replace(tmp, path)
+        try:
+            # The first process in a new environment wins; the others keep its file untouched
+            # (replacing it would change the file under a process that is hashing it).
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path
 
 

@@ -19,6 +19,7 @@ at the end, and whatever the store did not take is written to one spool file, na
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import uuid
@@ -207,6 +208,9 @@ def _attempt_history(job: Any, finished: bool, aux: dict[str, Any]) -> tuple[Any
     history = events.attempts().get(job.jobid) or []
     if not history:
         return None, None
+    if finished and history[-1]["end"] is None:
+        # the job's end event was still on its way when the workflow ended: its outputs say when
+        history[-1].update(end=_outputs_written(job, history[-1]["start"]), status="completed")
     aux["attempt"] = len(history)
     aux["attempts"] = [
         {"start": _iso(a["start"]), "end": _iso(a["end"]), "status": a["status"], "error": a["error"]} for a in history
@@ -214,6 +218,13 @@ def _attempt_history(job: Any, finished: bool, aux: dict[str, Any]) -> tuple[Any
     if history[-1]["error"] and not finished:
         aux["error"] = history[-1]["error"]  # the final attempt's error only
     return history[0]["start"], history[-1]["end"]
+
+
+def _outputs_written(job: Any, start: dt.datetime) -> dt.datetime:
+    """When the job's newest output was written (never before its start)."""
+    times = [Path(p).stat().st_mtime for p in job.output if Path(p).exists()]
+    written = dt.datetime.fromtimestamp(max(times), dt.UTC) if times else start
+    return max(written, start)
 
 
 def _iso(when: Any) -> str | None:
