@@ -15,10 +15,10 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowprov.core.gitinfo import find_git_root
 from flowprov.core.tracking.adapter_kit import (
     enclosing_run,
     environment_paths,
-    git_facts,
     relative_key,
     report_failure,
     store_failures,
@@ -79,8 +79,9 @@ def _project_root(flow: Any) -> Path:
         source = inspect.getsourcefile(flow.fn)
     except TypeError:
         source = None
-    git = git_facts(Path(source).resolve()) if source else None
-    return git.root if git else Path.cwd()
+    # the root only: read from the file system, without the `git status` subprocess git facts cost
+    root = find_git_root(Path(source).resolve()) if source else None
+    return root or Path.cwd()
 
 
 def flow_transform(flow: Any) -> TransformSpec:
