@@ -126,19 +126,24 @@ def run_snakemake_workflow(store_url: str, extra_samples: dict[str, Path] | None
 
 
 PREFECT_RUNNER = """
+import os
 import sys
 from pathlib import Path
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 sys.path.insert(0, sys.argv[1])
 from etl import etl
+if os.environ.get("PREFECT_API_URL"):  # a Prefect server the caller already runs
+    etl(Path(sys.argv[2]))
+    sys.exit(0)
 # a temporary local Prefect server, so the demo needs no Prefect setup of yours
 with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=int(sys.argv[3])):
     etl(Path(sys.argv[2]))
 """
 
 
-def run_prefect_flow(store_url: str, startup_timeout: int = 60) -> ln.Run:
+def run_prefect_flow(store_url: str, startup_timeout: int = 60, api_url: str | None = None) -> ln.Run:
+    """The Prefect flow on a temporary local Prefect server, or on the server at `api_url`."""
     work = Path(tempfile.mkdtemp(prefix="flowprov-demo-prefect-"))
     data = work / "measurements.csv"
     data.write_text("sample,value\ns1,1.5\ns2,2.5\ns3,4.0\n")
@@ -152,6 +157,8 @@ def run_prefect_flow(store_url: str, startup_timeout: int = 60) -> ln.Run:
     }
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
     env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     subprocess.run(
         [sys.executable, "-c", PREFECT_RUNNER, str(HERE / "prefect"), str(data), str(startup_timeout)],
         env=env,

@@ -145,3 +145,14 @@ def prefect_api():
         prefect_test_harness(server_startup_timeout=240),
     ):
         yield PREFECT_API_URL.value()
+
+
+# -- the UI and interop tests' recorded stores: built at most once per worker ------------------
+@pytest.fixture(scope="session")
+def recorded_stores(tmp_path_factory, prefect_api):
+    """Stores of each kind filled by every real adapter (tests/recorded_stores.py), built on first use."""
+    from tests.recorded_stores import RecordedStores
+
+    stores = RecordedStores(tmp_path_factory.mktemp("recorded"), prefect_api)
+    yield stores
+    stores.close()

@@ -17,9 +17,10 @@ from tests.interop.validators import (
     seed_validator_cache,
     validate_crate,
 )
+from tests.recorded_stores import GROUP
 
-# one worker records the adapters' runs once (module fixture), for both modules
-pytestmark = pytest.mark.xdist_group("interop-recorded")
+# one worker builds the recorded stores once (tests/recorded_stores.py) for the UI and interop tests
+pytestmark = pytest.mark.xdist_group(GROUP)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +145,11 @@ def test_a_step_run_or_a_file_brings_its_context(recorded, tmp_path, validator_c
     document = json.loads(export(output.local_path, "prov-json", depth=1))
     assert prov_json_errors(document) == [] and len(document["activity"]) == 2
     deeper = json.loads(export(output.uid, "prov-json"))
-    assert len(deeper["activity"]) == 4  # summary, the two count_words jobs, the workflow
+    labels = sorted(str(a.get("prov:label", key)) for key, a in deeper["activity"].items())
+    # summary, the three count_words jobs, the workflow; the sample `ciao` leads on to the Nextflow
+    # task that wrote it and that task's launch
+    assert len(labels) == 7 and labels.count("summary") == 1, labels
+    assert sum(label.startswith("count_words (sample=") for label in labels) == 3, labels
+    assert any("CONVERTTOUPPER" in label for label in labels), labels
     crate = export(output.uid, "ro-crate", tmp_path / "crate", depth=1)
     assert validate_crate(crate, validator_cache)["passed"]

@@ -12,9 +12,10 @@ from flowprov.interop import export, import_
 from flowprov.interop.importing import InteropError
 from tests.conftest import REPO, drop_pg_schema, new_pg_schema_url
 from tests.interop.conftest import ADAPTERS
+from tests.recorded_stores import GROUP
 
-# one worker records the adapters' runs once (module fixture), for both modules
-pytestmark = pytest.mark.xdist_group("interop-recorded")
+# one worker builds the recorded stores once (tests/recorded_stores.py) for the UI and interop tests
+pytestmark = pytest.mark.xdist_group(GROUP)
 
 FORMATS = {"openlineage": "jsonl", "ro-crate": "crate", "prov-json": "json", "prov-n": "provn", "prov-jsonld": "jsonld"}
 AIRFLOW = sorted((REPO / "tests" / "data" / "openlineage" / "compat" / "airflow").glob("*.json"))

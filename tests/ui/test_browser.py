@@ -17,6 +17,7 @@ import pytest
 
 import flowprov as ln
 from tests.conftest import REPO
+from tests.recorded_stores import GROUP
 from tests.ui.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,8 +33,8 @@ LAUNCH_ARGS = [
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api")
-# one worker records the UI stores once (session fixture) for every UI module
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui-recorded")]
+# one worker builds the recorded stores once (tests/recorded_stores.py) for the UI and interop tests
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from flowprov.ui.app import create_app  # noqa: E402
 from flowprov.ui.queries import MAX_CHILD_ROWS  # noqa: E402
+from tests.recorded_stores import GROUP
 
-# one worker records the UI stores once (session fixture) for every UI module
-pytestmark = pytest.mark.xdist_group("ui-recorded")
+# one worker builds the recorded stores once (tests/recorded_stores.py) for the UI and interop tests
+pytestmark = pytest.mark.xdist_group(GROUP)
 
 
 @pytest.fixture(scope="module")
