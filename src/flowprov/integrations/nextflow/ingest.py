@@ -13,8 +13,9 @@ will be written as (a bad row anywhere writes nothing; the chunks wait in a temp
 written in chunks of `CHUNK` tasks, **one transaction per chunk**, so no writer waits on an
 ingest for more than one chunk (a fraction of a second) however long the trace is, and memory
 stays flat. Tasks without files go to the store as the Recorder's bulk rows (no handle each);
-tasks with a work dir, lineage-store files or an nf-core environment go through a RunHandle. Until its last chunk the launch carries `aux["ingest_incomplete"]`: an
-ingest that was killed halfway is recognisable, and ingesting the same trace again completes it
+tasks with a work dir, lineage-store files or an nf-core environment go through a RunHandle.
+Until its last chunk the launch carries `aux["ingest_incomplete"]`: an ingest that was killed
+halfway is recognisable, and ingesting the same trace again completes it
 exactly (every run is found by its reference and updated, none added twice) and clears the mark.
 
 When the store cannot be written, the rest of the launch is still read and the whole buffer is

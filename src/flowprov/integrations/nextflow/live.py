@@ -294,7 +294,8 @@ class LiveRecorder:
             return
         environments = ProcessEnvironments(read_versions(path), path)
         for chunk in self.rec.child_run_facts(state.handle.run_id, TASK_TYPE):
-            for reference, name, process, aux in chunk:
+            for reference, name, transform_name, aux in chunk:
+                process = transform_name or "unknown"
                 environment = environments.for_task(process, aux.get("container"))
                 if environment is None:
                     continue

@@ -270,7 +270,9 @@ class TraceReader:
             name: index.get(name)
             for name in ("task_id", "hash", "name", "process", "status", "submit", "start", "complete")
         }
-        self._time_plan = [(index[name], name) for name in ("submit", "start", "complete") if name in index]
+        self._time_plan: list[tuple[int, str]] = [
+            (index[name], name) for name in ("submit", "start", "complete") if name in index
+        ]
         self._metric_plan = [
             (index[name], name, _PARSERS[kind], key) for name, (kind, key) in METRICS.items() if name in index
         ]
@@ -279,17 +281,10 @@ class TraceReader:
     def _fail(self, number: int, name: str, exc: Exception) -> TraceError:
         return TraceError(f"{self.where}:{number}: field {name!r}: {exc}")
 
-    def parse(self, number: int, values: list[str]) -> TaskRecord:
-        if not hasattr(self, "_idx"):
-            self._plan()
+    def _identity(self, number: int, values: list[str]) -> tuple[int | None, str | None, str | None]:
+        """task_id, hash and status of a row, checked."""
         idx = self._idx
-        i_task, i_hash, i_name, i_process, i_status = (
-            idx["task_id"],
-            idx["hash"],
-            idx["name"],
-            idx["process"],
-            idx["status"],
-        )
+        i_task, i_hash, i_status = idx["task_id"], idx["hash"], idx["status"]
         task_id = None
         if i_task is not None:
             try:
@@ -306,6 +301,13 @@ class TraceReader:
         task_hash = None if i_hash is None else _text(values[i_hash])
         if task_hash is not None and not _HASH.match(task_hash):
             raise self._fail(number, "hash", ValueError(f"cannot parse {task_hash!r} (expected like 'ab/cdef12')"))
+        return task_id, task_hash, status
+
+    def parse(self, number: int, values: list[str]) -> TaskRecord:
+        if not hasattr(self, "_idx"):
+            self._plan()
+        task_id, task_hash, status = self._identity(number, values)
+        i_name, i_process = self._idx["name"], self._idx["process"]
         times: dict[str, dt.datetime | None] = {}
         for i, name in self._time_plan:
             try:
