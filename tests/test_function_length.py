@@ -22,9 +22,6 @@ EXEMPT = ("src/flowprov/core/store/migrations/",)
 
 # "path::qualified name" -> why it is still long.
 ALLOWED: dict[str, str] = {
-    # issue 15, the adapter part (Nextflow ingest split into discovery, identity, reading, writing)
-    # the command's options are its signature; it follows the ingest's new entry points
-    "src/flowprov/cli.py::nextflow_ingest": "issue 15: Nextflow ingest split",
     # issue 21 / issue 15's adapter part (Prefect: one adapter shape)
 }
 

@@ -185,10 +185,6 @@ ADAPTER_MAY_USE = (
 # (adapter module, core module) pairs still used, each with the work that removes it. The adapters
 # are being rewritten to one shape (issue 15's adapter part) by other work this session.
 ADAPTER_ALLOWED: dict[tuple[str, str], str] = {
-    # Nextflow (issue 15 adapter part / issue 23): stored runs through Recorder.find_run
-    ("flowprov.integrations.nextflow.live", "flowprov.core.registry"): "issue 23: Nextflow live recording",
-    ("flowprov.integrations.nextflow.live", "flowprov.core.query.queryset"): "issue 23: Nextflow live recording",
-    ("flowprov.integrations.nextflow.software_versions", "flowprov.core.tracking.environment"): "issue 23",
     # Prefect (issue 21 / issue 15 adapter part)
     # Snakemake (issue 20 / issue 15 adapter part)
 }

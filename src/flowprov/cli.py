@@ -579,62 +579,73 @@ def ui(
     serve(db, host=host, port=port, open_browser=open_browser)
 
 
+# The options of `flowprov nextflow ingest` (module level, so the command reads as its steps).
+NfTargets = Annotated[
+    list[Path],
+    typer.Argument(help="Trace files or launch directories (the trace and the metadata beside it are found there)."),
+]
+NfHistory = Annotated[Path | None, typer.Option(help="The .nextflow/history file (default: found beside the trace).")]
+NfLog = Annotated[Path | None, typer.Option(help="The .nextflow.log file (default: found beside the trace).")]
+NfReport = Annotated[
+    Path | None,
+    typer.Option(
+        help="The execution report HTML (default: execution_report*.html beside the trace, if it describes the same tasks)."
+    ),
+]
+NfWorkDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--work-dir",
+        help=(
+            "Nextflow's work directory, to read task scripts, staged inputs and outputs "
+            "(default: the trace's workdir field, else ./work beside the launch)."
+        ),
+    ),
+]
+NfOutdir = Annotated[
+    Path | None,
+    typer.Option(
+        help="The pipeline's --outdir: published files are matched to the task that wrote them by content hash."
+    ),
+]
+NfParamsFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="The -params-file of the launch (JSON or YAML); default: pipeline_info/params_*.json beside the trace."
+    ),
+]
+NfRunName = Annotated[
+    str | None, typer.Option(help="The launch's run name, e.g. loving_blackwell (overrides the metadata).")
+]
+NfSessionId = Annotated[str | None, typer.Option(help="The launch's session UUID (overrides the metadata).")]
+NfPipeline = Annotated[
+    str | None,
+    typer.Option(
+        help="The pipeline key, e.g. nf-core/rnaseq (default: from the command line in the history or report)."
+    ),
+]
+NfTimezone = Annotated[
+    str | None,
+    typer.Option(
+        help="Time zone of the host that wrote the trace, e.g. Europe/Berlin (default: inferred from the report, else local)."
+    ),
+]
+NfDryRun = Annotated[bool, typer.Option("--dry-run", help="Parse and report without writing anything.")]
+
+
 def nextflow_ingest(
-    targets: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Trace files or launch directories (the trace and the metadata beside it are found there)."
-        ),
-    ],
-    history: Annotated[
-        Path | None, typer.Option(help="The .nextflow/history file (default: found beside the trace).")
-    ] = None,
-    log: Annotated[Path | None, typer.Option(help="The .nextflow.log file (default: found beside the trace).")] = None,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            help="The execution report HTML (default: execution_report*.html beside the trace, if it describes the same tasks)."
-        ),
-    ] = None,
-    work_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--work-dir",
-            help=(
-                "Nextflow's work directory, to read task scripts, staged inputs and outputs "
-                "(default: the trace's workdir field, else ./work beside the launch)."
-            ),
-        ),
-    ] = None,
-    outdir: Annotated[
-        Path | None,
-        typer.Option(
-            help="The pipeline's --outdir: published files are matched to the task that wrote them by content hash."
-        ),
-    ] = None,
-    params_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="The -params-file of the launch (JSON or YAML); default: pipeline_info/params_*.json beside the trace."
-        ),
-    ] = None,
-    run_name: Annotated[
-        str | None, typer.Option(help="The launch's run name, e.g. loving_blackwell (overrides the metadata).")
-    ] = None,
-    session_id: Annotated[str | None, typer.Option(help="The launch's session UUID (overrides the metadata).")] = None,
-    pipeline: Annotated[
-        str | None,
-        typer.Option(
-            help="The pipeline key, e.g. nf-core/rnaseq (default: from the command line in the history or report)."
-        ),
-    ] = None,
-    timezone: Annotated[
-        str | None,
-        typer.Option(
-            help="Time zone of the host that wrote the trace, e.g. Europe/Berlin (default: inferred from the report, else local)."
-        ),
-    ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and report without writing anything.")] = False,
+    targets: NfTargets,
+    history: NfHistory = None,
+    log: NfLog = None,
+    report: NfReport = None,
+    work_dir: NfWorkDir = None,
+    outdir: NfOutdir = None,
+    params_file: NfParamsFile = None,
+    run_name: NfRunName = None,
+    session_id: NfSessionId = None,
+    pipeline: NfPipeline = None,
+    timezone: NfTimezone = None,
+    dry_run: NfDryRun = False,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -642,38 +653,54 @@ def nextflow_ingest(
 
     A store that cannot be opened or written: each launch is spooled (one line naming the file,
     replay with `flowprov spool replay`) and the exit status is 1."""
-    from flowprov.core.tracking.adapter_kit import store_failures
-    from flowprov.integrations.nextflow.ingest import ingest, print_summary
+    options = {
+        "history": history,
+        "log": log,
+        "report": report,
+        "params_file": params_file,
+        "run_name": run_name,
+        "session_id": session_id,
+        "pipeline": pipeline,
+        "timezone": timezone,
+        "work_dir": work_dir,
+        "outdir": outdir,
+        "dry_run": dry_run,
+    }
+    store, store_error = (None, None) if dry_run else _ingest_store(db)
+    results = _ingest_targets(targets, options, store, store_error)
+    _report_ingest(results, as_json)
 
-    store, store_error = None, None
-    if not dry_run:
-        try:
-            store = _connect(db)
-        except store_failures() as exc:  # read and spool all the same: nothing recorded is lost
-            store_error = exc
+
+def _ingest_store(db: str | None) -> tuple[Any, BaseException | None]:
+    """The store to ingest into, or why it cannot be opened (the launches are spooled then)."""
+    from flowprov.core.tracking.adapter_kit import store_failures
+
+    try:
+        return _connect(db), None
+    except store_failures() as exc:  # read and spool all the same: nothing recorded is lost
+        return None, exc
+
+
+def _ingest_targets(
+    targets: list[Path], options: dict[str, Any], store: Any, store_error: BaseException | None
+) -> list[Any]:
+    """Every launch of every target, each with a progress bar on a terminal."""
+    from flowprov.integrations.nextflow.ingest import ingest
+
     results = []
     for target in targets:
 
         def ingest_one(progress: Callable[[int, int], None], t: Path = target) -> list[Any]:
-            return ingest(
-                t,
-                history=history,
-                log=log,
-                report=report,
-                params_file=params_file,
-                run_name=run_name,
-                session_id=session_id,
-                pipeline=pipeline,
-                timezone=timezone,
-                work_dir=work_dir,
-                outdir=outdir,
-                store=store,
-                dry_run=dry_run,
-                progress=progress,
-                store_error=store_error,
-            )
+            return ingest(t, store=store, progress=progress, store_error=store_error, **options)
 
         results += _with_progress(ingest_one, str(target))
+    return results
+
+
+def _report_ingest(results: list[Any], as_json: bool) -> None:
+    """The summary (or JSON); exit status 1 when a launch had to be spooled."""
+    from flowprov.integrations.nextflow.ingest import print_summary
+
     if _want_json(as_json):
         _print_json([r.as_dict() for r in results])
     else:
@@ -689,7 +716,7 @@ def _with_progress(job: Callable[[Callable[[int, int], None]], Any], label: str)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"ingesting {label}", total=None)
 
-        def progress(tasks_done: int, total_bytes: int) -> None:
+        def progress(tasks_done: int, total_tasks: int) -> None:
             bar.update(task, description=f"ingesting {label}: {tasks_done:,} tasks")
 
         return job(progress)

@@ -11,7 +11,7 @@ this module and on `Recorder`; it never imports the registry, the store or priva
 - `enclosing_run` / `parent_run`: the run a new execution is a child of (a tracked script in this
   process, else `FLOWPROV_INITIATED_BY_RUN`);
 - `environment_paths`: the environment listing and the lock files at the project root, always
-  both, cached per process;
+  both, cached per process; `environments_dir`: where environment files are written;
 - `redact_argv`: a command line with its secrets replaced;
 - `content_hash`: a file's flowprov hash (through the hash cache), for a file named in aux;
 - `storable_param`: a parameter value as a run stores it (JSON-able, secrets redacted);
@@ -46,6 +46,7 @@ __all__ = [
     "current_target",
     "enclosing_run",
     "environment_paths",
+    "environments_dir",
     "git_aux",
     "git_facts",
     "parent_run",
@@ -128,6 +129,13 @@ def environment_paths(project_root: Path | None) -> tuple[Path, tuple[Path, ...]
     from flowprov.core.tracking.environment import environment_file, lock_files
 
     return environment_file(), tuple(lock_files(project_root) if project_root else ())
+
+
+def environments_dir() -> Path:
+    """The directory environment files are written to (a manager's own listings go beneath)."""
+    from flowprov.core.tracking.environment import cache_dir
+
+    return cache_dir()
 
 
 def content_hash(path: Path) -> str:

@@ -21,6 +21,10 @@ Semantics:
 - Before anything is written, every run is checked by the field rules of `save()` (lengths, NUL
   characters, JSON values): a `ValidationError` names the run, the field and, for an ingest, the
   file and line, and nothing of the flush is written (`recorder_write.check_pending`).
+- **Bulk rows** (`run_row` + `add_rows`): many child runs of one parent that carry no files, as
+  plain validated tuples with their aux already serialised, written by the same flush with one
+  executemany, no `RunHandle` per run (a 100k-task Nextflow trace). Idempotent like `open_run`:
+  a row whose (reference_type, reference, name) is stored updates that run.
 - Files are hashed when they are added (the moment the adapter sees them), through the hash cache.
   A file that cannot be hashed raises `RecorderError` at once, naming it.
 - A failed write is retried (`retries` times, with back-off, for "database is locked" and lost
@@ -34,16 +38,19 @@ The write itself is `core/tracking/recorder_write.py`, in named steps.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowprov.core.exceptions import FlowprovError
+from flowprov.core.exceptions import FlowprovError, ValidationError
 from flowprov.core.fieldtypes import utcnow
 from flowprov.core.hashing import HashingError, hash_path
+from flowprov.core.redaction import redact_text
 from flowprov.core.registry.params import normalize_param, secret_key_pattern
 
 if TYPE_CHECKING:
@@ -168,6 +175,64 @@ class RunHandle:
         self.dirty = True
 
 
+# (transform index, reference, name, status, started_at, finished_at, aux as stored JSON text)
+RunRow = tuple[int, str, "str | None", str, "dt.datetime | None", "dt.datetime | None", str]
+
+
+@dataclass
+class RunRows:
+    """Child runs of one parent as plain rows (see module doc): `transforms[i]` is the transform of
+    the rows whose first value is i (the list may grow between batches; indexes stay)."""
+
+    parent: RunHandle
+    reference_type: str
+    transforms: list[TransformSpec]
+    rows: list[RunRow]
+
+
+_ROW_LIMITS: dict[str, Any] = {}
+
+
+def _row_limits() -> dict[str, Any]:
+    """The Run columns' length limits, and the status names (`"status"`)."""
+    if not _ROW_LIMITS:
+        from flowprov.core.registry import Run
+        from flowprov.core.registry.run import STATUS_CODES
+
+        for column in ("name", "reference"):
+            _ROW_LIMITS[column] = getattr(Run.__table__.c[column].type, "length", None) or 1 << 62
+        _ROW_LIMITS["status"] = frozenset(STATUS_CODES)
+    return _ROW_LIMITS
+
+
+def _row_problem(where: str, label: str | None, fieldname: str, value: Any, limit: int) -> None:
+    if type(value) is not str:
+        problem = f"Expected a string, got {type(value).__name__} {value!r}."
+    elif len(value) > limit:
+        problem = f"Ensure this value has at most {limit} characters (it has {len(value)})."
+    else:
+        problem = "NUL characters cannot be stored (PostgreSQL refuses them)."
+    raise ValidationError(f"{where}run {label!r}: field {fieldname!r}: {problem}")
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_ENCODE_ASCII = json.JSONEncoder(allow_nan=False).encode
+
+
+def aux_text(aux: dict[str, Any]) -> str:
+    """`aux` as a JSON column stores it (the stores' redacting serialiser); ValueError for what
+    no store holds (NaN, infinity, NUL characters)."""
+    text = _ENCODE(aux)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates (undecodable file names) stay escaped
+            text = _ENCODE_ASCII(aux)
+    if "\\u0000" in text:
+        raise ValueError("NUL characters cannot be stored")
+    return redact_text(text)
+
+
 def _files_of(h: RunHandle) -> list[FileSpec]:
     files = [*h.inputs, *h.outputs, *h.environment_files]
     return files + [f for f in (h.environment, h.report) if f is not None]
@@ -201,6 +266,7 @@ class Recorder:
         self.handles: list[RunHandle] = []
         self._index: dict[tuple, RunHandle] = {}  # (reference_type, reference, name) -> handle
         self._closed_since_flush = 0
+        self.row_batches: list[RunRows] = []  # bulk rows waiting for the next flush
         self._lock = threading.RLock()
         self.inserted = 0  # runs this recorder added to the store (not found there)
 
@@ -280,6 +346,40 @@ class Recorder:
                 self._index[key] = handle
             return handle
 
+    def run_row(
+        self,
+        transform_index: int,
+        reference: str,
+        name: str | None,
+        status: str,
+        started_at: dt.datetime | None,
+        finished_at: dt.datetime | None,
+        aux: dict[str, Any],
+        where: str = "",
+    ) -> RunRow:
+        """One validated bulk row (the field rules `flush` applies to a handle); `where` (e.g.
+        `trace.txt:12: `) starts the ValidationError's message."""
+        limits = _row_limits()
+        for fieldname, value in (("reference", reference), ("name", name)):
+            if type(value) is str and len(value) <= limits[fieldname] and "\x00" not in value:
+                continue  # the usual case: two comparisons and a scan
+            if value is None and fieldname == "name":
+                continue
+            _row_problem(where, name or reference, fieldname, value, limits[fieldname])
+        if status not in limits["status"]:
+            raise ValidationError(f"{where}run {name or reference!r}: field 'status': unknown status {status!r}")
+        try:
+            text = aux_text(aux)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"{where}run {name or reference!r}: field 'aux': {exc}.") from None
+        return (transform_index, reference, name, status, started_at, finished_at, text)
+
+    def add_rows(self, batch: RunRows) -> None:
+        """Buffer bulk rows for the next flush (written after the handles, in its transaction)."""
+        with self._lock:
+            if batch.rows:
+                self.row_batches.append(batch)
+
     def close_run(
         self,
         handle: RunHandle,
@@ -355,6 +455,47 @@ class Recorder:
                     found[run.reference] = run.uid
         return found
 
+    def find_child_runs(self, reference_type: str, parent: tuple[str | None, str | None], **fields: Any) -> list[Any]:
+        """The stored runs of a reference type under the parent run `(reference, name)` (found by
+        its identity, so a parent not flushed by this recorder works too), filtered by `fields`
+        (e.g. `name=..., status="errored"`), oldest first."""
+        from flowprov.core.registry import Run
+
+        query = Run.using(self.store).filter(
+            reference_type=reference_type,
+            initiated_by_run__reference=parent[0],
+            initiated_by_run__name=parent[1],
+            **fields,
+        )
+        return list(query.order_by("id"))
+
+    def child_run_facts(
+        self, parent_id: int | None, reference_type: str, size: int = 5000
+    ) -> Iterator[list[tuple[str | None, str | None, str | None, dict[str, Any]]]]:
+        """The stored children of run `parent_id` of a reference type, in pages of `size`:
+        (reference, name, transform name, aux) each, read as rows (no records built)."""
+        from sqlalchemy import select
+
+        from flowprov.core.registry import Run, Transform
+
+        session = self.store.session
+        query = (
+            select(Run.id, Run.reference, Run.name, Transform.name, Run.aux)
+            .join(Transform, Run.transform_id == Transform.id)
+            .where(Run.initiated_by_run_id == parent_id, Run.reference_type == reference_type)
+            .order_by(Run.id)
+        )
+        last = 0
+        try:
+            while True:
+                rows = session.execute(query.where(Run.id > last).limit(size)).all()
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield [(ref, name, transform, aux or {}) for _, ref, name, transform, aux in rows]
+        finally:
+            self.store.release()
+
     # -- writing ---------------------------------------------------------------------------
     def flush(self) -> None:
         """Write every change since the last flush in one transaction (retried; see module doc)."""
@@ -362,7 +503,8 @@ class Recorder:
 
         with self._lock:
             pending = [h for h in self.handles if h.dirty]
-            if not pending:
+            batches = self.row_batches
+            if not pending and not batches:
                 return
             check_pending(pending)  # the same field rules as save(), before anything is written
             # Inside a caller's transaction (one transaction per ingest), a failed write cannot be
@@ -372,7 +514,8 @@ class Recorder:
             delay = 0.2
             for attempt in range(retries + 1):
                 try:
-                    self.inserted += write_pending(self.store, pending)
+                    inserted, row_ids = write_pending(self.store, pending, batches)
+                    self.inserted += inserted
                     break
                 except Exception as exc:
                     _forget_rolled_back(pending, unsaved_files)
@@ -388,12 +531,33 @@ class Recorder:
                 h.dirty = False
                 h.stored = True
             self._closed_since_flush = 0
+            self.row_batches = []
         from flowprov.core.tracking.listeners import notify
 
-        notify([h.run_id for h in pending if h.run_id is not None], self.store)
+        notify([h.run_id for h in pending if h.run_id is not None] + row_ids, self.store)
 
     def spool(self, directory: Path | None = None) -> Path:
         """Save what is buffered as JSON (when the store cannot be written) and return the file."""
         from flowprov.core.tracking.spool import write_spool
 
+        with self._lock:
+            self._rows_to_handles()
         return write_spool(self, directory)
+
+    def _rows_to_handles(self) -> None:
+        """Buffered bulk rows as handles (a spool file lists runs one by one)."""
+        for batch in self.row_batches:
+            for index, reference, name, status, started_at, finished_at, text in batch.rows:
+                handle = self.open_run(
+                    batch.transforms[index],
+                    reference=reference,
+                    reference_type=batch.reference_type,
+                    name=name,
+                    parent=batch.parent,
+                    started_at=started_at,
+                    status=status,
+                    aux=json.loads(text),
+                )
+                handle.opened_at = None
+                handle.finished_at = finished_at
+        self.row_batches = []

@@ -8,6 +8,8 @@ find_stored_runs     by (reference_type, reference, name), or by a uid given bef
 insert_new_runs      plain tuples in one DB-API executemany, parents first
 update_stored_runs   only what changed, in one executemany
 write_links          inputs (path read), outputs (path and time written), first creators
+write_rows           bulk rows (children without files): found by reference (locked), new ones
+                     in one executemany with their aux text as given, stored ones updated
 """
 
 from __future__ import annotations
@@ -22,18 +24,22 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from flowprov.core.store.connection import Store
-    from flowprov.core.tracking.recorder import FileSpec, RunHandle, TransformSpec
+    from flowprov.core.tracking.recorder import FileSpec, RunHandle, RunRow, RunRows, TransformSpec
 
 CHUNK = 5000  # ids or references per IN (...) list
 FileRole = tuple["RunHandle", str, "FileSpec"]  # (run, "in" | "out" | "env" | "envfile" | "report", file)
 
 
-def write_pending(store: Store, pending: list[RunHandle]) -> int:
-    """Write the handles in one transaction; returns how many runs were new to the store."""
+def write_pending(
+    store: Store, pending: list[RunHandle], batches: list[RunRows] | None = None
+) -> tuple[int, list[int]]:
+    """Write the handles and bulk rows in one transaction; (how many runs were new to the store,
+    the ids of the rows' runs)."""
     from flowprov.core.registry import Artifact, Run
 
+    batches = batches or []
     with store.transaction() as session:
-        transform_id = save_transforms(pending)
+        transform_id = save_transforms([h.transform for h in pending] + [t for b in batches for t in b.transforms])
         files = save_artifacts(pending)
         note_environment_files(session, files)
         find_stored_runs(session, pending)
@@ -44,13 +50,14 @@ def write_pending(store: Store, pending: list[RunHandle]) -> int:
         session.flush()
         write_links(session, files)
         session.flush()
+        inserted, row_ids = write_rows(session, store, batches, transform_id)
     for h in pending:
         h.inputs, h.outputs, h.environment_files = [], [], []
         h.environment = h.report = None
     for obj in list(store.session.identity_map.values()):
         if isinstance(obj, (Artifact, Run)):
             store.session.expire(obj)
-    return len(new)
+    return len(new) + inserted, row_ids
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -99,12 +106,12 @@ def _where(h: RunHandle) -> str:
 # -- writing -------------------------------------------------------------------------------
 
 
-def save_transforms(pending: list[RunHandle]) -> dict[int, int]:
+def save_transforms(all_specs: list[TransformSpec]) -> dict[int, int]:
     """id(spec) -> transform id; a spec already stored (same key and source) is reused."""
     from flowprov.core.registry import Transform, save
     from flowprov.core.registry.construction import no_construction_lookup
 
-    specs = {id(h.transform): h.transform for h in pending}
+    specs = {id(sp): sp for sp in all_specs}
     with no_construction_lookup():  # the Recorder's store may not be the current one
         built = [
             Transform(
@@ -275,24 +282,39 @@ def insert_new_runs(
     bulk_insert(session, Run.__table__, RUN_COLUMNS, rows)
 
 
-def bulk_insert(session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def bulk_insert(
+    session: Session, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]], json_text: tuple[str, ...] = ()
+) -> None:
     """INSERT rows (tuples in `columns` order) with one DB-API executemany; each value goes through
-    its column type's bind processor (JSON, UTC datetimes) exactly as SQLAlchemy would apply it."""
+    its column type's bind processor (JSON, UTC datetimes) exactly as SQLAlchemy would apply it,
+    except the `json_text` columns, whose values are JSON text already (`recorder.aux_text`)."""
     conn = session.connection()
     dialect = conn.dialect
-    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    processors = [
+        None if c in json_text else table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+    ]
     active = [(i, p) for i, p in enumerate(processors) if p is not None]
+    # a value repeated from the row before (the same `now`, None) is processed once
+    last_in: list[Any] = [object()] * len(columns)
+    last_out: list[Any] = [None] * len(columns)
     prepared = []
     for row in rows:
         values = list(row)
         for i, process in active:
-            values[i] = process(values[i])
+            value = values[i]
+            if value is last_in[i]:
+                values[i] = last_out[i]
+            else:
+                last_in[i], values[i] = value, process(value)
+                last_out[i] = values[i]
         prepared.append(tuple(values))
     quote = dialect.identifier_preparer
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    cast = "CAST(%s AS jsonb)" if dialect.name == "postgresql" else mark
+    marks = [cast if c in json_text else mark for c in columns]
     sql = (
         f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
+        f"VALUES ({', '.join(marks)})"
     )
     conn.exec_driver_sql(sql, prepared)
 
@@ -407,3 +429,117 @@ def write_links(session: Session, files: list[FileRole]) -> None:
             update(Artifact).where(Artifact.id == artifact_id).values(run_id=owner[artifact_id]),
             execution_options={"synchronize_session": False},
         )
+
+
+# -- bulk rows -----------------------------------------------------------------------------
+
+
+def write_rows(
+    session: Session, store: Store, batches: list[RunRows], transform_id: dict[int, int]
+) -> tuple[int, list[int]]:
+    """The bulk rows of a flush (their parents are stored by now); (new runs, every row's run id)."""
+    inserted, ids = 0, []
+    for batch in batches:
+        rows = _merged_rows(batch.rows)
+        stored = _stored_rows(session, batch.reference_type, rows)
+        fresh = [r for key, r in rows.items() if key not in stored]
+        again = [(stored[key], r) for key, r in rows.items() if key in stored]
+        ids += _insert_rows(session, store, batch, fresh, transform_id)
+        inserted += len(fresh)
+        _update_rows(session, batch, again, transform_id)
+        ids += [run_id for run_id, _ in again]
+    return inserted, ids
+
+
+def _merged_rows(rows: list[RunRow]) -> dict[tuple[str, str | None], RunRow]:
+    """(reference, name) -> row; a run given twice is one run, as `open_run` makes it (later
+    values win, aux merged, a time only where the later row gives one)."""
+    import json
+
+    merged: dict[tuple[str, str | None], RunRow] = {}
+    for row in rows:
+        key = (row[1], row[2])
+        earlier = merged.get(key)
+        if earlier is not None:
+            aux = {**json.loads(earlier[6]), **json.loads(row[6])}
+            row = (*row[:4], row[4] or earlier[4], row[5] or earlier[5], json.dumps(aux, ensure_ascii=False))
+        merged[key] = row
+    return merged
+
+
+def _stored_rows(
+    session: Session, reference_type: str, rows: dict[tuple[str, str | None], RunRow]
+) -> dict[tuple[str, str | None], int]:
+    from sqlalchemy import select
+
+    from flowprov.core.registry import Run
+
+    refs = sorted({ref for ref, _ in rows})
+    lock_references(session, [(reference_type, ref) for ref in refs])
+    found: dict[tuple[str, str | None], int] = {}
+    query = select(Run.id, Run.reference, Run.name).where(Run.reference_type == reference_type)
+    for start in range(0, len(refs), CHUNK):
+        for run_id, ref, name in session.execute(query.where(Run.reference.in_(refs[start : start + CHUNK]))):
+            found.setdefault((ref, name), run_id)
+    return found
+
+
+def _insert_rows(
+    session: Session, store: Store, batch: RunRows, fresh: list[RunRow], transform_id: dict[int, int]
+) -> list[int]:
+    from flowprov.core.registry import Run
+    from flowprov.core.registry.run import STATUS_CODES
+    from flowprov.core.registry.user import current_user_id
+    from flowprov.core.registry.writer import allocate_ids
+    from flowprov.core.uid import base62_many
+
+    if not fresh:
+        return []
+    ids = allocate_ids(session, Run.__table__, len(fresh))
+    uids = base62_many(len(fresh), 16)
+    user_id, now, parent_id = current_user_id(session, store), utcnow(), batch.parent.run_id
+    transforms = [transform_id[id(t)] for t in batch.transforms]
+    rows = [
+        (
+            new_id,
+            uid,
+            name,
+            started_at,
+            finished_at,
+            reference,
+            batch.reference_type,
+            now,
+            aux,
+            None,
+            STATUS_CODES[status],
+            transforms[index],
+            None,
+            None,
+            parent_id,
+            user_id,
+            1,
+        )
+        for new_id, uid, (index, reference, name, status, started_at, finished_at, aux) in zip(
+            ids, uids, fresh, strict=True
+        )
+    ]
+    bulk_insert(session, Run.__table__, RUN_COLUMNS, rows, json_text=("aux",))
+    return ids
+
+
+def _update_rows(
+    session: Session, batch: RunRows, again: list[tuple[int, RunRow]], transform_id: dict[int, int]
+) -> None:
+    """Rows of runs already stored (a trace ingested again): merged as `open_run` merges."""
+    import json
+
+    from flowprov.core.tracking.recorder import RunHandle
+
+    recorder = batch.parent.recorder
+    handles = []
+    for run_id, (index, reference, name, status, started_at, finished_at, aux) in again:
+        handle = RunHandle(recorder, batch.transforms[index], reference, batch.reference_type, name, status=status)
+        handle.started_at, handle.finished_at, handle.aux = started_at, finished_at, json.loads(aux)
+        handle.run_id, handle.stored, handle.opened_at = run_id, True, None
+        handles.append(handle)
+    update_stored_runs(session, handles, transform_id, {})

@@ -8,11 +8,14 @@ The ingest is four steps, one module each: **discovery** (`discovery.py`: which 
 a launch), **identity** (`identity.py`: a `LaunchIdentity` resolved once), **reading**
 (`tasks.py`: trace rows → task facts and the launch's tally) and **writing** (here, `LaunchWriter`).
 
-Writing shares the store: the trace is read once to check every row (a bad row anywhere writes
-nothing), then written in chunks of `CHUNK` tasks, **one transaction per chunk**, so no writer
-waits on an ingest for more than one chunk (a fraction of a second) however long the trace is,
-and memory stays flat. Until its last chunk the launch carries `aux["ingest_incomplete"]`: an
-ingest that was killed halfway is recognisable, and ingesting the same trace again completes it
+Writing shares the store: the trace is parsed once, every row checked and turned into the row it
+will be written as (a bad row anywhere writes nothing; the chunks wait in a temporary file), then
+written in chunks of `CHUNK` tasks, **one transaction per chunk**, so no writer waits on an
+ingest for more than one chunk (a fraction of a second) however long the trace is, and memory
+stays flat. Tasks without files go to the store as the Recorder's bulk rows (no handle each);
+tasks with a work dir, lineage-store files or an nf-core environment go through a RunHandle.
+Until its last chunk the launch carries `aux["ingest_incomplete"]`: an ingest that was killed
+halfway is recognisable, and ingesting the same trace again completes it
 exactly (every run is found by its reference and updated, none added twice) and clears the mark.
 
 When the store cannot be written, the rest of the launch is still read and the whole buffer is
@@ -23,15 +26,16 @@ is set and `flowprov spool replay` writes it later.
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flowprov.core.tracking.adapter_kit import ReferenceType, redact_argv, report_failure, store_failures
-from flowprov.core.tracking.recorder import Recorder, RunHandle, TransformSpec
+from flowprov.core.tracking.recorder import Recorder, RunHandle, RunRow, RunRows, TransformSpec
 from flowprov.integrations.nextflow.discovery import (
     IngestError,
     LaunchFiles,
@@ -173,51 +177,105 @@ def ingest_one(
         warnings=list(identity.warnings),
     )
     reader = TraceReader(trace, identity.tz)
-    rows = _check_every_row(reader)  # a bad row anywhere fails here, before any chunk is written
     tally = LaunchTally(report_tasks=identity.report_tasks)
-    writer = None
-    if writing is not None:
-        recorder, store, store_error = writing
-        rec = recorder or Recorder(store)
-        rec.flush_every = 10**12  # this ingest flushes chunk by chunk
-        writer = LaunchWriter(rec, trace, identity, files, lineage, result)
-        writer.failure = store_error
-    chunk: list[tuple[TaskRecord, str | None]] = []
-    for record in reader.records():
-        chunk.append((record, tally.observe(record)))
-        if len(chunk) >= CHUNK:
-            if writer is not None:
+    writer = _launch_writer(writing, trace, identity, files, lineage, result)
+    with TaskChunks() as chunks:
+        _read_tasks(reader, tally, writer, chunks)  # a bad row anywhere fails here, before any write
+        result.take_tally(tally, reader.duplicates)
+        if writer is not None:
+            written = 0
+            for chunk in chunks:
                 writer.write_tasks(chunk)
-            chunk = []
-            if progress:
-                progress(tally.tasks, rows)
-    if writer is not None:
-        writer.write_tasks(chunk)
-    result.take_tally(tally, reader.duplicates)
-    if writer is not None:
-        writer.close_launch(tally, reader.fields)
+                written += len(chunk)
+                if progress:
+                    progress(written, result.tasks)
+            writer.close_launch(tally, reader.fields)
     if progress:
-        progress(result.tasks, rows)
+        progress(result.tasks, result.tasks)
     return result
 
 
-def _check_every_row(reader: TraceReader) -> int:
-    """Parse the whole trace once without writing, when it has more rows than one chunk (a
-    shorter one is written in one transaction, after all of it is read); the number of lines."""
-    with open(reader.path, "rb") as fh:
-        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-    if lines > CHUNK:
-        check = TraceReader(reader.path, reader.tz, reader.where)
-        for _ in check.records():
-            pass
-    return lines
+def _launch_writer(
+    writing: tuple[Recorder | None, Any, BaseException | None] | None,
+    trace: Path,
+    identity: LaunchIdentity,
+    files: LaunchFiles,
+    lineage: LineageStore | None,
+    result: IngestResult,
+) -> LaunchWriter | None:
+    if writing is None:
+        return None
+    recorder, store, store_error = writing
+    rec = recorder or Recorder(store)
+    rec.flush_every = 10**12  # this ingest flushes chunk by chunk
+    writer = LaunchWriter(rec, trace, identity, files, lineage, result)
+    writer.failure = store_error
+    return writer
+
+
+def _read_tasks(reader: TraceReader, tally: LaunchTally, writer: LaunchWriter | None, chunks: TaskChunks) -> None:
+    """The one parse of the trace: every record checked, counted and (when writing) turned into
+    its validated row, in chunks of `CHUNK` tasks."""
+    chunk: list[Task] = []
+    for record in reader.records():
+        retry_of = tally.observe(record)
+        if writer is not None:
+            chunk.append(writer.prepare(record, retry_of))
+            if len(chunk) >= CHUNK:
+                chunks.add(chunk)
+                chunk = []
+    chunks.add(chunk)
+
+
+# A task ready to write: its validated row, whether it is CACHED, and for a task with files (work
+# dir, lineage store, environment) what writing it through a RunHandle needs, else None.
+Task = tuple[RunRow, bool, "tuple[TaskRecord, Path | None, dict[str, Any], Path | None] | None"]
+
+
+class TaskChunks:
+    """The chunks of one launch between reading and writing: the first in memory, the rest pickled
+    to a temporary file, so the trace is parsed once and memory stays flat however long it is."""
+
+    def __init__(self) -> None:
+        self.first: list[Task] | None = None
+        self.spill: Any = None
+        self.count = 0
+
+    def __enter__(self) -> TaskChunks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.spill is not None:
+            self.spill.close()
+
+    def add(self, chunk: list[Task]) -> None:
+        if not chunk:
+            return
+        if self.first is None:
+            self.first = chunk
+            return
+        if self.spill is None:
+            import tempfile
+
+            self.spill = tempfile.TemporaryFile()
+        pickle.dump(chunk, self.spill, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[list[Task]]:
+        if self.first is not None:
+            yield self.first
+        if self.spill is not None:
+            self.spill.seek(0)
+            for _ in range(self.count):
+                yield pickle.load(self.spill)
 
 
 # -- writing -----------------------------------------------------------------------------------
 
 
 class LaunchWriter:
-    """Writes one launch through the Recorder, chunk by chunk (see module doc)."""
+    """Writes one launch through the Recorder, chunk by chunk (see module doc): tasks without
+    files as bulk rows, the others through a RunHandle each."""
 
     def __init__(
         self,
@@ -230,7 +288,8 @@ class LaunchWriter:
     ) -> None:
         self.rec, self.trace, self.identity, self.files = rec, trace, identity, files
         self.lineage, self.result = lineage, result
-        self.step_specs: dict[str, TransformSpec] = {}
+        self.step_specs: dict[str, int] = {}  # process -> index in self.specs
+        self.specs: list[TransformSpec] = []
         self.cache_index = load_cache_index(files, identity.session_id, identity.run_name)
         self.versions = (
             ProcessEnvironments(read_versions(files.versions_file), files.versions_file)
@@ -240,6 +299,7 @@ class LaunchWriter:
         self.published_owner: dict[str, list[Writer]] = {}  # output hash -> the tasks that wrote those bytes
         self.cached_uids: list[str] = []
         self.failure: BaseException | None = None  # the store failed: the rest is buffered, then spooled
+        self.where = f"{trace.resolve()}:"
         self.launch = self._open_launch()
 
     def _open_launch(self) -> RunHandle:
@@ -261,16 +321,55 @@ class LaunchWriter:
         return launch
 
     # -- tasks ---------------------------------------------------------------------------
-    def write_tasks(self, chunk: list[tuple[TaskRecord, str | None]]) -> None:
+    def prepare(self, record: TaskRecord, retry_of: str | None) -> Task:
+        """A task as it will be written (validated now, so a bad value writes nothing)."""
+        reference = self._reference(record)
+        work = find_work_dir(
+            record.workdir, record.hash, reference if len(reference) == 32 else None, self.files.work_dir
+        )
+        if work is not None and len(reference) != 32:
+            reference = full_hash_of(work) or reference  # found by its short hash: the directory names the full one
+        process = record.process_name or "unknown"
+        task_aux = task_aux_of(record)
+        task_aux["trace_line"] = record.line
+        if retry_of:
+            task_aux["retry_of"] = retry_of
+        finished = task_finished_at(record)
+        task_aux.update(task_end_note(record, finished))
+        status = TASK_STATUS.get(record.status or "", "started")
+        row = self.rec.run_row(
+            self._step_index(process),
+            reference,
+            record.name,
+            status,
+            record.start or record.submit,
+            finished,
+            task_aux,
+            where=f"{self.where}{record.line}: ",
+        )
+        environment = self.versions.for_task(process, record.metrics.get("container")) if self.versions else None
+        cached = record.status == "CACHED"
+        with_files = not cached and (
+            work is not None
+            or (self.lineage is not None and len(reference) == 32 and self.lineage.task(reference) is not None)
+        )
+        if environment is None and not with_files:
+            return row, cached, None
+        return row, cached, (record, work, task_aux, environment)
+
+    def write_tasks(self, chunk: list[Task]) -> None:
         """One chunk of task runs (with the launch, the first time) in one transaction."""
-        linked = self._earlier_runs_of_cached([r for r, _ in chunk if r.status == "CACHED"])
-        for record, retry_of in chunk:
-            reference = self._reference(record)
-            if record.status == "CACHED" and reference in linked:
+        linked = self._earlier_runs_of_cached([row[1] for row, cached, _ in chunk if cached])
+        rows = []
+        for row, cached, with_files in chunk:
+            if cached and row[1] in linked:
                 self.result.cached_linked += 1
-                self.cached_uids.append(linked[reference])
-                continue
-            self._write_task(record, reference, retry_of)
+                self.cached_uids.append(linked[row[1]])
+            elif with_files is None:
+                rows.append(row)
+            else:
+                self._write_task(row, *with_files)
+        self.rec.add_rows(RunRows(self.launch, ReferenceType.NEXTFLOW_TASK, self.specs, rows))
         self._flush()
 
     def _reference(self, record: TaskRecord) -> str:
@@ -280,60 +379,53 @@ class LaunchWriter:
             full = self.lineage.full_hash(record.hash)
         return full or record.hash or f"task:{record.task_id}"
 
-    def _earlier_runs_of_cached(self, cached: list[TaskRecord]) -> dict[str, str]:
+    def _earlier_runs_of_cached(self, references: list[str]) -> dict[str, str]:
         """reference -> uid of the run, in an earlier launch, of each cached task here."""
-        if not cached or self.failure is not None:
+        if not references or self.failure is not None:
             return {}
         ident = self.identity
         try:
             return self.rec.find_runs(
-                ReferenceType.NEXTFLOW_TASK,
-                [self._reference(r) for r in cached],
-                not_under=(ident.session_id, ident.run_name),
+                ReferenceType.NEXTFLOW_TASK, references, not_under=(ident.session_id, ident.run_name)
             )
         except store_failures() as exc:
             self.failure = exc
             return {}
 
-    def _step_spec(self, process: str) -> TransformSpec:
-        spec = self.step_specs.get(process)
-        if spec is None:
-            spec = self.step_specs[process] = TransformSpec(
-                key=f"{self.identity.pipeline}#{process}", name=process, type="step", version=self.identity.revision
+    def _step_index(self, process: str) -> int:
+        index = self.step_specs.get(process)
+        if index is None:
+            index = self.step_specs[process] = len(self.specs)
+            self.specs.append(
+                TransformSpec(
+                    key=f"{self.identity.pipeline}#{process}", name=process, type="step", version=self.identity.revision
+                )
             )
-        return spec
+        return index
 
-    def _write_task(self, record: TaskRecord, reference: str, retry_of: str | None) -> None:
-        work = find_work_dir(
-            record.workdir, record.hash, reference if len(reference) == 32 else None, self.files.work_dir
-        )
-        if work is not None and len(reference) != 32:
-            reference = full_hash_of(work) or reference  # found by its short hash: the directory names the full one
-        process = record.process_name or "unknown"
-        spec = self._step_spec(process)
-        task_aux = task_aux_of(record)
-        task_aux["trace_line"] = record.line
-        if retry_of:
-            task_aux["retry_of"] = retry_of
+    def _write_task(
+        self, row: RunRow, record: TaskRecord, work: Path | None, aux: dict[str, Any], environment: Path | None
+    ) -> None:
+        """A task with files or an environment, through a RunHandle."""
+        index, reference, name, status, started_at, finished_at, _ = row
+        spec = self.specs[index]
         handle = self.rec.open_run(
             spec,
             reference=reference,
             reference_type=ReferenceType.NEXTFLOW_TASK,
-            name=record.name,
+            name=name,
             parent=self.launch,
-            started_at=record.start or record.submit,
-            status=TASK_STATUS.get(record.status or "", "started"),
-            aux=task_aux,
+            started_at=started_at,
+            status=status,
+            aux=aux,
         )
         handle.opened_at = None  # a row without submit/start keeps an empty start
-        handle.finished_at = task_finished_at(record)
-        handle.aux.update(task_end_note(record, handle.finished_at))
-        environment = self.versions.for_task(process, record.metrics.get("container")) if self.versions else None
+        handle.finished_at = finished_at
         if environment is not None:
             handle.set_environment(environment)
         if record.status == "CACHED":
             return
-        task_of = (spec, reference, record.name)
+        task_of = (spec, reference, name)
         if work is not None:
             _record_work_dir(handle, work, task_of, self.published_owner, self.result)
         if self.lineage is not None and len(reference) == 32:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flowprov.core.tracking.adapter_kit import ReferenceType
+from flowprov.core.tracking.recorder import RunRows
 from flowprov.integrations.nextflow.history import pipeline_from_command
 from flowprov.integrations.nextflow.software_versions import ProcessEnvironments, find_versions_file, read_versions
 from flowprov.integrations.nextflow.tasks import (
@@ -46,7 +47,9 @@ class LaunchState:
     handle: Any
     pipeline: str
     revision: str | None
-    step_specs: dict[str, Any] = field(default_factory=dict)
+    step_specs: dict[str, int] = field(default_factory=dict)  # process -> index in specs
+    specs: list[Any] = field(default_factory=list)  # the step transforms, in the order first seen
+    rows: list[Any] = field(default_factory=list)  # this batch's task runs, as the Recorder's bulk rows
     failed_retry: dict[str, str] = field(default_factory=dict)  # task name -> hash of its failed attempt
     attempts: dict[str, int] = field(default_factory=dict)  # task name -> attempts seen, for names that failed
     done: set[int] = field(default_factory=set)  # hashes of (reference, name) of finished tasks: small ints
@@ -104,6 +107,10 @@ class LiveRecorder:
             if message.event == "completed":
                 self._completed(state, message)
                 closing.append(state)
+        for state in self.launches.values():
+            if state.rows:
+                self.rec.add_rows(RunRows(state.handle, TASK_TYPE, state.specs, state.rows))
+                state.rows = []
         self.rec.flush()
         for state in closing:
             self._attach_environments(state)
@@ -228,19 +235,18 @@ class LiveRecorder:
             state.done.add(key)
             if len(state.done) > DONE_MEMORY:
                 state.done.clear()
-        handle = self.rec.open_run(
-            self._step_spec(state, record.process_name or "unknown"),
-            reference=reference,
-            reference_type=TASK_TYPE,
-            name=record.name,
-            parent=state.handle,
-            started_at=record.start or record.submit,
-            status=TASK_STATUS.get(record.status or "", "started"),
-            aux=aux,
+        finished = task_finished_at(record)
+        aux.update(task_end_note(record, finished))
+        row = self.rec.run_row(
+            self._step_index(state, record.process_name or "unknown"),
+            reference,
+            record.name,
+            TASK_STATUS.get(record.status or "", "started"),
+            record.start or record.submit,
+            finished,
+            aux,
         )
-        handle.finished_at = task_finished_at(record) or handle.finished_at
-        handle.aux.update(task_end_note(record, handle.finished_at))
-        handle.dirty = True
+        state.rows.append(row)
 
     def _note_retry(self, state: LaunchState, record: TaskRecord, aux: dict[str, Any]) -> None:
         """retry_of, as the trace ingest links a retried task to the attempt that failed."""
@@ -259,31 +265,26 @@ class LiveRecorder:
 
     def _stored_failure(self, state: LaunchState, name: str, attempt: int) -> str | None:
         """The failed attempt a retry retries, when an earlier receiver recorded it."""
-        from flowprov.core.query.queryset import QuerySet
-        from flowprov.core.registry import Run
-
         launch = state.handle  # not flushed yet in this receiver: found by its identity, not its id
-        failed = QuerySet(Run, self.store).filter(
-            reference_type=TASK_TYPE,
-            name=name,
-            status="errored",
-            initiated_by_run__reference=launch.reference,
-            initiated_by_run__name=launch.name,
-        )
-        for run in failed.list():
+        failed = self.rec.find_child_runs(TASK_TYPE, (launch.reference, launch.name), name=name, status="errored")
+        for run in failed:
             if ((run.aux or {}).get("attempt") or 1) == attempt:
                 return str(run.reference)
         return None
 
-    def _step_spec(self, state: LaunchState, process: str) -> Any:
-        from flowprov.core.tracking.recorder import TransformSpec
+    def _step_index(self, state: LaunchState, process: str) -> int:
+        index = state.step_specs.get(process)
+        if index is None:
+            from flowprov.core.tracking.recorder import TransformSpec
 
-        spec = state.step_specs.get(process)
-        if spec is None:
-            spec = state.step_specs[process] = TransformSpec(
-                key=f"{state.pipeline}#{process}", name=process, type="step", version=state.revision
+            index = state.step_specs[process] = len(state.specs)
+            state.specs.append(
+                TransformSpec(key=f"{state.pipeline}#{process}", name=process, type="step", version=state.revision)
             )
-        return spec
+        return index
+
+    def _step_spec(self, state: LaunchState, process: str) -> Any:
+        return state.specs[self._step_index(state, process)]
 
     # -- environments ------------------------------------------------------------------------------
     def _attach_environments(self, state: LaunchState) -> None:
@@ -292,9 +293,10 @@ class LiveRecorder:
         if path is None:
             return
         environments = ProcessEnvironments(read_versions(path), path)
-        for chunk in self._task_runs(state.handle.run_id):
-            for reference, name, process, container in chunk:
-                environment = environments.for_task(process, container)
+        for chunk in self.rec.child_run_facts(state.handle.run_id, TASK_TYPE):
+            for reference, name, transform_name, aux in chunk:
+                process = transform_name or "unknown"
+                environment = environments.for_task(process, aux.get("container"))
                 if environment is None:
                     continue
                 handle = self.rec.open_run(
@@ -312,29 +314,6 @@ class LiveRecorder:
         if launch_file is not None:
             state.handle.set_environment(launch_file)
             self.rec.flush()
-
-    def _task_runs(self, launch_id: int | None, size: int = 5000) -> Any:
-        from sqlalchemy import select
-
-        from flowprov.core.registry import Run, Transform
-
-        session = self.store.session
-        query = (
-            select(Run.id, Run.reference, Run.name, Transform.name, Run.aux)
-            .join(Transform, Run.transform_id == Transform.id)
-            .where(Run.initiated_by_run_id == launch_id, Run.reference_type == TASK_TYPE)
-            .order_by(Run.id)
-        )
-        last = 0
-        try:
-            while True:
-                rows = session.execute(query.where(Run.id > last).limit(size)).all()
-                if not rows:
-                    return
-                last = rows[-1][0]
-                yield [(ref, name, process, (aux or {}).get("container")) for _, ref, name, process, aux in rows]
-        finally:
-            self.store.release()
 
 
 def _pipeline_of(workflow: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -19,6 +19,10 @@ from typing import Any, TextIO
 from flowprov.integrations.nextflow.weblog import MAX_BODY, WeblogError, WeblogMessage, parse_message
 
 READ_CHUNK = 1 << 16
+POLL = 0.05  # seconds between the writer's looks at the queue while it gathers a batch
+
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nok\n"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,6 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length), None
 
     def _answer(self, code: int, text: str) -> None:
+        if code == 200 and text == "ok" and not self.close_connection:
+            self.wfile.write(_OK)  # the usual answer, prebuilt: one write, one packet
+            return
         data = (text + "\n").encode()
         self.send_response_only(code)  # no per-request access log or Date header: thousands of messages a second
         self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -151,17 +158,27 @@ class WeblogReceiver:
 
     # -- write-behind --------------------------------------------------------------------------
     def _next_batch(self) -> list[WeblogMessage]:
+        """The held batch plus what arrives within `max_delay` of the first message (at most
+        `batch_size`). The writer waits for the first message, then drains the queue every
+        `POLL` seconds: not woken by each message (a thread switch per POST costs the HTTP
+        threads more than the recording does)."""
         batch, self._held = self._held, []
-        deadline = time.monotonic() + self.max_delay
-        while len(batch) < self.batch_size:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                break
+        if not batch:
             try:
-                batch.append(self._queue.get(timeout=timeout))
+                batch.append(self._queue.get(timeout=self.max_delay))
             except queue.Empty:
-                break
-        return batch
+                return batch
+        deadline = time.monotonic() + self.max_delay
+        while True:
+            try:
+                while len(batch) < self.batch_size:
+                    batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            timeout = deadline - time.monotonic()
+            if len(batch) >= self.batch_size or timeout <= 0 or self._stopping.is_set():
+                return batch
+            self._stopping.wait(min(timeout, POLL))
 
     def _write_loop(self) -> None:
         while not self._stopping.is_set():

@@ -84,7 +84,7 @@ def container_aux(container: str | None) -> dict[str, str]:
 
 
 def cache_dir() -> Path:
-    from flowprov.core.tracking.environment import cache_dir as environments_dir
+    from flowprov.core.tracking.adapter_kit import environments_dir
 
     return environments_dir() / "nextflow"
 

@@ -270,48 +270,51 @@ class TraceReader:
             name: index.get(name)
             for name in ("task_id", "hash", "name", "process", "status", "submit", "start", "complete")
         }
+        self._time_plan: list[tuple[int, str]] = [
+            (index[name], name) for name in ("submit", "start", "complete") if name in index
+        ]
         self._metric_plan = [
             (index[name], name, _PARSERS[kind], key) for name, (kind, key) in METRICS.items() if name in index
         ]
         self._text_plan = [(index[name], name) for name in TEXT_AUX if name in index]
 
+    def _fail(self, number: int, name: str, exc: Exception) -> TraceError:
+        return TraceError(f"{self.where}:{number}: field {name!r}: {exc}")
+
+    def _identity(self, number: int, values: list[str]) -> tuple[int | None, str | None, str | None]:
+        """task_id, hash and status of a row, checked."""
+        idx = self._idx
+        i_task, i_hash, i_status = idx["task_id"], idx["hash"], idx["status"]
+        task_id = None
+        if i_task is not None:
+            try:
+                task_id = v.parse_int(values[i_task] or "", minimum=1)
+            except ValueError as exc:
+                raise self._fail(number, "task_id", exc) from None
+        status = None if i_status is None else values[i_status]
+        if status is not None and status not in STATUSES:
+            if not v.missing(status):
+                raise self._fail(
+                    number, "status", ValueError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})")
+                )
+            status = None
+        task_hash = None if i_hash is None else _text(values[i_hash])
+        if task_hash is not None and not _HASH.match(task_hash):
+            raise self._fail(number, "hash", ValueError(f"cannot parse {task_hash!r} (expected like 'ab/cdef12')"))
+        return task_id, task_hash, status
+
     def parse(self, number: int, values: list[str]) -> TaskRecord:
         if not hasattr(self, "_idx"):
             self._plan()
-        idx = self._idx
-
-        def fail(name: str, exc: Exception) -> TraceError:
-            return TraceError(f"{self.where}:{number}: field {name!r}: {exc}")
-
-        def get(name: str) -> str | None:
-            i = idx[name]
-            return None if i is None else values[i]
-
-        try:
-            task_id = v.parse_int(get("task_id") or "", minimum=1) if idx["task_id"] is not None else None
-        except ValueError as exc:
-            raise fail("task_id", exc) from None
-        status = get("status")
-        if status is not None and status not in STATUSES and not v.missing(status):
-            raise fail("status", ValueError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})"))
-        record = TaskRecord(
-            line=number,
-            task_id=task_id,
-            hash=_text(get("hash")),
-            name=_text(get("name")),
-            process=_text(get("process")),
-            status=None if status is None or v.missing(status) else status,
-        )
-        if record.hash is not None and not _HASH.match(record.hash):
-            raise fail("hash", ValueError(f"cannot parse {record.hash!r} (expected like 'ab/cdef12')"))
-        for name in ("submit", "start", "complete"):
-            raw = get(name)
-            if raw is not None:
-                try:
-                    setattr(record, name, v.parse_timestamp(raw, self.tz))
-                except ValueError as exc:
-                    raise fail(name, exc) from None
-        metrics = record.metrics
+        task_id, task_hash, status = self._identity(number, values)
+        i_name, i_process = self._idx["name"], self._idx["process"]
+        times: dict[str, dt.datetime | None] = {}
+        for i, name in self._time_plan:
+            try:
+                times[name] = v.parse_timestamp(values[i], self.tz)
+            except ValueError as exc:
+                raise self._fail(number, name, exc) from None
+        metrics: dict[str, Any] = {}
         for i, name, parser, key in self._metric_plan:
             raw = values[i]
             if raw == "-":
@@ -319,7 +322,7 @@ class TraceReader:
             try:
                 value = parser(raw)
             except ValueError as exc:
-                raise fail(name, exc) from None
+                raise self._fail(number, name, exc) from None
             if value is not None:
                 metrics[key] = value
         for i, name in self._text_plan:
@@ -328,8 +331,19 @@ class TraceReader:
                 metrics[name] = raw
         action = metrics.get("error_action")
         if action is not None and action not in ERROR_ACTIONS:
-            raise fail("error_action", ValueError(f"unknown error action {action!r}"))
-        return record
+            raise self._fail(number, "error_action", ValueError(f"unknown error action {action!r}"))
+        return TaskRecord(
+            number,
+            task_id,
+            task_hash,
+            None if i_name is None else _text(values[i_name]),
+            None if i_process is None else _text(values[i_process]),
+            status,
+            times.get("submit"),
+            times.get("start"),
+            times.get("complete"),
+            metrics,
+        )
 
 
 _HASH = re.compile(r"[0-9a-f]{2}/[0-9a-f]{6}$")

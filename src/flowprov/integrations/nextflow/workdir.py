@@ -13,6 +13,7 @@ the full 32-hex hash when no work dir is at hand.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -62,12 +63,13 @@ class WorkDir:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+_WORK_DIR_HASH = re.compile(r"(?:^|/)([0-9a-f]{2})/([0-9a-f]{30})/*$")
+
+
 def full_hash_of(path: str | Path) -> str | None:
     """The 32-hex task hash of a work dir path (`.../ab/<30 hex>`), else None."""
-    parts = str(path).rstrip("/").split("/")
-    if len(parts) >= 2 and re.fullmatch(r"[0-9a-f]{2}", parts[-2]) and re.fullmatch(r"[0-9a-f]{30}", parts[-1]):
-        return parts[-2] + parts[-1]
-    return None
+    match = _WORK_DIR_HASH.search(str(path))
+    return match[1] + match[2] if match else None
 
 
 def _staging_lines(command_run: str) -> list[str]:
@@ -135,7 +137,7 @@ def find_work_dir(
     record_workdir: str | None, short_hash: str | None, full_hash: str | None, work_root: Path | None
 ) -> Path | None:
     """The task's work dir on this machine: the trace's `workdir`, else under `--work-dir`."""
-    if record_workdir and "://" not in record_workdir and Path(record_workdir).is_dir():
+    if record_workdir and "://" not in record_workdir and os.path.isdir(record_workdir):
         return Path(record_workdir)
     if work_root is None or not short_hash:
         return None
