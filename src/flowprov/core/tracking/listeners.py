@@ -3,7 +3,8 @@
 The Recorder (after each flush) and `track()` / `finish()` call `notify(run_ids)`. Listeners are
 loaded on the first call, only when enabled — `FLOWPROV_OPENLINEAGE=1`, or `openlineage = true`
 in the project's `.flowprov/config.toml` — by module name, so core never imports the feature
-packages. A listener that fails is reported once on stderr and never breaks recording.
+packages. A listener that fails is reported once on stderr, is not called again in that process, and never
+breaks recording.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def _listeners() -> list[tuple[str, Callable[[list[int], Any], None]]]:
 def _report(switch: str, message: str) -> None:
     if switch not in _reported:
         _reported.add(switch)
-        print(f"flowprov: {switch} events are not sent ({message}); recording goes on", file=sys.stderr)
+        print(
+            f"flowprov: {switch} events are not sent ({message}); recording goes on without them in this process",
+            file=sys.stderr,
+        )
 
 
 def notify(run_ids: list[int], store: Any = None) -> None:
@@ -66,10 +70,13 @@ def notify(run_ids: list[int], store: Any = None) -> None:
     except Exception as exc:  # a broken config: recording goes on
         _report("listener", str(exc))
         return
-    for switch, listener in listeners:
+    for switch, listener in list(listeners):
         try:
             listener(run_ids, store)
         except Exception as exc:
+            # off for the rest of this process: a dead lineage server must not cost the workflow a
+            # transport's retries and back-off for every run it writes
+            listeners.remove((switch, listener))
             _report(switch, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
