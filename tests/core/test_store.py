@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "flowprov_run_output_artifact",
     "flowprov_run_input_collection",
     "flowprov_transform_predecessor",
+    "flowprov_run_param",
     VERSION_TABLE,
 }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from typing import Any
 
 from sqlalchemy import Boolean, Float, String, Text, bindparam
@@ -12,6 +14,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+
+# keys that some SQLite version may leave unquoted in a json_tree fullkey
+PLAIN_KEY = re.compile(r"[A-Za-z0-9_$]+")
 
 
 def _sqlite_json_path(path: tuple[str | int, ...]) -> str:
@@ -113,6 +118,53 @@ def _json_value_pg(element: JsonValue, compiler: SQLCompiler, **kw: Any) -> str:
     return text if cast is None else f"CAST({text} AS {cast})"
 
 
+class LeafPathIs(ColumnElement[bool]):
+    """A side-table row's `path` column names the JSON leaf at `path` (schema 0004's run_param).
+
+    PostgreSQL stores the text array `#>` takes. SQLite stores json_tree's fullkey, in which a key
+    is quoted (`$."lr_max"`) or not (`$.lr`) by rules that changed between SQLite versions, so
+    every key that could go unquoted is matched in both spellings (a quoted key never equals an
+    unquoted one, so no other key can match). Keys are printable ASCII without quotes or
+    backslashes (json_index checks), written in the stored JSON text as they are.
+
+    Not typed Boolean: SQLite would get `(path IN (...)) = 1`, which its planner cannot use an
+    index for."""
+
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("path", InternalTraversal.dp_plain_obj),
+    ]
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any], path: tuple[str | int, ...]) -> None:
+        self.column = column
+        self.path = tuple(path)
+
+    def sqlite_spellings(self) -> list[str]:
+        options = []
+        for part in self.path:
+            if isinstance(part, int):
+                options.append([f"[{part}]"])
+            else:
+                options.append(['."' + part + '"'] + (["." + part] if PLAIN_KEY.fullmatch(part) else []))
+        return ["$" + "".join(combo) for combo in itertools.product(*options)]
+
+
+@compiles(LeafPathIs, "sqlite")
+def _leaf_path_sqlite(element: LeafPathIs, compiler: SQLCompiler, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)
+    names = [
+        compiler.process(bindparam(None, s, type_=String(), unique=True), **kw) for s in element.sqlite_spellings()
+    ]
+    return f"{col} IN ({', '.join(names)})"
+
+
+@compiles(LeafPathIs, "postgresql")
+def _leaf_path_pg(element: LeafPathIs, compiler: SQLCompiler, **kw: Any) -> str:
+    keys = bindparam(None, [str(p) for p in element.path], type_=ARRAY(Text()), unique=True)
+    return f"{compiler.process(element.column, **kw)} = {compiler.process(keys, **kw)}"
+
+
 class CaseInsensitiveRegex(ColumnElement[bool]):
     """`column` matches the regular expression `pattern`, ignoring case.
 
@@ -142,4 +194,4 @@ def _iregex_pg(element: CaseInsensitiveRegex, compiler: SQLCompiler, **kw: Any) 
     return f"{compiler.process(element.column, **kw)} ~* {compiler.process(element.pattern, **kw)}"
 
 
-__all__ = ["CaseInsensitiveRegex", "JsonTypeIn", "JsonValue"]
+__all__ = ["CaseInsensitiveRegex", "JsonTypeIn", "JsonValue", "LeafPathIs"]

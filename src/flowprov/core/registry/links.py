@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, Numeric, Table, Text
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 
 from flowprov.core.fieldtypes import UTCDateTime
 from flowprov.core.registry.base import Record
@@ -61,4 +62,19 @@ transform_predecessor = Table(
     Column(
         "predecessor_id", Integer, ForeignKey("flowprov_transform.id", ondelete="CASCADE"), primary_key=True, index=True
     ),
+)
+
+# Every scalar leaf of a run's params (schema 0004): filled and refilled by database triggers on
+# flowprov_run (see migrations/versions/0004_param_index.py), read by `Run.filter(params__...)`.
+# SQLite: `path` is json_tree's fullkey (`$.lr`); PostgreSQL: a text array (`{lr}`).
+run_param = Table(
+    "flowprov_run_param",
+    Record.metadata,
+    Column("run_id", Integer, ForeignKey("flowprov_run.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", Text().with_variant(ARRAY(Text()), "postgresql"), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("num", Numeric().with_variant(DOUBLE_PRECISION(), "postgresql"), nullable=True),
+    Column("txt", Text, nullable=True),
+    Index("ix_flowprov_run_param_value", "path", "kind", "num", "txt"),
+    sqlite_with_rowid=False,
 )

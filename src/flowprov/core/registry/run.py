@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flowprov.core.exceptions import InvalidArgument, ValidationError
 from flowprov.core.fieldtypes import JSONType, UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
-from flowprov.core.registry.links import run_input_artifact, run_input_collection, run_output_artifact
+from flowprov.core.registry.links import run_input_artifact, run_input_collection, run_output_artifact, run_param
 from flowprov.core.registry.managers import OutputArtifactsManager, RecreatedManager, RelatedDescriptor
 from flowprov.core.registry.params import ParamManager
 from flowprov.core.registry.trash import InBranch
@@ -67,6 +67,8 @@ class Run(InBranch, Record):
         }
     )
     _query_aliases = {"params": "_params", "status": "_status_code"}
+    # JSON columns with an indexed side table of their leaves (schema 0004): filters read it
+    _json_index = {"_params": run_param}
     _query_values = {"status": status_code}
     _checks = (
         (
