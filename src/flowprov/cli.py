@@ -140,7 +140,20 @@ def _fitting_columns(
         if _table_width(rows, shown) <= width:
             break
         shown.remove(col)
+    # still too wide: uids and references take their whole width, the others need room to wrap
+    # in (a column squeezed to nothing shows nothing); drop those from the right until they have it
+    while _narrowest_width(rows, shown) > width and any(c not in WHOLE_COLUMNS for c in shown):
+        shown.remove([c for c in shown if c not in WHOLE_COLUMNS][-1])
     return shown
+
+
+def _narrowest_width(rows: list[dict[str, Any]], columns: list[str]) -> int:
+    """The width a table needs with its wrapping columns folded to at most 10 characters."""
+    whole = [c for c in columns if c in WHOLE_COLUMNS]
+    folded = sum(
+        3 + min(10, max([len(c)] + [len(str(r.get(c) or "")) for r in rows])) for c in columns if c not in whole
+    )
+    return _table_width(rows, whole) + folded
 
 
 def _print_table(

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from base64 import urlsafe_b64encode
 from pathlib import Path
 
 import pytest
@@ -79,10 +80,13 @@ def test_an_execution_killed_with_9_is_settled_by_the_next(store_url, tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while not (root / "out" / "fast.txt").exists() and time.monotonic() < deadline:
+        slow_started = root / ".snakemake" / "incomplete" / urlsafe_b64encode(b"out/slow.txt").decode()
+        while not slow_started.exists() and time.monotonic() < deadline:  # fast finished and recorded
             time.sleep(0.2)
-        time.sleep(1)
         ln.connect(store_url)
+        # the plugin writes the execution's start from Snakemake's logging thread: wait for it
+        while not ln.Run.filter(reference_type="snakemake_workflow_id").count() and time.monotonic() < deadline:
+            time.sleep(0.3)
         [died] = ln.Run.filter(reference_type="snakemake_workflow_id").list()
         assert died.status == "started"
         disconnect_all()  # read the settled run afresh below
@@ -164,22 +168,34 @@ def test_cluster_generic_jobs_get_the_scheduler_id_and_times_that_say_where_they
 
 
 def _in_a_terminal(store_url: str, columns: int, *args: str) -> str:
-    """A `flowprov` listing printing to a real pseudo-terminal `columns` wide (a table, not JSON)."""
+    """A `flowprov` listing printing to a real pseudo-terminal `columns` wide (a table, not JSON).
+
+    In this process (a new Python per listing costs seconds): file descriptor 1 and sys.stdout
+    are the terminal while the command runs, so rich and the CLI see what a user's shell gives them."""
     import fcntl
     import pty
     import struct
     import termios
 
+    from flowprov.cli import app
+
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    done = subprocess.run(
-        [sys.executable, "-m", "flowprov.cli", *args, "--db", store_url],
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env=env,
-        timeout=120,
+    saved_fd, saved_stdout, saved_env = (
+        os.dup(1),
+        sys.stdout,
+        {k: os.environ.pop(k, None) for k in ("COLUMNS", "LINES")},
     )
+    os.dup2(follower, 1)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (restored below)
+    try:
+        app([*args, "--db", store_url], standalone_mode=False)
+        sys.stdout.flush()
+    finally:
+        sys.stdout = saved_stdout
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        os.environ.update({k: v for k, v in saved_env.items() if v is not None})
     os.close(follower)
     chunks = []
     while True:
@@ -191,7 +207,6 @@ def _in_a_terminal(store_url: str, columns: int, *args: str) -> str:
             break
         chunks.append(chunk)
     os.close(leader)
-    assert done.returncode == 0, done.stderr
     text = b"".join(chunks).decode().replace("\r\n", "\n")
     return re.sub(r"\x1b\[[0-9;]*m", "", text)  # colours are not characters on the screen
 
@@ -234,3 +249,6 @@ def test_listings_fit_an_80_column_terminal_uids_and_references_whole(store):
         assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
         assert all(text in narrow for text in whole) and "…" not in narrow and "--wide shows them" in narrow, narrow
     assert "--wide shows them" not in _in_a_terminal(url, 80, "show", wf.run.uid, "--wide")
+    # narrower than the whole columns plus room for the rest: those are dropped, none squeezed to nothing
+    tiny = _in_a_terminal(url, 60, "runs")
+    assert "┳┳" not in tiny and "status" in tiny.split("not shown:")[1] and wf.reference in tiny, tiny
