@@ -62,6 +62,9 @@ DbOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON instead of a table (the default when output is piped).")
 ]
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Every column, however wide the terminal (the lines wrap, nothing is cut).")
+]
 LimitOption = Annotated[
     int,
     typer.Option("--limit", "-n", min=0, max=10**12, help="Show at most this many records (newest first)."),
@@ -137,7 +140,20 @@ def _fitting_columns(
         if _table_width(rows, shown) <= width:
             break
         shown.remove(col)
+    # still too wide: uids and references take their whole width, the others need room to wrap
+    # in (a column squeezed to nothing shows nothing); drop those from the right until they have it
+    while _narrowest_width(rows, shown) > width and any(c not in WHOLE_COLUMNS for c in shown):
+        shown.remove([c for c in shown if c not in WHOLE_COLUMNS][-1])
     return shown
+
+
+def _narrowest_width(rows: list[dict[str, Any]], columns: list[str]) -> int:
+    """The width a table needs with its wrapping columns folded to at most 10 characters."""
+    whole = [c for c in columns if c in WHOLE_COLUMNS]
+    folded = sum(
+        3 + min(10, max([len(c)] + [len(str(r.get(c) or "")) for r in rows])) for c in columns if c not in whole
+    )
+    return _table_width(rows, whole) + folded
 
 
 def _print_table(
@@ -222,7 +238,7 @@ def instance_add(
 
 @instance_app.command("list")
 @cli_errors
-def instance_list(as_json: JsonOption = False) -> None:
+def instance_list(as_json: JsonOption = False, wide: WideOption = False) -> None:
     """List the named stores in your user config."""
     from flowprov.core.redaction import redact_text
     from flowprov.core.store import settings
@@ -231,12 +247,13 @@ def instance_list(as_json: JsonOption = False) -> None:
     if _want_json(as_json):
         _print_json(instances)
     else:
-        _print_table("instances", [{"name": k, "url": v} for k, v in sorted(instances.items())], ["name", "url"])
+        rows = [{"name": k, "url": v} for k, v in sorted(instances.items())]
+        _print_table("instances", rows, ["name", "url"], wide=wide)
 
 
 @spool_app.command("list")
 @cli_errors
-def spool_list(as_json: JsonOption = False) -> None:
+def spool_list(as_json: JsonOption = False, wide: WideOption = False) -> None:
     """List the spool files waiting for `flowprov spool replay` (oldest first)."""
     from flowprov.core.tracking.spool import pending_spool_files
 
@@ -244,7 +261,7 @@ def spool_list(as_json: JsonOption = False) -> None:
     if _want_json(as_json):
         _print_json(rows)
     else:
-        _print_table("pending spool files", rows, ["path", "runs", "store", "created"])
+        _print_table("pending spool files", rows, ["path", "runs", "store", "created"], ("created", "store"), wide)
 
 
 @spool_app.command("replay")
@@ -289,7 +306,7 @@ def runs(
     ] = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
-    wide: Annotated[bool, typer.Option("--wide", help="Every column, however wide the terminal.")] = False,
+    wide: WideOption = False,
     db: DbOption = None,
 ) -> None:
     """List runs, newest first (columns that do not fit the terminal are dropped; --wide keeps them)."""
@@ -339,6 +356,7 @@ def show(
         ),
     ] = "20",
     as_json: JsonOption = False,
+    wide: WideOption = False,
     db: DbOption = None,
 ) -> None:
     """Show one run: transform, params, inputs, outputs, environment, and its child runs summarised."""
@@ -356,7 +374,7 @@ def show(
     elif _want_json(as_json):
         _print_json(data)
     else:
-        _print_run(record, data, listed)
+        _print_run(record, data, listed, wide)
 
 
 def _run_by_uid_or_reference(run: str) -> Any:
@@ -373,7 +391,7 @@ def _run_by_uid_or_reference(run: str) -> Any:
         return matches[0]
 
 
-def _print_run(record: Any, data: dict[str, Any], listed: int | None) -> None:
+def _print_run(record: Any, data: dict[str, Any], listed: int | None, wide: bool = False) -> None:
     """`flowprov show` as text: `data` is describe_run(record); `listed` child runs (None: all)."""
     from rich.console import Console
     from rich.pretty import Pretty
@@ -393,7 +411,7 @@ def _print_run(record: Any, data: dict[str, Any], listed: int | None) -> None:
             console.print(f"{section}:", Pretty(data[section]))
     for section in ("inputs", "outputs"):
         if data[section]:
-            _print_table(section, data[section], ["uid", "key", "path", "size", "hash"])
+            _print_table(section, data[section], ["uid", "key", "path", "size", "hash"], ARTIFACT_DROPPABLE, wide)
     summary = data["child_runs_summary"]
     if summary["total"]:
         statuses = ", ".join(f"{n} {status}" for status, n in summary["by_status"].items())
@@ -402,7 +420,8 @@ def _print_run(record: Any, data: dict[str, Any], listed: int | None) -> None:
             data["child_runs"] if listed is not None else [describe_run_row(c) for c in child_runs(record).iterator()]
         )
         shown = f"first {len(rows)} of {summary['total']}" if len(rows) < summary["total"] else "all"
-        _print_table(f"child runs ({shown})", rows, ["uid", "name", "status", "transform", "reference"])
+        columns = ["uid", "name", "status", "transform", "reference"]
+        _print_table(f"child runs ({shown})", rows, columns, ("transform", "name"), wide)
     if data["environment"]:
         console.print(f"environment: {data['environment']['path']} ({data['environment']['hash']})")
 
@@ -416,9 +435,17 @@ def _children_count(text: str) -> int | None:
     return int(text)
 
 
+ARTIFACT_DROPPABLE = ("size", "hash", "key")  # the lowest value first: dropped when the terminal is narrow
+
+
 def _list_newest(
-    model_name: str, describe_name: str, columns: list[str], limit: int, as_json: bool, db: str | None
+    model_name: str,
+    describe_name: str,
+    columns: list[str],
+    droppable: tuple[str, ...],
+    options: tuple[int, bool, bool, str | None],
 ) -> None:
+    limit, as_json, wide, db = options
     import flowprov as ln
     from flowprov.core.registry import describe
 
@@ -428,23 +455,27 @@ def _list_newest(
     if _want_json(as_json):
         _print_json_stream(rows)
     else:
-        _print_table(model_name.lower() + "s", list(rows), columns)
+        _print_table(model_name.lower() + "s", list(rows), columns, droppable, wide)
 
 
 @app.command()
 @cli_errors
-def transforms(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
-    """List transforms (pipelines, steps, scripts), newest first."""
-    _list_newest(
-        "Transform", "describe_transform", ["uid", "key", "name", "version", "type", "is_latest"], limit, as_json, db
-    )
+def transforms(
+    limit: LimitOption = 50, as_json: JsonOption = False, wide: WideOption = False, db: DbOption = None
+) -> None:
+    """List transforms (pipelines, steps, scripts), newest first (--wide: every column)."""
+    columns = ["uid", "key", "name", "version", "type", "is_latest"]
+    _list_newest("Transform", "describe_transform", columns, ("is_latest", "name", "type"), (limit, as_json, wide, db))
 
 
 @app.command()
 @cli_errors
-def artifacts(limit: LimitOption = 50, as_json: JsonOption = False, db: DbOption = None) -> None:
-    """List artifacts (registered files and directories), newest first."""
-    _list_newest("Artifact", "describe_artifact", ["uid", "key", "path", "size", "hash"], limit, as_json, db)
+def artifacts(
+    limit: LimitOption = 50, as_json: JsonOption = False, wide: WideOption = False, db: DbOption = None
+) -> None:
+    """List artifacts (registered files and directories), newest first (--wide: every column)."""
+    columns = ["uid", "key", "path", "size", "hash"]
+    _list_newest("Artifact", "describe_artifact", columns, ARTIFACT_DROPPABLE, (limit, as_json, wide, db))
 
 
 @app.command()

@@ -1,8 +1,10 @@
 """Hooks alone, `--logger flowprov` alone and both together record the same provenance.
 
-One real workflow (includes, configfile + --config, params:, log:, run:, script:, a flaky job
-retried once, a checkpoint) runs three times, each way into its own store of the same kind; the
-three stores are then compared record by record, ignoring uids, ids and times' values.
+One real workflow (includes in a subfolder, configfile + --config, conda: without --sdm conda,
+params:, log:, run:, script:, a flaky job retried once, a checkpoint, temp(), report(), group:,
+shadow:) runs three times, each way into its own store of the same kind; the three stores are
+then compared record by record, ignoring uids, ids and times' values. Outside git (on SQLite)
+and in a clean repository (on PostgreSQL). The Snakemake features the hooks must see through are checked here on all three.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ include: "rules/extra.smk"
 rule all:
     input:
         expand("out/{s}.txt", s=config["samples"]),
-        "out/stamp.txt", "out/summary.txt", "out/flaky.txt", "out/gathered.txt"
+        "out/stamp.txt", "out/summary.txt", "out/flaky.txt", "out/gathered.txt", "out/final.txt"
 
 rule copy:
     input: "in/{s}.txt"
@@ -49,7 +51,20 @@ EXTRA = """
 rule summary:
     input: expand("out/{s}.txt", s=config["samples"])
     output: "out/summary.txt"
+    conda: "../envs/summary.yaml"
     script: "../scripts/summary.py"
+
+rule make_temp:
+    input: "in/a.txt"
+    output: temp("out/tmp.txt")
+    group: "prep"
+    shell: "(cat {input}; echo made) > {output}"
+
+rule final:
+    input: "out/tmp.txt"
+    output: report("out/final.txt", caption="../caption.rst", category="Results")
+    shadow: "minimal"
+    shell: "(cat {input}; echo final) > {output}"
 
 rule flaky:
     output: "out/flaky.txt"
@@ -78,7 +93,7 @@ GITIGNORE = ".snakemake/\nout/\nlogs/\nmarker\n"
 
 
 def write_workflow(root: Path, hooks: bool, git: bool) -> Path:
-    for folder in ("in", "rules", "scripts"):
+    for folder in ("in", "rules", "scripts", "envs"):
         (root / folder).mkdir(parents=True)
     for s in ("a", "b"):
         (root / "in" / f"{s}.txt").write_text(f"sample {s}\n")
@@ -87,6 +102,9 @@ def write_workflow(root: Path, hooks: bool, git: bool) -> Path:
         "with open(snakemake.output[0], 'w') as fh:\n    fh.write(str(len(snakemake.input)) + '\\n')\n"
     )
     (root / "rules" / "extra.smk").write_text(EXTRA)
+    (root / "envs" / "summary.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
+    (root / "caption.rst").write_text("The final table.\n")
+    (root / "uv.lock").write_text("version = 1\n# the project's lock file\n")
     (root / "Snakefile").write_text(HOOKS + MAIN)  # the same bytes in every mode: the same source
     if not hooks:  # plugin only: the hook lines stay, commented out, so the source differs in one way only
         (root / "Snakefile").write_text(HOOKS.replace("\non", "\n# on").replace("\nfrom", "\n# from") + MAIN)
@@ -106,6 +124,8 @@ def run_mode(root: Path, url: str, mode: str) -> subprocess.CompletedProcess:
         env["FLOWPROV_DB"] = url
     else:
         args += ["--logger", "flowprov", "--logger-flowprov-db", url]
+    if mode == "both":  # a store given to the plugin wins over FLOWPROV_DB, with the hooks too
+        env["FLOWPROV_DB"] = f"sqlite:///{root.parent / 'elsewhere.db'}"
     return subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -127,8 +147,12 @@ def _run_record(run: Any, root: Path, workflow_id: str) -> dict[str, Any]:
         aux["git"] = {**aux["git"], "commit": _version(aux["git"]["commit"])}
     if "shellcmd" in aux:
         aux["shellcmd"] = _rel(aux["shellcmd"], root)
+    if "environment_files" in aux:  # lock files by artifact uid: each store has its own
+        aux["environment_files"] = len(aux["environment_files"])
     if "conda_env" in aux:
-        aux["conda_env"] = aux["conda_env"]["hash"]
+        aux["conda_env"] = (_rel(aux["conda_env"]["path"], root), aux["conda_env"]["hash"])
+    for mark in aux.get("report", []):
+        mark["caption"] = _rel(mark["caption"], root)
     assert run.started_at is not None and run.finished_at is not None and run.started_at <= run.finished_at
     return {
         "transform": (run.transform.key, run.transform.type, _version(run.transform.version)),
@@ -140,15 +164,22 @@ def _run_record(run: Any, root: Path, workflow_id: str) -> dict[str, Any]:
         "inputs": _artifacts(run.input_artifacts, root),
         "outputs": _artifacts(run.output_artifacts, root),
         "report": run.report is not None,
+        "environment": (_rel(run.environment.path, root), run.environment.hash) if run.environment else None,
     }
 
 
 def snapshot(url: str, root: Path) -> dict[str, Any]:
     ln.connect(url)
     [wf] = ln.Run.filter(reference_type="snakemake_workflow_id").list()
-    runs = {r.name or "<execution>": _run_record(r, root, wf.reference) for r in ln.Run.filter().list()}
+    every = ln.Run.filter().list()
+    runs = {r.name or "<execution>": _run_record(r, root, wf.reference) for r in every}
+    assert len(runs) == len(every)  # no run recorded twice
     transforms = sorted((t.key, t.type, _version(t.version), t.source_code) for t in ln.Transform.filter().list())
-    return {"runs": runs, "transforms": transforms, "durations": _durations(wf)}
+    jobs = {r.name: r for r in wf.initiated_runs.all()}
+    [tmp_written] = jobs["make_temp"].output_artifacts.list()
+    [tmp_read] = jobs["final"].input_artifacts.list()  # the temp file Snakemake deleted, as it was
+    temp = (tmp_written.id == tmp_read.id, tmp_written.run_id == jobs["make_temp"].id, tmp_written.size)
+    return {"runs": runs, "transforms": transforms, "durations": _durations(wf), "temp": temp}
 
 
 def _version(version: str | None) -> str | None:
@@ -177,15 +208,19 @@ def three_urls(store_url, tmp_path):
             drop_pg_schema(schema)
 
 
-@pytest.mark.parametrize("git", [False, True], ids=["no-git", "clean-git"])
-def test_hooks_plugin_and_both_record_the_same(three_urls, tmp_path, git):
+def test_hooks_plugin_and_both_record_the_same(three_urls, tmp_path):
+    # git or not is the adapter's concern, not the store's: SQLite outside git, PostgreSQL in a
+    # clean repository (each store once: the comparison is the suite's slowest test)
+    git = three_urls["hooks"].startswith("postgresql")
     snapshots = {}
     for mode, url in three_urls.items():
         root = write_workflow(tmp_path / mode, hooks=mode != "plugin", git=git)
         result = run_mode(root, url, mode)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "flowprov: error" not in result.stderr, result.stderr[-3000:]
+        assert not (root / "out" / "tmp.txt").exists()  # Snakemake deleted the temp file
         snapshots[mode] = snapshot(url, root)
+    assert not (tmp_path / "elsewhere.db").exists()  # nothing went to FLOWPROV_DB
     hooks, plugin, both = snapshots["hooks"], snapshots["plugin"], snapshots["both"]
     assert hooks["runs"] == both["runs"] == plugin["runs"]
     assert hooks["transforms"] == both["transforms"]
@@ -199,6 +234,7 @@ def test_hooks_plugin_and_both_record_the_same(three_urls, tmp_path, git):
     execution = runs["<execution>"]
     assert execution["params"] == {"samples": ["a", "b"], "suffix": "cli", "who": "hpc"}  # files, then --config
     assert execution["report"] and execution["status"] == "completed"
+    assert execution["environment"] is not None and execution["aux"]["environment_files"] == 1  # uv.lock
     assert sorted(p for p, _ in execution["inputs"]) == ["in/a.txt", "in/b.txt"]
     assert {"split", "part (i=p1)", "part (i=p2)", "gather", "flaky", "stamp", "summary"} <= set(runs)
     flaky = runs["flaky"]
@@ -209,3 +245,22 @@ def test_hooks_plugin_and_both_record_the_same(three_urls, tmp_path, git):
     for mode in ("hooks", "plugin", "both"):
         assert snapshots[mode]["durations"]["stamp"] >= 1.4  # the run: block's true time, not the hooks' moment
     assert all((v is not None) == git for _, _, v, _ in hooks["transforms"])  # a clean repository: its commit
+    _check_features(hooks, plugin, both)
+
+
+def _check_features(hooks: dict[str, Any], plugin: dict[str, Any], both: dict[str, Any]) -> None:
+    """temp(), report(), group:, shadow:, conda: and a rule with only inputs, the same in all three."""
+    runs = hooks["runs"]
+    assert hooks["temp"] == plugin["temp"] == both["temp"] == (True, True, len("sample a\nmade\n"))
+    assert [p for p, _ in runs["<execution>"]["inputs"]] == ["in/a.txt", "in/b.txt"]  # the temp file is not external
+    [mark] = runs["final"]["aux"]["report"]
+    assert mark == {"path": "out/final.txt", "caption": "caption.rst", "category": "Results", "subcategory": None}
+    assert "group" not in runs["make_temp"]["aux"]  # the local executor runs no groups
+    assert runs["final"]["aux"]["shadow"] == "minimal"
+    assert runs["summary"]["aux"]["conda_env"][0] == "envs/summary.yaml"  # named, not the environment
+    assert runs["stamp"]["aux"]["times"] == "Snakemake's job events in this process"
+    sources = {k.rsplit("#", 1)[-1]: s for k, _, _, s in hooks["transforms"]}
+    assert sources["all"].startswith("rule all:\n    input:\n        expand(")  # a rule with only inputs
+    assert sources["stamp"].count('with open(output[0], "w") as fh:') == 1  # a run: block, each line once
+    labels = [line for line in sources["Snakefile"].splitlines() if line.startswith("# ---- ")]
+    assert labels == ["# ---- Snakefile", "# ---- rules/extra.smk"]  # included files by their path

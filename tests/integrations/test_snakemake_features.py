@@ -1,6 +1,7 @@
-"""Snakemake features the hooks must see through: temp() files, report() marks, `run:` blocks,
-included files in subfolders, an execution killed with -9 then resumed, and the cluster-generic
-executor with a local submit script. Real Snakemake, both stores."""
+"""Snakemake features that need executions of their own: an execution killed with -9 then resumed,
+and the cluster-generic executor with a local submit script; and listings that fit a terminal.
+Real Snakemake, both stores. (temp(), report(), group:, shadow:, run: blocks and includes are
+checked on hooks, plugin and both in test_snakemake_entry_points.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from base64 import urlsafe_b64encode
 from pathlib import Path
 
 import pytest
@@ -20,73 +22,28 @@ from tests.integrations.test_snakemake import HOOKS, SNAKEMAKE
 
 require_module("snakemake")
 
-MAIN = """
-include: "mod/Snakefile"
 
-rule all:
-    input: "out/final.txt", "out/stamp.txt"
+def entry_point(store_url: str) -> str:
+    """Each feature on both entry points at no extra execution: the hooks on SQLite, the plugin on
+    PostgreSQL (test_snakemake_entry_points.py shows they record the same)."""
+    return "hooks" if store_url.startswith("sqlite") else "plugin"
 
-rule make_temp:
-    input: "in/data.txt"
-    output: temp("out/tmp.txt")
-    group: "prep"
-    shell: "(cat {input}; echo made) > {output}"
 
-rule final:
-    input: "out/tmp.txt"
-    output: report("out/final.txt", caption="caption.rst", category="Results")
-    shadow: "minimal"
-    shell: "(cat {input}; echo final) > {output}"
-"""
+def snakefile(store_url: str, rules: str) -> str:
+    return (HOOKS if entry_point(store_url) == "hooks" else "") + rules
 
-MODULE = """
-rule stamp:
-    output: "out/stamp.txt"
-    run:
-        with open(output[0], "w") as fh:
-            fh.write("stamped\\n")
-"""
+
+def snakemake_args(store_url: str) -> list[str]:
+    plugin = entry_point(store_url) == "plugin"
+    return [SNAKEMAKE, "-c1", *(["--logger", "flowprov", "--logger-flowprov-db", store_url] if plugin else [])]
 
 
 def run_snakemake(root: Path, store_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "FLOWPROV_DB": store_url}
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
-    return subprocess.run([SNAKEMAKE, "-c1", *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_temp_files_report_marks_run_blocks_and_include_labels(store_url, tmp_path):
-    from flowprov.core.hashing import hash_path
-
-    root = tmp_path / "wf"
-    (root / "in").mkdir(parents=True)
-    (root / "mod").mkdir()
-    (root / "in" / "data.txt").write_text("data\n")
-    (root / "caption.rst").write_text("The final table.\n")
-    (root / "Snakefile").write_text(HOOKS + MAIN)
-    (root / "mod" / "Snakefile").write_text(MODULE)
-    result = run_snakemake(root, store_url)
-    assert result.returncode == 0 and "flowprov: error" not in result.stderr, result.stderr[-3000:]
-    assert not (root / "out" / "tmp.txt").exists()  # Snakemake deleted the temp file
-    ln.connect(store_url)
-    [wf] = ln.Run.filter(reference_type="snakemake_workflow_id").list()
-    jobs = {r.name: r for r in wf.initiated_runs.all()}
-    # the temp file: written by make_temp, read by final, with the content it had
-    [tmp_written] = jobs["make_temp"].output_artifacts.list()
-    [tmp_read] = jobs["final"].input_artifacts.list()
-    assert tmp_written.id == tmp_read.id and tmp_written.run_id == jobs["make_temp"].id
-    assert tmp_written.size == len("data\nmade\n")
-    assert [Path(a.path).name for a in wf.input_artifacts] == ["data.txt"]  # the temp file is not external
-    [final] = jobs["final"].output_artifacts.list()
-    assert final.hash == hash_path(root / "out" / "final.txt").hash
-    [mark] = jobs["final"].aux["report"]
-    assert mark["path"] == "out/final.txt" and mark["category"] == "Results" and mark["caption"].endswith("caption.rst")
-    assert "group" not in jobs["make_temp"].aux  # the local executor runs no groups
-    assert jobs["final"].aux["shadow"] == "minimal"
-    # a run: block's source as written, each line once
-    source = jobs["stamp"].transform.source_code
-    assert source.count('with open(output[0], "w") as fh:') == 1 and "fh.write" in source
-    # included files labelled by their path, not their name
-    assert "# ---- Snakefile\n" in wf.transform.source_code and "# ---- mod/Snakefile\n" in wf.transform.source_code
+    return subprocess.run(
+        [*snakemake_args(store_url), *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 SLOW = """
@@ -94,8 +51,9 @@ rule all:
     input: "out/fast.txt", "out/slow.txt"
 
 rule fast:
-    output: "out/fast.txt"
-    shell: "echo fast > {output}"
+    output: "out/fast.txt", "out/fast2.txt"
+    log: "logs/fast.log"
+    shell: "echo fast > {output[0]}; echo two > {output[1]}; echo log > {log}"
 
 rule slow:
     input: "out/fast.txt"
@@ -109,11 +67,11 @@ def test_an_execution_killed_with_9_is_settled_by_the_next(store_url, tmp_path):
 
     root = tmp_path / "wf"
     root.mkdir()
-    (root / "Snakefile").write_text(HOOKS + SLOW)
+    (root / "Snakefile").write_text(snakefile(store_url, SLOW))
     env = {**os.environ, "FLOWPROV_DB": store_url}
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
     killed = subprocess.Popen(
-        [SNAKEMAKE, "-c1"],
+        snakemake_args(store_url),
         cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -122,10 +80,13 @@ def test_an_execution_killed_with_9_is_settled_by_the_next(store_url, tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while not (root / "out" / "fast.txt").exists() and time.monotonic() < deadline:
+        slow_started = root / ".snakemake" / "incomplete" / urlsafe_b64encode(b"out/slow.txt").decode()
+        while not slow_started.exists() and time.monotonic() < deadline:  # fast finished and recorded
             time.sleep(0.2)
-        time.sleep(1)
         ln.connect(store_url)
+        # the plugin writes the execution's start from Snakemake's logging thread: wait for it
+        while not ln.Run.filter(reference_type="snakemake_workflow_id").count() and time.monotonic() < deadline:
+            time.sleep(0.3)
         [died] = ln.Run.filter(reference_type="snakemake_workflow_id").list()
         assert died.status == "started"
         disconnect_all()  # read the settled run afresh below
@@ -138,8 +99,9 @@ def test_an_execution_killed_with_9_is_settled_by_the_next(store_url, tmp_path):
     assert locked.returncode == 2 and "holds this directory's lock" in locked.stderr  # it may still run
     assert len(locked.stderr.strip().splitlines()) == 1 and "Traceback" not in locked.stderr
     assert run_snakemake(root, store_url, "--unlock").returncode == 0
-    settled = subprocess.run(reconcile, capture_output=True, text=True, timeout=120)
-    assert settled.returncode == 0 and "1 execution(s) settled as aborted" in settled.stdout, settled.stderr
+    if entry_point(store_url) == "hooks":  # `flowprov snakemake reconcile` settles it; with the plugin, the rerun
+        settled = subprocess.run(reconcile, capture_output=True, text=True, timeout=120)
+        assert settled.returncode == 0 and "1 execution(s) settled as aborted" in settled.stdout, settled.stderr
     result = run_snakemake(root, store_url, "--rerun-incomplete")
     assert result.returncode == 0 and "flowprov: error" not in result.stderr, result.stderr[-3000:]
     ln.connect(store_url)
@@ -148,7 +110,18 @@ def test_an_execution_killed_with_9_is_settled_by_the_next(store_url, tmp_path):
     before, after = runs
     assert before.uid == died.uid and before.finished_at >= before.started_at
     assert after.aux["resumes"] == before.uid
+    by = "flowprov snakemake reconcile" if entry_point(store_url) == "hooks" else "the next execution"
+    assert by in before.aux["aborted_by"]
     assert {r.name for r in after.initiated_runs.all()} >= {"slow", "all"}
+    # the job that finished before the kill: a run of the died execution, from its log and metadata
+    [fast] = before.initiated_runs.all().list()
+    assert fast.name == "fast" and fast.status == "completed" and fast.reference == f"{before.reference}:1"
+    assert fast.transform.key == "Snakefile#fast" and "echo fast > {output[0]}" in fast.transform.source_code
+    assert fast.aux["shellcmd"].startswith("echo fast > out/fast.txt") and "Finished jobid" in fast.aux["settled_from"]
+    assert sorted(Path(a.path).name for a in fast.output_artifacts) == ["fast.log", "fast.txt", "fast2.txt"]
+    assert fast.aux["times"].startswith("Snakemake's metadata") and fast.started_at <= fast.finished_at
+    assert fast.finished_at.timestamp() == pytest.approx((root / "out" / "fast2.txt").stat().st_mtime, abs=0.5)
+    assert before.started_at <= fast.started_at and fast.finished_at <= before.finished_at
 
 
 SUBMIT = """#!/bin/sh
@@ -163,6 +136,7 @@ rule all:
 
 rule remote:
     output: "out/remote.txt"
+    benchmark: "bench/remote.tsv"
     group: "g"
     shell: "sleep 1; echo remote > {output}"
 """
@@ -172,7 +146,7 @@ def test_cluster_generic_jobs_get_the_scheduler_id_and_times_that_say_where_they
     require_module("snakemake_executor_plugin_cluster_generic")
     root = tmp_path / "wf"
     root.mkdir()
-    (root / "Snakefile").write_text(HOOKS + CLUSTER)
+    (root / "Snakefile").write_text(snakefile(store_url, CLUSTER))
     (root / "submit.sh").write_text(SUBMIT)
     (root / "submit.sh").chmod(0o755)
     args = ("--executor", "cluster-generic", "--cluster-generic-submit-cmd", "./submit.sh", "--jobs", "2")
@@ -184,28 +158,47 @@ def test_cluster_generic_jobs_get_the_scheduler_id_and_times_that_say_where_they
     assert job.aux["external_jobid"] in submitted and job.aux["external_jobid"].startswith("local-")
     written = (root / "out" / "remote.txt").stat().st_mtime
     assert job.finished_at.timestamp() == pytest.approx(written, abs=0.01)  # not the status poll's moment
-    assert job.started_at.isoformat() == job.aux["submitted_at"] and job.started_at <= job.finished_at
-    assert "newest output's modification time" in job.aux["times"]
+    # the start: the end less the job's own benchmark time, after the submission
+    assert job.aux["submitted_at"] < job.started_at.isoformat() and job.started_at <= job.finished_at
+    seconds = (job.finished_at - job.started_at).total_seconds()
+    assert seconds == pytest.approx(job.aux["benchmark"]["s"], abs=0.01) and seconds >= 1
+    assert job.aux["times"] == (
+        "start: the end less the job's own benchmark time (s); end: the newest output's modification time"
+    )
+    assert job.aux["host"] is None and "does not report" in job.aux["host_unknown"]
+    assert "tmpdir" not in job.aux["resources"]  # '<TBD>' in the main process: not a value
     assert job.aux["group"] == "g"  # submitted as a group job: its scheduler id is the group's
 
 
-def _runs_in_a_terminal(store_url: str, columns: int, *args: str) -> str:
-    """`flowprov runs` printing to a real pseudo-terminal `columns` wide (a table, not JSON)."""
+def _in_a_terminal(store_url: str, columns: int, *args: str) -> str:
+    """A `flowprov` listing printing to a real pseudo-terminal `columns` wide (a table, not JSON).
+
+    In this process (a new Python per listing costs seconds): file descriptor 1 and sys.stdout
+    are the terminal while the command runs, so rich and the CLI see what a user's shell gives them."""
     import fcntl
     import pty
     import struct
     import termios
 
+    from flowprov.cli import app
+
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    done = subprocess.run(
-        [sys.executable, "-m", "flowprov.cli", "runs", "--db", store_url, *args],
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env=env,
-        timeout=120,
+    saved_fd, saved_stdout, saved_env = (
+        os.dup(1),
+        sys.stdout,
+        {k: os.environ.pop(k, None) for k in ("COLUMNS", "LINES")},
     )
+    os.dup2(follower, 1)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (restored below)
+    try:
+        app([*args, "--db", store_url], standalone_mode=False)
+        sys.stdout.flush()
+    finally:
+        sys.stdout = saved_stdout
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        os.environ.update({k: v for k, v in saved_env.items() if v is not None})
     os.close(follower)
     chunks = []
     while True:
@@ -217,12 +210,11 @@ def _runs_in_a_terminal(store_url: str, columns: int, *args: str) -> str:
             break
         chunks.append(chunk)
     os.close(leader)
-    assert done.returncode == 0, done.stderr
     text = b"".join(chunks).decode().replace("\r\n", "\n")
     return re.sub(r"\x1b\[[0-9;]*m", "", text)  # colours are not characters on the screen
 
 
-def test_runs_fit_an_80_column_terminal_uids_and_references_whole(store):
+def test_listings_fit_an_80_column_terminal_uids_and_references_whole(store):
     from flowprov.core.tracking.recorder import Recorder, TransformSpec
 
     rec = Recorder(store)
@@ -243,11 +235,23 @@ def test_runs_fit_an_80_column_terminal_uids_and_references_whole(store):
     rec.close_run(wf, "completed")
     rec.flush()
     url = store.url
-    narrow = _runs_in_a_terminal(url, 80)
+    narrow = _in_a_terminal(url, 80, "runs")
     assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
     for handle in (wf, job):
         assert handle.run.uid in narrow and handle.reference in narrow  # whole, on one line
     assert "…" not in narrow and "--wide shows them" in narrow
-    wide = _runs_in_a_terminal(url, 80, "--wide")
+    wide = _in_a_terminal(url, 80, "runs", "--wide")
     assert "snakemake_job_id" in wide and "align_reads_with_star (sample=patient-0042-tumour, lane=L001)" in wide
     assert "--wide shows them" not in wide
+    # every listing: transforms (keys whole), a run's child runs (uids and references whole)
+    for args, whole in (
+        (("transforms",), [t.uid for t in ln.Transform.filter().list()]),
+        (("show", wf.run.uid), [job.run.uid, job.reference]),
+    ):
+        narrow = _in_a_terminal(url, 80, *args)
+        assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
+        assert all(text in narrow for text in whole) and "…" not in narrow and "--wide shows them" in narrow, narrow
+    assert "--wide shows them" not in _in_a_terminal(url, 80, "show", wf.run.uid, "--wide")
+    # narrower than the whole columns plus room for the rest: those are dropped, none squeezed to nothing
+    tiny = _in_a_terminal(url, 60, "runs")
+    assert "┳┳" not in tiny and "status" in tiny.split("not shown:")[1] and wf.reference in tiny, tiny

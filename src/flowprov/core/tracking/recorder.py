@@ -434,6 +434,19 @@ class Recorder:
             query = query.filter(name=name)
         return query.order_by("-id").first()
 
+    def find_transform(self, key: str, version: str | None = None) -> TransformSpec | None:
+        """The newest stored transform of `key` (and `version`, when given) as a spec, or None:
+        an adapter recording after the fact reuses it instead of guessing its source."""
+        from flowprov.core.registry import Transform
+
+        query = Transform.using(self.store).filter(key=key)
+        if version is not None:
+            query = query.filter(version=version)
+        t = query.order_by("-id").first()
+        if t is None:
+            return None
+        return TransformSpec(key=t.key or key, name=t.name, type=t.type, version=t.version, source_code=t.source_code)
+
     def find_runs(
         self, reference_type: str, references: list[str], not_under: tuple[str | None, str | None] | None = None
     ) -> dict[str, str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -242,33 +243,50 @@ def _existing(paths: Any) -> list[tuple[Path, Path | FileSpec]]:
     return found
 
 
-def _remote_end(job: Any, submitted: Any, detected: Any, aux: dict[str, Any]) -> Any:
-    """A cluster job's end: its newest output's modification time, which lies between the
-    submission and the moment Snakemake's status poll saw the job done (that moment is `detected`,
-    seconds late). The start stays the submission: the main process never sees the job begin."""
-    import datetime as dt
-
+def _remote_times(job: Any, submitted: Any, detected: Any, aux: dict[str, Any]) -> tuple[Any, Any]:
+    """A cluster job's start and end. The main process sees only the submission and the moment
+    Snakemake's status poll saw the job done (seconds late). The job itself leaves two facts: its
+    newest output's modification time (its end, if between the two) and, with `benchmark:`, its
+    own running time (its start: that end less the time measured)."""
     written = [path.stat().st_mtime for path in paths_of(job.output) if path.is_file()]
-    aux["times"] = "start: submission to the scheduler; end: Snakemake's status poll"
-    if not written or detected is None:
-        return detected
-    end = dt.datetime.fromtimestamp(max(written), dt.UTC)
-    if submitted <= end <= detected:
-        aux["times"] = "start: submission to the scheduler; end: the newest output's modification time"
-        return end
-    return detected
+    start, end, said = submitted, detected, ["start: submission to the scheduler", "end: Snakemake's status poll"]
+    if written and detected is not None:
+        newest = dt.datetime.fromtimestamp(max(written), dt.UTC)
+        if submitted <= newest <= detected:
+            end, said[1] = newest, "end: the newest output's modification time"
+    seconds = (aux.get("benchmark") or {}).get("s")
+    if isinstance(seconds, float) and end is not None and submitted <= end - dt.timedelta(seconds=seconds):
+        start, said[0] = end - dt.timedelta(seconds=seconds), "start: the end less the job's own benchmark time (s)"
+    aux["times"] = "; ".join(said)
+    # the cluster-generic executor reports no execution host; a scheduler's accounting has it under the id
+    aux["host"] = None
+    aux["host_unknown"] = "the executor does not report where the job ran (see external_jobid)"
+    return start, end
+
+
+def _job_times(workflow: Any, job: Any, finished: bool, aux: dict[str, Any]) -> tuple[Any, Any]:
+    """The job's start and end, and in aux where they came from (and the host it ran on)."""
+    started, ended = _attempt_history(job, finished, aux)
+    if started is None:  # no events (a job the listener missed): Snakemake's metadata
+        started, ended = metadata_times(workflow, job)
+        aux["times"] = "Snakemake's metadata records" if started else "unknown"
+        return started, ended
+    external = events.external_jobid(workflow, job)
+    if external is None:
+        aux.update(times="Snakemake's job events in this process", host=socket.gethostname())
+        return started, ended
+    aux.update(external_jobid=external, submitted_at=_iso(started))
+    return _remote_times(job, started, ended, aux)
 
 
 def _record_job(workflow: Any, job: Any, finished: bool, ctx: dict[str, Any]) -> None:
     rec, wf = ctx["recorder"], ctx["handle"]
     status = "completed" if finished else "errored"
     aux = job_aux(workflow, job)
-    started, ended = _attempt_history(job, finished, aux)
-    if started is None:  # no events (a job the listener missed): Snakemake's metadata
-        started, ended = metadata_times(workflow, job)
-    elif (external := events.external_jobid(workflow, job)) is not None:
-        aux.update(external_jobid=external, submitted_at=_iso(started))
-        ended = _remote_end(job, started, ended, aux)
+    started, ended = _job_times(workflow, job, finished, aux)
+    if started is not None and ended is not None and ended < started:  # never an end before a start
+        aux["times"] += f"; an end before the start ({_iso(ended)}) was not stored"
+        ended = None
     handle = rec.open_run(
         step_spec(job, wf.transform, ctx["specs"]),
         reference=job_reference(ctx["workflow_id"], job.jobid),

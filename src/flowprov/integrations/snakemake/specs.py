@@ -115,7 +115,24 @@ def step_source(job: Any) -> str | None:
         return rule.shellcmd
     if getattr(rule, "run_func", None) is not None and not getattr(rule, "norun", False):
         return _run_block_source(rule)
-    return None
+    return rule_text(rule)  # a rule with no command (`rule all:` and its inputs): the rule as written
+
+
+def rule_text(rule: Any) -> str | None:
+    """The rule's lines in its Snakefile, from `rule name:` to the next unindented line."""
+    import linecache
+
+    linemap = (getattr(getattr(rule, "workflow", None), "linemaps", None) or {}).get(rule.snakefile) or {}
+    first = linemap.get(getattr(rule, "lineno", None))
+    if first is None:
+        return None
+    lines = [linecache.getline(rule.snakefile, first)]
+    for n in range(first + 1, first + 10_000):
+        line = linecache.getline(rule.snakefile, n)
+        if not line or (line.strip() and not line[0].isspace()):
+            break
+        lines.append(line)
+    return "".join(lines).rstrip() + "\n" if lines[0] else None
 
 
 def job_name(job: Any) -> str:
@@ -231,7 +248,7 @@ def report_marks(job: Any) -> list[dict[str, Any]]:
             marks.append(
                 {
                     "path": str(path),
-                    "caption": str(caption) if caption else None,
+                    "caption": os.path.normpath(str(caption)) if caption else None,  # no `rules/../`
                     "category": plain(getattr(report, "category", None)),
                     "subcategory": plain(getattr(report, "subcategory", None)),
                 }
