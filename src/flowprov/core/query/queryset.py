@@ -320,7 +320,7 @@ class QuerySet(Generic[RecordT]):
         if not ids:
             return 0
         # the record class knows whether it has a trash (registry/trash.py, a layer above this one)
-        return int(self.model._delete_ids(self.store, ids, permanent))  # type: ignore[attr-defined]
+        return self.model._delete_ids(self.store, ids, permanent)
 
     def update(self, **values: Any) -> int:
         """Set fields of every matching record in one UPDATE (Django's `update()`; no save() rules

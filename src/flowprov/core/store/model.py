@@ -7,7 +7,7 @@ the registry's `Record` subclasses it (abstract), and each record class adds its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped
@@ -34,3 +34,9 @@ class Model(DeclarativeBase):
         __table__: ClassVar[Table]
         id: Mapped[int | None]
         uid: Mapped[str]
+
+    @classmethod
+    def _delete_ids(cls, store: Any, ids: list[Any], permanent: bool | None) -> int:
+        """Delete (or trash) the rows with these ids: what `QuerySet.delete()` does to the rows it
+        matched. The registry's records implement it (trash rules live a layer above this one)."""
+        raise NotImplementedError(f"{cls.__name__} records cannot be deleted through a query")

@@ -79,8 +79,7 @@ def relative_key(path: Path, git_root: Path | None) -> str:
     return path.as_posix()
 
 
-def git_facts(path: Path) -> GitInfo | None:
-    return git_info(path)
+git_facts = git_info  # the git facts of a source file (core/gitinfo.py), under the adapter kit's name
 
 
 def git_aux(git: GitInfo) -> dict[str, Any]:

@@ -178,8 +178,8 @@ def track(
 def _calling_source(key: str | None, aux: dict[str, Any]) -> tuple[Transform, Path]:
     """The transform of the calling script or notebook (its source, git facts into `aux`) and the
     project root its paths are relative to."""
+    from flowprov.core.gitinfo import git_info
     from flowprov.core.registry import Transform
-    from flowprov.core.tracking.adapter_kit import git_facts as git_info
 
     notebook = _in_notebook()
     source_path = _notebook_path() if notebook else _caller_file()
