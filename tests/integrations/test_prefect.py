@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pytest
 
@@ -92,6 +94,11 @@ def test_flow_tasks_subflows_params_and_files(store, tmp_path):
         "api_password": "***",
     }
     assert [a.path for a in run.input_artifacts] == [src.as_uri()]
+    # the environment listing lives beside an SQLite store (FLOWPROV_DB, connect), not in the cache
+    listing = Path(url2pathname(urlparse(run.environment.path).path))
+    if store.url.startswith("sqlite:///"):
+        assert listing.parent == Path(store.url.removeprefix("sqlite:///")).parent / ".flowprov-environments"
+    assert listing.is_file() and listing.name.startswith("python-")
     tasks = {r.name.rsplit("-", 1)[0]: r for r in run.initiated_runs.filter(reference_type="prefect_task_run_id")}
     names = sorted(r.name.rsplit("-", 1)[0] for r in run.initiated_runs.filter(reference_type="prefect_task_run_id"))
     assert names == ["double", "double", "double", "double", "write_text"]  # the subflow is no step

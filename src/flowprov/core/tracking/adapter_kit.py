@@ -10,8 +10,9 @@ this module and on `Recorder`; it never imports the registry, the store or priva
 - `git_facts` / `git_aux`: the git facts of a source file and the `aux["git"]` dict made of them;
 - `enclosing_run` / `parent_run`: the run a new execution is a child of (a tracked script in this
   process, else `FLOWPROV_INITIATED_BY_RUN`);
-- `environment_paths`: the environment listing and the lock files at the project root, always
-  both, cached per process; `environments_dir`: where environment files are written;
+- `environment_paths`: the environment listing (beside an SQLite store, else in the per-user
+  cache; written once per environment) and the lock files at the project root, cached per process;
+  `environments_dir`: where a manager's own environment files are written;
 - `redact_argv`: a command line with its secrets replaced;
 - `content_hash`: a file's flowprov hash (through the hash cache), for a file named in aux;
 - `storable_param`: a parameter value as a run stores it (JSON-able, secrets redacted);
@@ -123,11 +124,12 @@ def enclosing_run() -> Run | None:
 
 
 @functools.lru_cache(maxsize=8)
-def environment_paths(project_root: Path | None) -> tuple[Path, tuple[Path, ...]]:
-    """The environment listing file and the lock files at `project_root` (cached per process)."""
+def environment_paths(project_root: Path | None, store_url: str | None = None) -> tuple[Path, tuple[Path, ...]]:
+    """The environment listing file (beside an SQLite store named by `store_url`, else in the
+    per-user cache) and the lock files at `project_root`."""
     from flowprov.core.tracking.environment import environment_file, lock_files
 
-    return environment_file(), tuple(lock_files(project_root) if project_root else ())
+    return environment_file(store_url), tuple(lock_files(project_root) if project_root else ())
 
 
 def environments_dir() -> Path:

@@ -27,8 +27,22 @@ LOCK_FILES = (
 )
 
 
+LISTINGS_BESIDE_STORE = ".flowprov-environments"
+
+
 def cache_dir() -> Path:
     return paths.cache_dir() / "environments"
+
+
+def listing_dir(store_url: str | None = None) -> Path:
+    """Where environment listings are kept: beside the store's file for an SQLite store given by
+    URL or path (FLOWPROV_DB, `connect`, a project's `.flowprov/`), so the listing a run names
+    lives, and moves, with its store; the per-user cache for other stores and when none is given."""
+    if store_url and store_url.startswith("sqlite:///") and ":memory:" not in store_url:
+        database = store_url.removeprefix("sqlite:///").split("?", 1)[0]
+        if database:
+            return Path(database).parent / LISTINGS_BESIDE_STORE
+    return cache_dir()
 
 
 def _fingerprint() -> str:
@@ -54,9 +68,19 @@ def installed_distributions() -> list[str]:
     return sorted(seen.values(), key=str.lower)
 
 
-def environment_file() -> Path:
-    """A file listing the current environment (written once per distinct environment)."""
-    path = cache_dir() / f"python-{_fingerprint()}.txt"
+def environment_file(store_url: str | None = None) -> Path:
+    """A file listing the current environment (written once per distinct environment), in
+    `listing_dir(store_url)`; the per-user cache when the store's folder cannot be written."""
+    path = listing_dir(store_url) / f"python-{_fingerprint()}.txt"
+    try:
+        return _write_listing(path)
+    except OSError:
+        if path.parent == cache_dir():
+            raise
+        return _write_listing(cache_dir() / path.name)
+
+
+def _write_listing(path: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         text = f"# python {sys.version.split()[0]}\n" + "\n".join(installed_distributions()) + "\n"

@@ -48,7 +48,7 @@ from flowprov.integrations.prefect.common import (
     STATE_STATUS,
     TASK_REFERENCE_TYPE,
 )
-from flowprov.integrations.prefect.flows import FlowTracker, flow_transform
+from flowprov.integrations.prefect.flows import FlowTracker, flow_identity, flow_transform
 from flowprov.integrations.prefect.reconcile import (
     TASK_PAGE,
     read_all_task_runs,
@@ -135,7 +135,9 @@ def tracked(
             "write @tracked on the line above @flow"
         )
     install_task_watch()
-    return _attach(flow, FlowTracker(tasks=tasks, inputs=inputs, outputs=outputs, db=db))
+    tracker = FlowTracker(tasks=tasks, inputs=inputs, outputs=outputs, db=db)
+    tracker.identity = flow_identity(flow)  # here, where the flow's file is at hand (see flow_identity)
+    return _attach(flow, tracker)
 
 
 def _install_resolver() -> None:

@@ -84,22 +84,33 @@ def _project_root(flow: Any) -> Path:
     return root or Path.cwd()
 
 
-def flow_transform(flow: Any) -> TransformSpec:
+Identity = tuple[str, "str | None", "str | None", "str | None"]  # key, flow.version, explicit version, source
+
+
+def flow_transform(flow: Any, identity: Identity | None = None) -> TransformSpec:
+    """The flow's pipeline transform, from `identity` as `flow_identity` read it when `@tracked`
+    was applied (else read now). Prefect's default version (the file's hash) is no version."""
     from flowprov.core.tracking.recorder import TransformSpec
 
+    key, seen_version, version, source = identity or flow_identity(flow)
+    if flow.version != seen_version:  # with_options(version=...) since
+        version = _explicit_version(flow)
+    return TransformSpec(
+        key=key, name=flow.name, type="pipeline", version=version, source_code=source, description=flow.description
+    )
+
+
+def flow_identity(flow: Any) -> Identity:
+    """Key, version, explicit version and source of a flow, read where its file is at hand. `@tracked`
+    reads them when it is applied: `serve()` runs a flow defined in a script from a pickled copy
+    in another working directory, where the script's file (and so its dotted path and Prefect's
+    file-hash version) can no longer be found."""
     fn = flow.fn
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
         source = None
-    return TransformSpec(
-        key=f"{_module_name(fn)}:{fn.__qualname__}",
-        name=flow.name,
-        type="pipeline",
-        version=_explicit_version(flow),
-        source_code=source,
-        description=flow.description,
-    )
+    return f"{_module_name(fn)}:{fn.__qualname__}", flow.version, _explicit_version(flow), source
 
 
 def _redact_block(value: Any) -> Any:
@@ -150,6 +161,7 @@ class FlowTracker:
         self.inputs = inputs
         self.outputs = outputs
         self.db = db
+        self.identity: Identity | None = None  # set by `tracked`
 
     def on_running(self, flow: Any, flow_run: Any, state: Any) -> None:
         try:
@@ -214,7 +226,7 @@ class FlowTracker:
         params = {k: _redact_block(v) for k, v in dict(flow_run.parameters or {}).items()}
         deployment = str(flow_run.deployment_id) if flow_run.deployment_id else None
         handle = rec.open_run(
-            flow_transform(flow),
+            flow_transform(flow, self.identity),
             reference=str(flow_run.id),
             reference_type=REFERENCE_TYPE,
             name=flow_run.name,
@@ -224,7 +236,8 @@ class FlowTracker:
             status="started",
             aux={"flow_name": flow.name, "deployment_id": deployment},
         )
-        environment, lock_files = environment_paths(_project_root(flow))
+        # the listing beside the store the run is written to (FLOWPROV_DB, db=, connect)
+        environment, lock_files = environment_paths(_project_root(flow), getattr(rec.store, "url", None))
         handle.set_environment(environment)
         for path in lock_files:
             handle.add_environment_file(path)

@@ -72,8 +72,16 @@ def spool_dir(flow_run_id: str) -> Path:
     return Path(tempfile.gettempdir()) / "flowprov-prefect" / flow_run_id
 
 
+@functools.lru_cache(maxsize=4096)
+def _spooled(flow_run_id: str) -> bool:
+    """Whether a flow run's process made a spool folder for this machine's other processes. Asked
+    once per flow run (an untracked flow's tasks pay no `stat` per state): the folder is made when
+    the flow run starts, before any of its tasks."""
+    return spool_dir(flow_run_id).is_dir()
+
+
 def _tracked_here_or_nearby(flow_run_id: str) -> bool:
-    return flow_run_id in active or spool_dir(flow_run_id).is_dir()
+    return flow_run_id in active or _spooled(flow_run_id)
 
 
 def resolve_target() -> Any:
@@ -113,8 +121,7 @@ def _task_finished(engine: Any, task_run: Any, state: Any) -> None:
     flow_run_id = str(task_run.flow_run_id)
     with lock:
         recording = active.get(flow_run_id)
-    spool = spool_dir(flow_run_id)
-    if recording is None and not spool.is_dir():
+    if recording is None and not _spooled(flow_run_id):
         return  # not a tracked flow run's task
     if recording is not None and not recording.tasks:
         return
@@ -122,7 +129,7 @@ def _task_finished(engine: Any, task_run: Any, state: Any) -> None:
     if recording is None:  # another process on this machine: the flow's process merges the spool
         with lock:
             facts["files"] = [(r, str(i), k) for r, i, k in task_files.pop(facts["id"], [])]
-        with open(spool / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
+        with open(spool_dir(flow_run_id) / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps(facts) + "\n")
         return
     record_task(recording.rec, recording.handle, facts)
