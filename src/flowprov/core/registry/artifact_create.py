@@ -63,6 +63,21 @@ def default_storage(store: Store) -> Storage:
     return Storage(root=str(default_storage_dir(store)), description="default storage").save(using=store)
 
 
+def set_default_storage(store: Store, root: str | os.PathLike[str]) -> Storage:
+    """`flowprov init --storage DIR`: DIR becomes the store's default storage location (its first
+    Storage record); a store whose default is another directory already is refused."""
+    from flowprov.core.registry.storage import Storage
+
+    wanted = Path(root).expanduser().absolute()
+    first = Storage.using(store).order_by("id").first()
+    if first is None:
+        wanted.mkdir(parents=True, exist_ok=True)
+        return Storage(root=str(wanted), description="default storage").save(using=store)
+    if Path(first.root) != wanted:
+        raise ValueError(f"the store's default storage location is {first.root} already, not {wanted}")
+    return first
+
+
 def default_storage_dir(store: Store) -> Path:
     """Where a store without a Storage record keeps the objects flowprov writes."""
     from sqlalchemy import make_url

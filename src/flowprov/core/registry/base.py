@@ -111,7 +111,7 @@ class Record(Model):
     # -- repr -----------------------------------------------------------------------------
     def __repr__(self) -> str:
         state = self.__dict__
-        public = {attr: name for name, attr in self._query_aliases.items() if name == "params"}
+        public = {attr: name for name, attr in self._query_aliases.items() if name in ("params", "path")}
         parts = []
         for attr in self.__mapper__.column_attrs:
             key = attr.key

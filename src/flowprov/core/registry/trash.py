@@ -77,13 +77,35 @@ def delete_rows(store: Store, cls: type[Record], ids: list[Any]) -> int:
 
     from flowprov.core.registry.base import raise_integrity_error
 
+    run_ids: list[Any] = []
     with raise_integrity_error(cls), store.transaction() as session:
         stems = _stems(session, cls, ids)
+        if cls.__name__ == "Transform":  # lamindb: a transform's runs go with it, unless they made artifacts
+            run_ids = _delete_runs_of(session, ids)
         for chunk in chunked(ids):
             session.execute(delete(cls).where(cls.id.in_(chunk)), execution_options={"synchronize_session": False})
         settle_heads(session, cls, stems)
+    if run_ids:
+        from flowprov.core.registry.run import Run
+
+        _forget(store, Run, set(run_ids))
     _forget(store, cls, set(ids))
     return len(ids)
+
+
+def _delete_runs_of(session: Session, transform_ids: list[Any]) -> list[Any]:
+    """Delete the runs of these transforms (their link rows go with them); a run an artifact names
+    as its creator blocks it, as in lamindb (the artifact's provenance)."""
+    from sqlalchemy import delete
+
+    from flowprov.core.registry.run import Run
+
+    run_ids: list[Any] = []
+    for chunk in chunked(transform_ids):
+        run_ids += session.scalars(select(Run.id).where(Run.transform_id.in_(chunk))).all()
+    for chunk in chunked(run_ids):
+        session.execute(delete(Run).where(Run.id.in_(chunk)), execution_options={"synchronize_session": False})
+    return run_ids
 
 
 def move_branch(store: Store, cls: type[Record], ids: list[Any], branch_id: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flowprov.core.exceptions import ValidationError
+
 import functools
 import getpass
 import os
@@ -30,7 +32,11 @@ class User(Record):
     name: Mapped[str | None] = mapped_column(String(150))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    def __init__(self, handle: str, name: str | None = None, **fields: Any) -> None:
+    def __init__(self, *args: Any, handle: str | None = None, name: str | None = None, **fields: Any) -> None:
+        if args:  # lamindb: records take keyword arguments only
+            raise ValidationError("Use keyword arguments instead of positional arguments, e.g.: User(name='...')")
+        if handle is None:
+            raise TypeError("User() needs a handle: User(handle='...')")
         self.uid = base62(8)
         self.handle = handle
         self.name = name
