@@ -20,6 +20,7 @@ What is changed in the copied files (nothing else is):
   lamin_utils, laminci, django, bionty, anndata, mudata, spatialdata, zarr, h5py, scipy,
   tiledbsoma, nbproject_test, _dataset_fixtures) binds its names to stand-ins, so each file
   imports; a selected test that touches a stand-in while it runs fails;
+- the current user is `testuser1` (FLOWPROV_USER), the account lamindb's tests log in with;
 - conftest.py: lamindb's session start (`ln.setup.init`) is replaced by `flowprov init --storage
   ./default_storage_unit_core` in DEST (the same default storage directory), its session end by
   nothing; its fixtures stay as they are. A per-test timeout (SIGALRM) is added.
@@ -274,7 +275,7 @@ def public(module, name):
         return Missing(f"{module}.{name}")
 '''
 
-CONFTEST_HEAD = '''
+CONFTEST_HEAD = """
 # ---- flowprov's session set-up (scripts/lamindb_yardstick.py replaced lamindb's) ----
 import signal as _signal
 import subprocess as _subprocess
@@ -308,7 +309,7 @@ def pytest_collection_modifyitems(config, items):
     keep = [item for item in items if (item.path.name, item.originalname) in selected]
     config.hook.pytest_deselected(items=[item for item in items if item not in keep])
     items[:] = keep
-'''
+"""
 
 
 def rewrite_conftest(text: str, selected: set[tuple[str, str]]) -> str:
@@ -442,7 +443,9 @@ def file_violations(node: ast.AST, pydata: Path) -> list[str]:
 def reach_violations(test: ast.AST, module: Module, conftest: Module) -> list[str]:
     """Violations in everything a test reaches (see the module docstring)."""
     todo: list[tuple[ast.AST, Module]] = [(test, module)]
-    todo += [(module.defs[n], module) for n in module.autouse] + [(conftest.defs[n], conftest) for n in conftest.autouse]
+    todo += [(module.defs[n], module) for n in module.autouse] + [
+        (conftest.defs[n], conftest) for n in conftest.autouse
+    ]
     seen: set[int] = set()
     found: list[str] = []
     while todo:
@@ -454,7 +457,9 @@ def reach_violations(test: ast.AST, module: Module, conftest: Module) -> list[st
         names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         names |= {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments) for a in n.args}
         names |= {
-            c.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(c := n, ast.Constant)
+            c.value
+            for n in ast.walk(node)
+            if isinstance(n, ast.Constant) and isinstance(c := n, ast.Constant)
             if isinstance(c.value, str)
         }
         for name in names:
@@ -508,6 +513,7 @@ def run(dest: Path, selected: set[tuple[str, str]], extra: list[str]) -> list[tu
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "PYTHONPATH": str(dest / "tests" / "pydata"), "PATH": path}
     env.pop("FLOWPROV_DB", None)
+    env["FLOWPROV_USER"] = "testuser1"  # lamindb's tests run logged in as testuser1
     cmd = [sys.executable, "-m", "pytest", "tests/pydata", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     cmd += ["--rootdir", str(dest), f"--junitxml={report}", "-o", "junit_family=xunit1", *extra]
     subprocess.run(cmd, cwd=dest, env=env, stdout=subprocess.DEVNULL if "-v" not in extra else None)

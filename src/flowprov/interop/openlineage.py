@@ -35,7 +35,7 @@ def job_name(run: RunView, selection: Selection) -> str:
 
 def dataset_name(artifact: ArtifactView) -> tuple[str, str]:
     """(namespace, name): `file` + the local path, or the URI's scheme and bucket + the key."""
-    parsed = urlparse(artifact.uri)
+    parsed = urlparse(artifact.path)
     if parsed.scheme in ("", "file"):
         from urllib.parse import unquote
 

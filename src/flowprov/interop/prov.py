@@ -102,7 +102,7 @@ def _entity(doc: Any, artifact: ArtifactView, declared: set[str]) -> str:
     if entity_id in declared:
         return entity_id
     declared.add(entity_id)
-    attrs: dict[str, Any] = {"prov:location": artifact.uri}
+    attrs: dict[str, Any] = {"prov:location": artifact.path}
     if artifact.key:
         attrs["prov:label"] = artifact.key
     if artifact.hash:

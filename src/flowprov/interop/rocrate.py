@@ -385,10 +385,10 @@ class CrateBuilder:
             file_id = f"data/{artifact.hash or uid}/{local.name}" + ("/" if is_dir else "")
             self.payload[file_id] = local
         else:
-            file_id = artifact.uri + ("/" if is_dir and not artifact.uri.endswith("/") else "")
+            file_id = artifact.path + ("/" if is_dir and not artifact.path.endswith("/") else "")
         if file_id in self.entities:
             return file_id
-        name = artifact.key or artifact.uri.rstrip("/").rsplit("/", 1)[-1]
+        name = artifact.key or artifact.path.rstrip("/").rsplit("/", 1)[-1]
         entity: dict[str, Any] = {
             "@id": file_id,
             "@type": "Dataset" if is_dir else "File",
@@ -424,11 +424,11 @@ def _additional_type(value: Any) -> str:
 
 
 def _local_path(artifact: ArtifactView) -> Path | None:
-    if not artifact.uri.startswith("file:"):
+    if not artifact.path.startswith("file:"):
         return None
     from flowprov.core.registry.artifact import uri_to_path
 
-    return uri_to_path(artifact.uri)
+    return uri_to_path(artifact.path)
 
 
 def _sha256(path: Path) -> str | None:

@@ -243,12 +243,12 @@ def engine_of(run: RunView, selection: Selection) -> tuple[str, str | None]:
     prefix = (top.reference_type or "").split("_", 1)[0]
     name = ENGINES.get(prefix, "flowprov")
     env = selection.artifacts.get(top.environment or "")
-    if env is None or not env.uri.startswith("file:"):
+    if env is None or not env.path.startswith("file:"):
         return name, None
     from flowprov.core.registry.artifact import uri_to_path
 
     try:
-        lines = uri_to_path(env.uri).read_text().splitlines()
+        lines = uri_to_path(env.path).read_text().splitlines()
     except OSError:
         return name, None
     wanted = name.lower() + "=="

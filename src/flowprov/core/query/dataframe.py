@@ -121,7 +121,9 @@ def queryset_to_dataframe(
             _warn_when_cut(qs, limit)
         # the id index is built directly: set_index() afterwards copies every column once more
         frame = pd.DataFrame(data, index=pd.Index(data.pop("id"), name="id"))
-        frame.rename(columns=_public_labels(model), inplace=True)  # `_path` shows as `path`
+        labels = _public_labels(model)
+        if labels:  # Artifact's `_path` shows as `path` (pandas copies lazily: no data copied)
+            frame = frame.rename(columns=labels)
         for path in includes:
             frame[path] = _include_values(store, model, path, ids)
         for name, by_id in qs._annotations.items():

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, and_, not_, select

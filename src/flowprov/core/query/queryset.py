@@ -397,10 +397,11 @@ class QuerySet(Generic[RecordT]):
 
     to_dataframe = df
 
-    def lookup(self, field: str | None = None, return_field: str | None = None) -> Lookup:
+    def lookup(self, field: Any = None, return_field: Any = None) -> Lookup:
+        """`field` / `return_field`: a field name or, as in lamindb, the field (`ln.User.handle`)."""
         from flowprov.core.query.lookup_object import make_lookup
 
-        return make_lookup(self, field=field, return_field=return_field)
+        return make_lookup(self, field=_field_name(field), return_field=_field_name(return_field))
 
     def search(
         self,
@@ -463,3 +464,13 @@ def _link_as_input(record: Any, run: Any) -> None:
         raise TypeError(f"get(is_run_input=...): pass the Run that reads it, not {run!r}")
     relation = run.input_collections if type(record).__name__ == "Collection" else run.input_artifacts
     relation.add(record)
+
+
+def _field_name(field: Any) -> str | None:
+    """A field given as a string, or as the class attribute (`ln.User.handle`): its name."""
+    if field is None or isinstance(field, str):
+        return field
+    key = getattr(field, "key", None)
+    if isinstance(key, str):
+        return key
+    raise TypeError(f"field: pass a field name or a field such as ln.User.handle, not {field!r}")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, select
@@ -50,6 +50,16 @@ def uri_to_path(uri: str) -> Path:
     if parsed.scheme != "file":
         raise ValueError(f"{uri}: only local file:// artifacts can be opened here")
     return Path(unquote(parsed.path))
+
+
+def _check_key_is_virtual(fields: dict[str, Any]) -> None:
+    """lamindb's `key_is_virtual`: flowprov's keys are always virtual (registration is in place,
+    the key never decides where the file lies), so True is accepted and False refused."""
+    if "key_is_virtual" in fields and "_key_is_virtual" in fields:
+        raise ValueError("Do not pass both key_is_virtual and _key_is_virtual.")
+    virtual = fields.pop("key_is_virtual", fields.pop("_key_is_virtual", True))
+    if not virtual:
+        raise ValueError("key_is_virtual=False: flowprov registers files in place, so a key is always virtual")
 
 
 def _suffix(path: Path) -> str:
@@ -121,6 +131,7 @@ class Artifact(InBranch, Record):
         revises: Artifact | None = None,
         **fields: Any,
     ):
+        _check_key_is_virtual(fields)
         self._revises = check_revises(Artifact, revises)
         if key is None and revises is not None:
             key = revises.key
@@ -239,11 +250,17 @@ class Artifact(InBranch, Record):
         self._track_as_input()
         return load_file(self.local_path, self.suffix, **kwargs)
 
-    def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
-        """The file opened for reading (`mode` "r" or "rb"); writing would change registered bytes."""
+    def open(self, mode: str = "r", **kwargs: Any) -> Any:
+        """The file opened for reading (`mode` "r" or "rb"); writing would change registered bytes.
+        A parquet file opens as lamindb's does, as a `pyarrow.dataset.Dataset` (needs pyarrow)."""
         if mode not in ("r", "rb"):
             raise ValueError(f"Artifact.open(mode={mode!r}): artifacts open read-only, use 'r' or 'rb'")
         path = self.local_path
+        if self.suffix == ".parquet":
+            import pyarrow.dataset  # type: ignore[import-untyped]
+
+            self._track_as_input()
+            return pyarrow.dataset.dataset(path, format="parquet", **kwargs)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory: use artifact.cache() for its path")
         self._track_as_input()

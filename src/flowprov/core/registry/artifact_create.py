@@ -92,7 +92,8 @@ def default_storage_dir(store: Store) -> Path:
 
 
 def from_dataframe(cls: type[Artifact], df: pd.DataFrame, key: str | None = None, **kwargs: Any) -> Artifact:
-    """`Artifact.from_dataframe(df, key=..., description=..., run=..., revises=...)`."""
+    """`Artifact.from_dataframe(df, key=..., description=..., run=..., revises=...,
+    parquet_kwargs={...})` (parquet_kwargs go to `DataFrame.to_parquet`)."""
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
@@ -101,8 +102,11 @@ def from_dataframe(cls: type[Artifact], df: pd.DataFrame, key: str | None = None
     storage = default_storage(store)
     root = Path(storage.root)
     root.mkdir(parents=True, exist_ok=True)
+    parquet_kwargs = kwargs.pop("parquet_kwargs", None) or {}
     suffix = ".parquet" if _parquet_engine() else ".csv"
-    written = _write_table(df, root, suffix)
+    if parquet_kwargs and suffix != ".parquet":
+        raise ImportError("from_dataframe(parquet_kwargs=...) needs pyarrow (pip install pyarrow)")
+    written = _write_table(df, root, suffix, parquet_kwargs)
     return cls(written, key=key, storage=storage, kind=kwargs.pop("kind", "dataset"), **kwargs)
 
 
@@ -115,7 +119,7 @@ def _parquet_engine() -> str | None:
     return None
 
 
-def _write_table(df: pd.DataFrame, root: Path, suffix: str) -> Path:
+def _write_table(df: pd.DataFrame, root: Path, suffix: str, parquet_kwargs: dict[str, Any]) -> Path:
     """Write the table beside its final place, then move it to a name given by its content hash
     (the same table written again is the same file; a crash leaves no half-written object)."""
     from flowprov.core.hashing import hash_path
@@ -124,7 +128,7 @@ def _write_table(df: pd.DataFrame, root: Path, suffix: str) -> Path:
     os.close(handle)
     try:
         if suffix == ".parquet":
-            df.to_parquet(tmp)
+            df.to_parquet(tmp, **parquet_kwargs)
         else:
             df.to_csv(tmp, index=False)
         final = root / f"{hash_path(Path(tmp)).hash}{suffix}"

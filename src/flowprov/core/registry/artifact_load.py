@@ -60,7 +60,7 @@ def _load_image(path: Path, **kwargs: Any) -> Any:
     import sys
 
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:
         from IPython.display import SVG, Image, display
 

@@ -37,8 +37,8 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     if key is None and name is None:
         return None
     from flowprov.core.exceptions import FlowprovError
-    from flowprov.core.registry.transform import version_taken
     from flowprov.core.hashing import hash_text
+    from flowprov.core.registry.transform import version_taken
     from flowprov.core.store import connection
 
     store = connection._current

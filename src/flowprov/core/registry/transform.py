@@ -155,6 +155,14 @@ class Transform(InBranch, Record):
     def kind(self, value: str) -> None:
         self.type = value
 
+    def save_base(self, *args: Any, **kwargs: Any) -> Transform:
+        """Write the record; a source set after construction (`t.source_code = ...`) gets its hash,
+        as in lamindb, so the family's identity and version rules see it."""
+        source = self.__dict__.get("source_code")
+        if isinstance(source, str) and self.__dict__.get("hash") != hash_text(source):
+            self.hash = hash_text(source)
+        return super().save_base(*args, **kwargs)
+
     def clean(self) -> None:
         if self.type not in TRANSFORM_TYPES:
             raise ValidationError({"type": [f"{self.type!r} is not one of {', '.join(TRANSFORM_TYPES)}"]})

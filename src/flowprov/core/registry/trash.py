@@ -55,6 +55,7 @@ def delete_record(record: Record, permanent: bool | None, store: Store) -> None:
     in_trash = getattr(record, "branch_id", None) == TRASH_BRANCH
     ids = _family_ids(record) if getattr(record, "_overwrite_versions", False) else [record.id]
     if permanent is True:
+        _load_parents(record)
         delete_rows(store, cls, ids)
     elif in_trash:
         raise ValueError(
@@ -62,6 +63,17 @@ def delete_record(record: Record, permanent: bool | None, store: Store) -> None:
         )
     else:
         move_branch(store, cls, ids, TRASH_BRANCH)
+
+
+def _load_parents(record: Any) -> None:
+    """Load the records a record points to (a run's transform, ...) before it is deleted: the
+    deleted record leaves the session, and lamindb code still reads `run.transform` afterwards."""
+    from sqlalchemy import inspect
+
+    state = inspect(record)
+    for relation in state.mapper.relationships:
+        if relation.direction.name == "MANYTOONE" and relation.key in state.unloaded:
+            getattr(record, relation.key)
 
 
 def _family_ids(record: Any) -> list[Any]:

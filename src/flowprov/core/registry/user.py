@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flowprov.core.exceptions import ValidationError
-
 import functools
 import getpass
 import os
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.uid import base62

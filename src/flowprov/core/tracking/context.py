@@ -158,8 +158,7 @@ def track(
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
         elif transform.type in ("notebook", "script"):  # lamindb: those are read from the source
             raise ValueError(
-                "Use `ln.track()` without passing transform in a notebook or script"
-                " - metadata is automatically parsed"
+                "Use `ln.track()` without passing transform in a notebook or script - metadata is automatically parsed"
             )
         from flowprov.core.tracking.offline import store_failures
 
