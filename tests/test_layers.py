@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "flowprov.errors",
             "flowprov.models",
             "flowprov.lamin_settings",
+            "flowprov.overview",
         ),
     ),
     ("core/tracking", ("flowprov.core.tracking",)),

@@ -48,6 +48,10 @@ def __getattr__(name: str) -> Any:
         return value
     # `flowprov.diff(a, b)` loads the diff package only when used (light imports); the package
     # module is itself callable, so the name works before and after `import flowprov.diff`.
+    if name == "view":  # lamindb's ln.view(): the latest records of each registry
+        from flowprov.overview import view
+
+        return view
     if name in ("diff", "errors", "models"):
         return importlib.import_module(f"flowprov.{name}")
     if name == "settings":
@@ -78,6 +82,7 @@ __all__ = [
     "errors",
     "models",
     "settings",
+    "view",
     "current_store",
     "finish",
     "flow",

@@ -179,10 +179,17 @@ def _print_table(
 
 @app.command()
 @cli_errors
-def init(db: DbOption = None) -> None:
+def init(
+    db: DbOption = None,
+    storage: Annotated[
+        Path | None,
+        typer.Option("--storage", help="directory of the store's default storage location (lamindb's storage)"),
+    ] = None,
+) -> None:
     """Create a store (or upgrade an existing one) and print where it is.
 
     Without --db, creates `.flowprov/` in the working directory: commands run below it use it.
+    `--storage DIR` makes DIR the default storage location (where `Artifact.from_dataframe` writes).
     """
     from flowprov.core.store import connection, settings
     from flowprov.core.store.schema import migrate
@@ -195,6 +202,10 @@ def init(db: DbOption = None) -> None:
     before, after = migrate(store)
     state = "created" if before is None else ("up to date" if before == after else f"upgraded from {before}")
     typer.echo(f"{store.display_url} ({state}, schema {after})")
+    if storage is not None:
+        from flowprov.core.registry.artifact_create import set_default_storage
+
+        typer.echo(f"default storage: {set_default_storage(store, storage).root}")
     store.dispose()
 
 

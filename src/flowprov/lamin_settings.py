@@ -52,10 +52,34 @@ class Settings:
 
     instance = store  # lamindb's name for the current database
 
+    @property
+    def storage(self) -> str:
+        """The root of the current store's default storage location (made on first use)."""
+        from flowprov.core.registry.artifact_create import default_storage
+
+        return default_storage(self.store).root
+
+    @property
+    def track_run_inputs(self) -> bool:
+        """Whether load() / open() / cache() of an artifact in a tracked run record it as an input."""
+        from flowprov.core.registry import artifact
+
+        return artifact.track_run_inputs
+
+    @track_run_inputs.setter
+    def track_run_inputs(self, value: bool) -> None:
+        from flowprov.core.registry import artifact
+
+        artifact.track_run_inputs = bool(value)
+
     def __repr__(self) -> str:
+        """lamindb's layout: the class name, then one indented `name: value` line per setting."""
         from flowprov.core.store.connection import current_store_source
 
-        return f"Settings(verbosity={self._verbosity!r}, store chosen by {current_store_source() or 'lookup on first use'})"
+        source = current_store_source() or "lookup on first use"
+        lines = ["Settings", f"  instance: store chosen by {source}", "  storage: the store's first Storage record"]
+        lines += [f"  verbosity: {self._verbosity}", f"  track_run_inputs: {self.track_run_inputs}"]
+        return "\n".join(lines)
 
 
 settings = Settings()

@@ -111,7 +111,7 @@ def test_registration_is_in_place(store, tmp_path):
     path = tmp_path / "reads.fastq.gz"
     path.write_bytes(b"@r1\nACGT\n")
     a = ln.Artifact(path, key="raw/reads.fastq.gz", description="reads").save()
-    assert a.path == path.as_uri() and a.local_path == path
+    assert a.path == path and a.uri == path.as_uri() and a.local_path == path  # lamindb: a Path
     assert (a.suffix, a.size, a._hash_type, a.n_files) == (".fastq.gz", 9, "md5", None)
     assert len(a.uid) == 20 and a.uid.endswith("0000") and a.is_latest
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("home", "store"))) == ["reads.fastq.gz"]
@@ -126,7 +126,7 @@ def test_same_bytes_return_the_stored_record(store, tmp_path):
     b = ln.Artifact(two).save()
     assert b.id == a.id and ln.Artifact.filter().count() == 1
     store.session.expunge_all()
-    assert ln.Artifact.get(a.uid).path == two.as_uri()  # the last known location
+    assert ln.Artifact.get(a.uid).uri == two.as_uri()  # the last known location
 
 
 def test_new_bytes_under_a_key_are_a_new_version(store, tmp_path):

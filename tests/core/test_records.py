@@ -151,7 +151,7 @@ def test_explicit_version_is_never_answered_with_another_version(store):
 
 def test_same_version_with_different_source_is_refused(store):
     ln.Transform(key="k2", version="1.0", source_code="a").save()
-    with pytest.raises(ValidationError, match="new version"):
+    with pytest.raises(ValueError, match="already taken"):
         ln.Transform(key="k2", version="1.0", source_code="b").save()
 
 
@@ -239,18 +239,22 @@ def test_save_many_rolls_back_on_a_store_error(store, transform):
     assert ln.Run.filter(reference__startswith="t").count() == 0
 
 
-def test_delete(store, transform):
+def test_delete(store, transform, tmp_path):
     run = ln.Run(transform).save()
     uid = run.uid
     run.delete(permanent=True)
     with pytest.raises(DoesNotExist):
         ln.Run.get(uid)
     run2 = ln.Run(transform).save()
-    with pytest.raises(ValidationError, match="refers to it"):
+    (tmp_path / "made.txt").write_text("made by run2")
+    made = ln.Artifact(tmp_path / "made.txt", run=run2).save()
+    with pytest.raises(ValidationError, match="refers to it"):  # run2 created an artifact
         transform.delete(permanent=True)
-    run2.delete(permanent=True)
-    transform.delete(permanent=True)
+    assert ln.Run.filter(uid=run2.uid).count() == 1  # nothing was deleted
+    made.delete(permanent=True)
+    transform.delete(permanent=True)  # lamindb: the transform's runs go with it
     assert ln.Transform.filter(name="Cell Ranger", branch_id=None).count() == 0
+    assert ln.Run.filter(uid=run2.uid, branch_id=None).count() == 0
 
 
 # -- Django-model methods -----------------------------------------------------------------------

@@ -130,7 +130,7 @@ def test_openproblems_launch(store, openproblems_launch):
     assert retried.count() == result.retried > 0
     sample = retried.first()
     assert sample.aux["retry_of"] and ln.Run.filter(reference=sample.aux["retry_of"], status="errored").count() == 1
-    assert run.report is not None and run.report.path.endswith("execution_report.html")
+    assert run.report is not None and run.report.uri.endswith("execution_report.html")
     assert ln.Run.filter(reference_type="nextflow_session_id", params__isnull=True).count() == 1
 
 
@@ -458,16 +458,16 @@ def test_work_dirs_outdir_and_cache_index(store, tmp_path):
         and upper.aux["realtime_ms"] == 1200
         and upper.aux["exit"] == 0
     )
-    assert [a.path for a in upper.input_artifacts] == [raw.as_uri()]
-    assert [a.path.rsplit("/", 1)[-1] for a in upper.output_artifacts] == ["upper.txt"]
+    assert [a.uri for a in upper.input_artifacts] == [raw.as_uri()]
+    assert [a.uri.rsplit("/", 1)[-1] for a in upper.output_artifacts] == ["upper.txt"]
     assert [a.id for a in reverse.input_artifacts] == [a.id for a in upper.output_artifacts]  # task-to-task
     [final] = reverse.output_artifacts.all().list()
-    assert final.path == (outdir / "final.txt").as_uri()  # published: same bytes, last known location
+    assert final.uri == (outdir / "final.txt").as_uri()  # published: same bytes, last known location
     launch_run = result.run
-    assert [a.path.rsplit("/", 1)[-1] for a in ln.Run.get(launch_run.uid).output_artifacts] == ["multiqc_report.html"]
+    assert [a.uri.rsplit("/", 1)[-1] for a in ln.Run.get(launch_run.uid).output_artifacts] == ["multiqc_report.html"]
     lineage = final.view_lineage()
     assert {r.name for r in lineage.runs} == {"UPPER (1)", "REVERSE (1)"} and raw.as_uri() in {
-        a.path for a in lineage.artifacts
+        a.uri for a in lineage.artifacts
     }
     before = store_counts()
     ingest(trace, session_id=session, run_name=name, timezone="UTC", outdir=outdir)
@@ -521,7 +521,7 @@ def test_lineage_store(store, tmp_path):
     assert run.params.get_values() == {"input": "data/greetings.csv"}
     task = ln.Run.get(reference="5f4fa3256b218126530cd02dc45dfd46")
     assert "tr '[a-z]' '[A-Z]'" in task.aux["script"]
-    assert [a.path for a in task.output_artifacts] == [produced.as_uri()]
+    assert [a.uri for a in task.output_artifacts] == [produced.as_uri()]
 
 
 def test_wrapper_keeps_a_weblog_url_the_user_gave(tmp_path):

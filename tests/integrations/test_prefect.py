@@ -93,9 +93,9 @@ def test_flow_tasks_subflows_params_and_files(store, tmp_path):
         "options": {"threshold": 0.5, "token": "***"},
         "api_password": "***",
     }
-    assert [a.path for a in run.input_artifacts] == [src.as_uri()]
+    assert [a.uri for a in run.input_artifacts] == [src.as_uri()]
     # the environment listing lives beside an SQLite store (FLOWPROV_DB, connect), not in the cache
-    listing = Path(url2pathname(urlparse(run.environment.path).path))
+    listing = Path(url2pathname(urlparse(run.environment.uri).path))
     if store.url.startswith("sqlite:///"):
         assert listing.parent == Path(store.url.removeprefix("sqlite:///")).parent / ".flowprov-environments"
     assert listing.is_file() and listing.name.startswith("python-")
@@ -104,7 +104,7 @@ def test_flow_tasks_subflows_params_and_files(store, tmp_path):
     assert names == ["double", "double", "double", "double", "write_text"]  # the subflow is no step
     assert tasks["double"].transform.key.endswith(":etl#double") and tasks["double"].transform.type == "step"
     writer = tasks["write_text"]
-    assert [a.path for a in writer.output_artifacts] == [out.as_uri()]
+    assert [a.uri for a in writer.output_artifacts] == [out.as_uri()]
     # subflows nested two deep hang under their parents
     mid = ln.Run.get(transform__key__endswith=":middle", reference_type="prefect_flow_run_id")
     inner = ln.Run.get(transform__key__endswith=":leaf", reference_type="prefect_flow_run_id")
@@ -207,7 +207,7 @@ def test_tasks_false_records_files_added_in_tasks_on_the_flow_run(store, tmp_pat
     [run] = ln.Run.filter(reference_type="prefect_flow_run_id", transform__name="untasked").list()
     assert run.status == "completed"
     assert run.initiated_runs.count() == 0  # no task runs recorded
-    assert sorted(a.path for a in run.output_artifacts) == [(tmp_path / n).as_uri() for n in ("a.txt", "b.txt")]
+    assert sorted(a.uri for a in run.output_artifacts) == [(tmp_path / n).as_uri() for n in ("a.txt", "b.txt")]
     for name in ("a.txt", "b.txt"):
         assert ln.Artifact.get(path=(tmp_path / name).as_uri()).run_id == run.id
 
@@ -376,10 +376,10 @@ def test_a_path_passed_from_task_to_task_links_their_lineage(store, tmp_path):
     out = chain(str(src))
     first = ln.Run.get(reference_type="prefect_task_run_id", transform__name="first_step")
     second = ln.Run.get(reference_type="prefect_task_run_id", transform__name="second_step")
-    assert [a.path for a in first.input_artifacts] == [src.as_uri()]
-    assert [a.path for a in first.output_artifacts] == [Path(src.as_posix() + ".a").as_uri()]
-    assert [a.path for a in second.input_artifacts] == [Path(src.as_posix() + ".a").as_uri()]
-    assert [a.path for a in second.output_artifacts] == [Path(out).as_uri()]
+    assert [a.uri for a in first.input_artifacts] == [src.as_uri()]
+    assert [a.uri for a in first.output_artifacts] == [Path(src.as_posix() + ".a").as_uri()]
+    assert [a.uri for a in second.input_artifacts] == [Path(src.as_posix() + ".a").as_uri()]
+    assert [a.uri for a in second.output_artifacts] == [Path(out).as_uri()]
     cli = CliRunner().invoke(app, ["lineage", out, "--json", "--db", store.url])
     assert cli.exit_code == 0, cli.output
     graph = json.loads(cli.stdout)
@@ -407,7 +407,7 @@ def test_process_pool_tasks_record_into_the_flow(store, tmp_path, capfd):
     run = ln.Run.get(transform__key__endswith=".pooled", reference_type="prefect_flow_run_id")
     tasks = run.initiated_runs.filter(reference_type="prefect_task_run_id")
     assert tasks.count() == 3 and {t.status for t in tasks} == {"completed"}
-    assert sorted(a.path for t in tasks for a in t.output_artifacts) == sorted(Path(p).as_uri() for p in outs)
+    assert sorted(a.uri for t in tasks for a in t.output_artifacts) == sorted(Path(p).as_uri() for p in outs)
     assert "flowprov: error" not in capfd.readouterr().err
 
 
@@ -530,4 +530,4 @@ def test_lock_files_beside_the_flow_are_part_of_its_environment(store, tmp_path,
     run = ln.Run.get(transform__key__endswith=":locked", reference_type="prefect_flow_run_id")
     assert run.environment is not None
     [lock] = [ln.Artifact.get(uid) for uid in run.aux["environment_files"]]
-    assert Path(lock.path).name == "uv.lock" and lock.path == (project / "uv.lock").as_uri()
+    assert Path(lock.path).name == "uv.lock" and lock.uri == (project / "uv.lock").as_uri()

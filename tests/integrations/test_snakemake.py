@@ -136,8 +136,8 @@ def _check_full_execution(root: Path, wf) -> None:
     assert wf.status == "completed" and wf.transform.key == "Snakefile" and wf.transform.type == "pipeline"
     assert "rule copy:" in wf.transform.source_code
     assert wf.params.get_values() == {"samples": ["a", "b"], "threshold": 0.5}
-    assert wf.report.path.endswith(".snakemake.log") and wf.environment is not None
-    assert sorted(a.path.rsplit("/", 1)[-1] for a in wf.input_artifacts) == ["a.txt", "b.txt"]
+    assert wf.report.uri.endswith(".snakemake.log") and wf.environment is not None
+    assert sorted(a.uri.rsplit("/", 1)[-1] for a in wf.input_artifacts) == ["a.txt", "b.txt"]
     jobs = {r.name: r for r in wf.initiated_runs.all()}
     assert set(jobs) == {"copy (s=a)", "copy (s=b)", "summary", "stamp", "all"}
     copy_a = jobs["copy (s=a)"]
@@ -149,7 +149,7 @@ def _check_full_execution(root: Path, wf) -> None:
     assert copy_a.transform.key == "Snakefile#copy"
     assert "(cat {input}; echo copied) > {output}" in copy_a.transform.source_code
     assert written_by(copy_a) == copy_outputs(root, "a")
-    assert [a.path.rsplit("/", 1)[-1] for a in copy_a.input_artifacts] == ["a.txt"]
+    assert [a.uri.rsplit("/", 1)[-1] for a in copy_a.input_artifacts] == ["a.txt"]
     assert copy_a.started_at is not None and copy_a.started_at <= copy_a.finished_at
     assert "snakemake.output[0]" in jobs["summary"].transform.source_code  # the script's content, not the directive
     assert "stamped" in jobs["stamp"].transform.source_code  # the run: block
@@ -161,7 +161,7 @@ def _check_full_execution(root: Path, wf) -> None:
     assert conda_env["path"] == str(root.resolve() / "envs" / "summary.yaml")
     assert conda_env["hash"] == hash_path(root / "envs" / "summary.yaml").hash
     assert jobs["copy (s=a)"].aux["benchmark"]["s"] >= 0  # benchmark metrics parsed into aux
-    assert sorted(a.path.rsplit("/", 1)[-1] for a in jobs["summary"].input_artifacts) == ["a.txt", "b.txt"]
+    assert sorted(a.uri.rsplit("/", 1)[-1] for a in jobs["summary"].input_artifacts) == ["a.txt", "b.txt"]
     # lineage runs through the jobs
     up = ln.Artifact.get(path=(root / "out" / "summary.txt").resolve().as_uri()).view_lineage()
     assert {r.name for r in up.runs} == {"summary", "copy (s=a)", "copy (s=b)"}

@@ -140,7 +140,7 @@ def test_a_step_run_or_a_file_brings_its_context(recorded, tmp_path, validator_c
     events = [json.loads(line) for line in export(summary.uid, "openlineage").splitlines()]
     assert {e["job"]["name"].rsplit(".", 1)[-1] for e in events} == {"Snakefile", "summary"}
     assert all(openlineage_errors(e) == [] for e in events)
-    [output] = [a for a in summary.output_artifacts.all() if a.path.endswith("summary.tsv")]
+    [output] = [a for a in summary.output_artifacts.all() if a.uri.endswith("summary.tsv")]
     # the file's upstream lineage one run deep: the job that wrote it (and its workflow run)
     document = json.loads(export(output.local_path, "prov-json", depth=1))
     assert prov_json_errors(document) == [] and len(document["activity"]) == 2

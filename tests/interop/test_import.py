@@ -74,11 +74,11 @@ def test_openlineage_events_of_airflow_from_the_compatibility_tests(store):
     assert sorted(r.transform.key for r in tops) == ["BQ", "dag", "gcs_hook"]
     upload = ln.Run.get(transform__key="BQ#upload")
     assert upload.status == "completed" and upload.initiated_by_run.transform.key == "BQ"
-    assert sorted(a.path for a in upload.input_artifacts.all()) == [
+    assert sorted(a.uri for a in upload.input_artifacts.all()) == [
         "gs://mock-bucket/copied.csv",
         "gs://mock-bucket/test.csv",
     ]
-    assert [a.path for a in upload.output_artifacts.all()] == ["bigquery://mock-project.test.upload"]
+    assert [a.uri for a in upload.output_artifacts.all()] == ["bigquery://mock-project.test.upload"]
     assert tops[0].aux["engine"]["name"] == "Airflow"
     before = (ln.Run.filter().count(), ln.Artifact.filter().count())
     import_(*AIRFLOW)

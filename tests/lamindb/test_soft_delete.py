@@ -120,7 +120,7 @@ def test_recording_a_trashed_run_again_restores_it(store, tmp_path):
             assert ln.Run.filter(reference="wf-1").count() == 0
     assert ln.Run.filter(reference="wf-1", branch_id=None).count() == 1
     run = ln.Run.get(reference="wf-1")
-    assert run.branch_id == 1 and [a.path for a in run.output_artifacts.all()] == [out.as_uri()]
+    assert run.branch_id == 1 and [a.path for a in run.output_artifacts.all()] == [out]
 
 
 def test_lineage_still_walks_through_trashed_runs(store, tmp_path):

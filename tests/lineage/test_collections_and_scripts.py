@@ -47,7 +47,7 @@ def test_script_outputs_written_again_lead_to_the_last_writer(store, tmp_path):
     start = locate(out)
     assert start.run == runs[1] and start.matched_by == "location"
     graph = of_path(out)
-    [read] = [a for a in graph.artifacts if a.path == data.as_uri()]
+    [read] = [a for a in graph.artifacts if a.uri == data.as_uri()]
     assert read.hash == ln.Artifact.filter(path=data.as_uri()).order_by("-id").first().hash  # version 2
     assert {r.uid for r in graph.runs} == {runs[1].uid}
     assert list(runs[1].recreated_artifacts) == list(runs[1].output_artifacts) == [start.artifact]

@@ -192,7 +192,7 @@ def check_recorded(store_url: str, work: Path, flow_run_ids: list[str]) -> None:
         tasks = run.initiated_runs.filter(reference_type="prefect_task_run_id").list()
         assert sorted(t.transform.name for t in tasks) == ["lose_store", "write", "write"]
         assert {t.status for t in tasks} == {"completed"}
-        outputs = sorted(a.path for t in tasks for a in t.output_artifacts)
+        outputs = sorted(a.uri for t in tasks for a in t.output_artifacts)
         assert outputs == [(root / "a.txt").as_uri(), (root / "b.txt").as_uri()]
     assert ok.output_artifacts.count() == 0  # b.txt is its task's output, not the flow's
     assert ln.Run.filter().count() == 2 + 6

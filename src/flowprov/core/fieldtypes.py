@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy import JSON, DateTime, Dialect, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
@@ -48,3 +48,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return as_utc(value)
+
+
+class LocationURI(TypeDecorator[str]):
+    """Text holding a location URI (`file:///...`); a query value given as a local path
+    (`pathlib.Path`, lamindb's `artifact.path`) is compared as its file URI."""
+
+    impl = Text
+    cache_ok = True
+    local_paths_as_uri = True

@@ -15,8 +15,13 @@ from urllib.parse import unquote, urlparse
 DEFAULT_MAX_TEXT_BYTES = 64 * 1024
 
 
+def _uri(artifact: Any) -> str:
+    """The stored location URI of a plain row (`.path`) or of an Artifact record (`.uri`)."""
+    return (artifact.uri if hasattr(artifact, "uri") else artifact.path) or ""
+
+
 def local_path(artifact: Any) -> str:
-    uri = artifact.path or ""
+    uri = _uri(artifact)
     if uri.startswith("file:///") and "%" not in uri:  # the common case, without urlparse's cost
         return uri[7:]
     parsed = urlparse(uri)
@@ -42,7 +47,7 @@ def relative_names(artifacts: list[Any]) -> dict[int, str]:
 
 
 def describe_file(artifact: Any) -> dict[str, Any]:
-    return {"uid": artifact.uid, "hash": artifact.hash, "size": artifact.size, "path": artifact.path}
+    return {"uid": artifact.uid, "hash": artifact.hash, "size": artifact.size, "path": _uri(artifact)}
 
 
 def _pair_by(
@@ -67,15 +72,15 @@ def _pair_by(
 
 def match_files(a: list[Any], b: list[Any]) -> list[tuple[Any | None, Any | None, str]]:
     """(artifact in A or None, artifact in B or None, display name), by key, location, relative path."""
-    ident_a = {(x.key or x.path or ""): x for x in a}
-    ident_b = {(x.key or x.path or ""): x for x in b}
+    ident_a = {(x.key or _uri(x)): x for x in a}
+    ident_b = {(x.key or _uri(x)): x for x in b}
     if len(ident_a) == len(a) and len(ident_b) == len(b) and ident_a.keys() == ident_b.keys():
         # the common case (the same files at the same places): pair directly
         return sorted(((ident_a[k], x, x.key or local_path(x)) for k, x in ident_b.items()), key=lambda t: t[2])
     by_id = {x.id: x for x in [*a, *b]}
     pairs: list[tuple[int | None, int | None]] = []
-    left = {x.id: (x.key or x.path or "") for x in a}
-    right = {x.id: (x.key or x.path or "") for x in b}
+    left = {x.id: (x.key or _uri(x)) for x in a}
+    right = {x.id: (x.key or _uri(x)) for x in b}
     left, right = _pair_by(left, right, pairs)
     if left or right:  # names relative to each side's common folder, only when some are unmatched
         rel_a, rel_b = relative_names(a), relative_names(b)

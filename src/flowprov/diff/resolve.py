@@ -36,7 +36,7 @@ def _artifact_at(path: Path) -> Any | None:
 
     uri = path_to_uri(path)
     same_bytes = Artifact.filter(hash=hash_path(path).hash).order_by("-id").list()
-    here = [a for a in same_bytes if a.path == uri]
+    here = [a for a in same_bytes if a.uri == uri]
     if here or same_bytes:
         return (here or same_bytes)[0]
     return Artifact.filter(path=uri).order_by("-id").first()

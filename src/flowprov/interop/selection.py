@@ -191,7 +191,7 @@ def _artifact_view(a: Any) -> ArtifactView:
     return ArtifactView(
         uid=a.uid,
         key=a.key,
-        path=a.path or "",
+        path=a.uri or "",
         suffix=a.suffix or None,
         size=a.size,
         hash=a.hash,
@@ -202,8 +202,8 @@ def _artifact_view(a: Any) -> ArtifactView:
 
 
 def _run_view(r: Any, artifacts: dict[str, ArtifactView]) -> RunView:
-    inputs = sorted(r.input_artifacts.all().list(), key=lambda a: (a.path or "", a.hash or ""))
-    outputs = sorted(r.output_artifacts.all().list(), key=lambda a: (a.path or "", a.hash or ""))
+    inputs = sorted(r.input_artifacts.all().list(), key=lambda a: (a.uri or "", a.hash or ""))
+    outputs = sorted(r.output_artifacts.all().list(), key=lambda a: (a.uri or "", a.hash or ""))
     for a in [*inputs, *outputs, *([r.environment] if r.environment_id else [])]:
         artifacts.setdefault(a.uid, _artifact_view(a))
     return RunView(

@@ -41,6 +41,12 @@ def direct_columns(model: type[Model]) -> list[ColumnProperty[Any]]:
     return [a for a in model.__mapper__.column_attrs if a.key not in EXCLUDED_COLUMNS and a.key not in hidden]
 
 
+def _public_labels(model: type[Model]) -> dict[str, str]:
+    """Artifact's `_path` column shows as `path` (its stored URI), the name filters take."""
+    aliases = getattr(model, "_query_aliases", {})
+    return {attr: name for name, attr in aliases.items() if name == "path"}
+
+
 def _raw_column(attr: ColumnProperty[Any], dialect: str) -> Label[Any]:
     column = attr.columns[0]
     expr = getattr(attr.parent.class_, attr.key)
@@ -115,6 +121,9 @@ def queryset_to_dataframe(
             _warn_when_cut(qs, limit)
         # the id index is built directly: set_index() afterwards copies every column once more
         frame = pd.DataFrame(data, index=pd.Index(data.pop("id"), name="id"))
+        labels = _public_labels(model)
+        if labels:  # Artifact's `_path` shows as `path` (pandas copies lazily: no data copied)
+            frame = frame.rename(columns=labels)
         for path in includes:
             frame[path] = _include_values(store, model, path, ids)
         for name, by_id in qs._annotations.items():

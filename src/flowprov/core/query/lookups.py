@@ -12,7 +12,9 @@ Record classes can declare two hooks the resolver honours:
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, and_, not_, select
@@ -100,7 +102,10 @@ def _attribute_name(model: Entity, name: str) -> str | None:
 
 def _unknown_field(model: Entity, name: str) -> FieldError:
     cls = _model_class(model)
-    return InvalidArgument(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(field_names(model))}")
+    return InvalidArgument(
+        f"{cls.__name__} has no field {name!r}. You can query either by available fields: "
+        f"{', '.join(field_names(model))}"
+    )
 
 
 def column_attribute(model: Entity, name: str) -> str:
@@ -330,12 +335,15 @@ def _check_scalar(column_type: TypeEngine[Any], lookup: str, value: Any, key: st
         return value
     if isinstance(base, Integer):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise FieldError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+            # lamindb's (Django's) words: "Field 'id' expected a number but got 'abc'."
+            raise FieldError(f"Field {key!r} expected a number but got {value!r}.")
         return value
     if isinstance(base, Float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FieldError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
         return value
+    if getattr(column_type, "local_paths_as_uri", False) and isinstance(value, os.PathLike):
+        value = Path(value).absolute().as_uri()  # Artifact.filter(path=artifact.path)
     if is_string and not isinstance(value, str):
         raise FieldError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
     return value

@@ -346,7 +346,17 @@ class QuerySet(Generic[RecordT]):
 
     # -- single records -------------------------------------------------------------------
     def get(self, idlike: int | str | None = None, **expressions: Any) -> RecordT:
-        """One record by id (int), uid or uid prefix (str), and/or field values."""
+        """One record by id (int), uid or uid prefix (str), and/or field values.
+
+        `is_run_input=run` (lamindb; an artifact or collection): the record is also linked as an
+        input of that run."""
+        is_run_input = expressions.pop("is_run_input", None) if hasattr(self.model, "input_of_runs") else None
+        found = self._get(idlike, **expressions)
+        if is_run_input is not None and is_run_input is not False:
+            _link_as_input(found, is_run_input)
+        return found
+
+    def _get(self, idlike: int | str | None = None, **expressions: Any) -> RecordT:
         qs = self.filter(**expressions) if expressions else self
         desc = _describe(idlike, expressions) or "this query"
         uid_len = getattr(self.model, "_uid_len", None)
@@ -387,10 +397,11 @@ class QuerySet(Generic[RecordT]):
 
     to_dataframe = df
 
-    def lookup(self, field: str | None = None, return_field: str | None = None) -> Lookup:
+    def lookup(self, field: Any = None, return_field: Any = None) -> Lookup:
+        """`field` / `return_field`: a field name or, as in lamindb, the field (`ln.User.handle`)."""
         from flowprov.core.query.lookup_object import make_lookup
 
-        return make_lookup(self, field=field, return_field=return_field)
+        return make_lookup(self, field=_field_name(field), return_field=_field_name(return_field))
 
     def search(
         self,
@@ -445,3 +456,21 @@ def names_identity_or_branch(queries: tuple[Any, ...], expressions: dict[str, An
             else:
                 keys.append(child[0])
     return any(k in IDENTITY_KEYS or k == "branch_id" or k.startswith(("branch_id__", "branch__")) for k in keys)
+
+
+def _link_as_input(record: Any, run: Any) -> None:
+    """lamindb's `get(..., is_run_input=run)`: the record becomes an input of the run."""
+    if not hasattr(run, "input_artifacts"):
+        raise TypeError(f"get(is_run_input=...): pass the Run that reads it, not {run!r}")
+    relation = run.input_collections if type(record).__name__ == "Collection" else run.input_artifacts
+    relation.add(record)
+
+
+def _field_name(field: Any) -> str | None:
+    """A field given as a string, or as the class attribute (`ln.User.handle`): its name."""
+    if field is None or isinstance(field, str):
+        return field
+    key = getattr(field, "key", None)
+    if isinstance(key, str):
+        return key
+    raise TypeError(f"field: pass a field name or a field such as ln.User.handle, not {field!r}")

@@ -44,7 +44,7 @@ def save(records: Iterable[RecordT], using: str | Store | None = None) -> list[R
     result: list[RecordT | None] = [None] * len(records)
     # new artifacts saved with a run: that run wrote them at this path (see Artifact.save_base)
     writers = [
-        (i, r.__dict__["run"], r.path)
+        (i, r.__dict__["run"], r.uri)
         for i, r in enumerate(records)
         if isinstance(r, Artifact) and r.__dict__.get("run") is not None and inspect(r).transient
     ]

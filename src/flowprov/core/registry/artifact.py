@@ -11,14 +11,15 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, select
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flowprov.core.exceptions import ValidationError
-from flowprov.core.fieldtypes import UTCDateTime, utcnow
+from flowprov.core.fieldtypes import LocationURI, UTCDateTime, utcnow
 from flowprov.core.hashing import HashingError, hash_path
 from flowprov.core.registry.artifact_create import check_key
 from flowprov.core.registry.base import Record
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 # Set by the tracking layer: returns the run of the current tracking context, or None.
 default_run_provider: Callable[[], Any] | None = None
+# lamindb's settings.track_run_inputs: load()/open()/cache() in a tracked run record an input.
+track_run_inputs = True
 
 
 def path_to_uri(path: str | os.PathLike) -> str:
@@ -47,6 +50,16 @@ def uri_to_path(uri: str) -> Path:
     if parsed.scheme != "file":
         raise ValueError(f"{uri}: only local file:// artifacts can be opened here")
     return Path(unquote(parsed.path))
+
+
+def _check_key_is_virtual(fields: dict[str, Any]) -> None:
+    """lamindb's `key_is_virtual`: flowprov's keys are always virtual (registration is in place,
+    the key never decides where the file lies), so True is accepted and False refused."""
+    if "key_is_virtual" in fields and "_key_is_virtual" in fields:
+        raise ValueError("Do not pass both key_is_virtual and _key_is_virtual.")
+    virtual = fields.pop("key_is_virtual", fields.pop("_key_is_virtual", True))
+    if not virtual:
+        raise ValueError("key_is_virtual=False: flowprov registers files in place, so a key is always virtual")
 
 
 def _suffix(path: Path) -> str:
@@ -66,7 +79,8 @@ class Artifact(InBranch, Record):
     _init_fields = frozenset(
         {"uid", "is_latest", "created_by", "space", "storage", "created_at", "version", "version_tag", "kind"}
     )
-    _query_aliases = {"version_tag": "version", "overwrite_versions": "_overwrite_versions"}  # lamindb 2.x's names
+    # lamindb 2.x's names; `path` filters compare the stored URI
+    _query_aliases = {"version_tag": "version", "overwrite_versions": "_overwrite_versions", "path": "_path"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)
@@ -77,7 +91,9 @@ class Artifact(InBranch, Record):
     hash: Mapped[str | None] = mapped_column(String(22), index=True)
     _hash_type: Mapped[str | None] = mapped_column(String(30))
     n_files: Mapped[int | None] = mapped_column(BigInteger)
-    path: Mapped[str | None] = mapped_column(Text)
+    # the last known location as an absolute URI, in the column `path`; the attribute `path` is
+    # lamindb's pathlib.Path of it (a hybrid: in queries it is this column, so filters keep the URI)
+    _path: Mapped[str | None] = mapped_column("path", LocationURI)
     kind: Mapped[str | None] = mapped_column(String(20))
     _overwrite_versions: Mapped[bool | None] = mapped_column()
     version: Mapped[str | None] = mapped_column(String(64))
@@ -115,6 +131,7 @@ class Artifact(InBranch, Record):
         revises: Artifact | None = None,
         **fields: Any,
     ):
+        _check_key_is_virtual(fields)
         self._revises = check_revises(Artifact, revises)
         if key is None and revises is not None:
             key = revises.key
@@ -135,7 +152,7 @@ class Artifact(InBranch, Record):
         self.uid = new_versioned_uid(20)
         self.key = key
         self.description = description
-        self.path = text if remote else path_to_uri(local)
+        self._path = text if remote else path_to_uri(local)
         self.suffix = _suffix(local)
         if user_made:
             check_key(key, self.suffix, is_dir=content.n_files is not None)
@@ -144,9 +161,11 @@ class Artifact(InBranch, Record):
         self._hash_type = content.hash_type
         self.n_files = content.n_files
         self.kind = None
-        # lamindb: skip_hash_lookup makes a new record even for known bytes. Empty files still merge
-        # by hash (unlike lamindb): lineage relies on it, see docs/design.md "lamindb 2.x names"
-        self._skip_hash_lookup = bool(skip_hash_lookup)
+        # lamindb: skip_hash_lookup makes a new record even for known bytes, and so does an empty
+        # file given to Artifact() (all empty files share one hash). The Recorder's artifacts
+        # (content given) still merge by hash: recording twice adds nothing (docs/design.md).
+        empty_file = user_made and content.size == 0 and content.n_files is None
+        self._skip_hash_lookup = bool(skip_hash_lookup) or empty_file
         # lamindb: a folder's new version replaces the old one's files (default for folders)
         self._overwrite_versions = content.n_files is not None if overwrite_versions is None else overwrite_versions
         self.is_latest = True
@@ -157,6 +176,29 @@ class Artifact(InBranch, Record):
         if run is not None and run is not False:
             self.__dict__["run"] = run
         self._set_fields(fields)
+
+    @hybrid_property
+    def path(self) -> Any:
+        """lamindb's `artifact.path`: a `pathlib.Path` for a local file or folder (registered in
+        place, so it is where the file lies); a remote location stays its URI string. In queries
+        (`Artifact.filter(path=...)`, `Artifact.path == ...`) it is the stored URI."""
+        uri = self._path
+        return uri_to_path(uri) if uri is not None and uri.startswith("file://") else uri
+
+    @path.inplace.setter
+    def _set_path(self, value: str | os.PathLike[str] | None) -> None:
+        text = None if value is None else os.fspath(value)
+        self._path = text if text is None or "://" in text else path_to_uri(text)
+
+    @path.inplace.expression
+    @classmethod
+    def _path_expression(cls) -> Any:
+        return cls._path.label("path")  # selected as a column, its rows read `.path`
+
+    @property
+    def uri(self) -> str | None:
+        """The stored location: an absolute URI (`file:///...`), as filters and lineage use it."""
+        return self._path
 
     @property
     def overwrite_versions(self) -> bool:
@@ -191,32 +233,48 @@ class Artifact(InBranch, Record):
     @property
     def local_path(self) -> Path:
         """The file or directory on this machine."""
-        if self.path is None:
+        if self._path is None:
             raise ValueError(f"artifact {self.uid} has no known location")
-        return uri_to_path(self.path)
+        return uri_to_path(self._path)
 
     # -- lamindb's access methods (registration is in place: the cache is the file itself) --
     def cache(self) -> Path:
         """The local path of the file or directory (lamindb's cache(); nothing is downloaded)."""
+        self._track_as_input()
         return self.local_path
 
     def load(self, **kwargs: Any) -> Any:
         """The content in memory by suffix: csv/tsv/parquet as a DataFrame, json/yaml parsed, text."""
         from flowprov.core.registry.artifact_load import load_file
 
+        self._track_as_input()
         return load_file(self.local_path, self.suffix, **kwargs)
 
-    def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
-        """The file opened for reading (`mode` "r" or "rb"); writing would change registered bytes."""
+    def open(self, mode: str = "r", **kwargs: Any) -> Any:
+        """The file opened for reading (`mode` "r" or "rb"); writing would change registered bytes.
+        A parquet file opens as lamindb's does, as a `pyarrow.dataset.Dataset` (needs pyarrow)."""
         if mode not in ("r", "rb"):
             raise ValueError(f"Artifact.open(mode={mode!r}): artifacts open read-only, use 'r' or 'rb'")
         path = self.local_path
+        if self.suffix == ".parquet":
+            import pyarrow.dataset  # type: ignore[import-untyped]
+
+            self._track_as_input()
+            return pyarrow.dataset.dataset(path, format="parquet", **kwargs)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory: use artifact.cache() for its path")
+        self._track_as_input()
         return open(path, mode, **kwargs)  # noqa: SIM115 (the caller closes it, as with open())
 
+    def _track_as_input(self) -> None:
+        """lamindb: reading a saved artifact inside a tracked run makes it an input of that run
+        (not of the run that created it)."""
+        run = default_run_provider() if track_run_inputs and default_run_provider is not None else None
+        if run is not None and self.id is not None and run.id is not None and run.id != self.run_id:
+            run.input_artifacts.add(self)
+
     def _family_key(self) -> str:
-        return f"key:{self.key}" if self.key is not None else f"path:{self.path}"
+        return f"key:{self.key}" if self.key is not None else f"path:{self._path}"
 
     def _lock_keys(self) -> list[str]:
         return [f"hash:{self.hash}", self._family_key()]
@@ -230,8 +288,8 @@ class Artifact(InBranch, Record):
         ):
             for chunk in chunked(values):
                 found.update((a.id, a) for a in session.scalars(select(cls).where(column.in_(chunk))))
-        for chunk in chunked({r.path for r in records if r.key is None}):
-            found.update((a.id, a) for a in session.scalars(select(cls).where(cls.key.is_(None), cls.path.in_(chunk))))
+        for chunk in chunked({r._path for r in records if r.key is None}):
+            found.update((a.id, a) for a in session.scalars(select(cls).where(cls.key.is_(None), cls._path.in_(chunk))))
         return sorted(found.values(), key=lambda a: a.id)
 
     def _content_key(self) -> tuple[str | None, str | None]:
@@ -239,8 +297,8 @@ class Artifact(InBranch, Record):
 
     def _seen_again(self, existing: Artifact) -> None:
         """The same bytes registered at another place: `path` is the last known location."""
-        if self.path and existing.path != self.path and existing.id is not None:
-            existing.path = self.path
+        if self._path and existing._path != self._path and existing.id is not None:
+            existing._path = self._path
 
     def _match(self, family: list, by_content: dict) -> Artifact | None:
         """Identity is content: the first stored artifact with the same hash (unless skipped)."""
@@ -256,7 +314,7 @@ class Artifact(InBranch, Record):
 
         new = inspect(self).transient
         run = self.__dict__.get("run") if new else None
-        path = self.path
+        path = self._path
         store = self._target_store(kwargs.get("using"))
         with store.transaction() as session:
             saved = super().save_base(*args, **kwargs)
@@ -267,7 +325,7 @@ class Artifact(InBranch, Record):
                     run_output_artifact.c.run_id == saved.run_id, run_output_artifact.c.artifact_id == saved.id
                 )
                 if session.execute(linked.limit(1)).first() is None:
-                    link_outputs(session, [(saved.run_id, saved.id, saved.path)])
+                    link_outputs(session, [(saved.run_id, saved.id, saved._path)])
         return saved
 
     def view_lineage(self, direction: str = "upstream", depth: int | None = None) -> Lineage:

@@ -63,6 +63,21 @@ def default_storage(store: Store) -> Storage:
     return Storage(root=str(default_storage_dir(store)), description="default storage").save(using=store)
 
 
+def set_default_storage(store: Store, root: str | os.PathLike[str]) -> Storage:
+    """`flowprov init --storage DIR`: DIR becomes the store's default storage location (its first
+    Storage record); a store whose default is another directory already is refused."""
+    from flowprov.core.registry.storage import Storage
+
+    wanted = Path(root).expanduser().absolute()
+    first = Storage.using(store).order_by("id").first()
+    if first is None:
+        wanted.mkdir(parents=True, exist_ok=True)
+        return Storage(root=str(wanted), description="default storage").save(using=store)
+    if Path(first.root) != wanted:
+        raise ValueError(f"the store's default storage location is {first.root} already, not {wanted}")
+    return first
+
+
 def default_storage_dir(store: Store) -> Path:
     """Where a store without a Storage record keeps the objects flowprov writes."""
     from sqlalchemy import make_url
@@ -77,7 +92,8 @@ def default_storage_dir(store: Store) -> Path:
 
 
 def from_dataframe(cls: type[Artifact], df: pd.DataFrame, key: str | None = None, **kwargs: Any) -> Artifact:
-    """`Artifact.from_dataframe(df, key=..., description=..., run=..., revises=...)`."""
+    """`Artifact.from_dataframe(df, key=..., description=..., run=..., revises=...,
+    parquet_kwargs={...})` (parquet_kwargs go to `DataFrame.to_parquet`)."""
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
@@ -86,8 +102,11 @@ def from_dataframe(cls: type[Artifact], df: pd.DataFrame, key: str | None = None
     storage = default_storage(store)
     root = Path(storage.root)
     root.mkdir(parents=True, exist_ok=True)
+    parquet_kwargs = kwargs.pop("parquet_kwargs", None) or {}
     suffix = ".parquet" if _parquet_engine() else ".csv"
-    written = _write_table(df, root, suffix)
+    if parquet_kwargs and suffix != ".parquet":
+        raise ImportError("from_dataframe(parquet_kwargs=...) needs pyarrow (pip install pyarrow)")
+    written = _write_table(df, root, suffix, parquet_kwargs)
     return cls(written, key=key, storage=storage, kind=kwargs.pop("kind", "dataset"), **kwargs)
 
 
@@ -100,7 +119,7 @@ def _parquet_engine() -> str | None:
     return None
 
 
-def _write_table(df: pd.DataFrame, root: Path, suffix: str) -> Path:
+def _write_table(df: pd.DataFrame, root: Path, suffix: str, parquet_kwargs: dict[str, Any]) -> Path:
     """Write the table beside its final place, then move it to a name given by its content hash
     (the same table written again is the same file; a crash leaves no half-written object)."""
     from flowprov.core.hashing import hash_path
@@ -109,7 +128,7 @@ def _write_table(df: pd.DataFrame, root: Path, suffix: str) -> Path:
     os.close(handle)
     try:
         if suffix == ".parquet":
-            df.to_parquet(tmp)
+            df.to_parquet(tmp, **parquet_kwargs)
         else:
             df.to_csv(tmp, index=False)
         final = root / f"{hash_path(Path(tmp)).hash}{suffix}"

@@ -52,6 +52,22 @@ def _load_text(path: Path, **kwargs: Any) -> Any:
     return path.read_text(encoding=kwargs.get("encoding", "utf-8"))
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+
+
+def _load_image(path: Path, **kwargs: Any) -> Any:
+    """lamindb's image loader: shown in a notebook (IPython, when it is running), the path returned."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        from IPython.display import SVG, Image, display
+
+        display(SVG(filename=str(path)) if path.suffix.lower() == ".svg" else Image(filename=str(path)))
+    return path
+
+
 LOADERS: dict[str, Callable[..., Any]] = {
     ".csv": _load_csv,
     ".tsv": _load_tsv,
@@ -60,11 +76,13 @@ LOADERS: dict[str, Callable[..., Any]] = {
     ".yaml": _load_yaml,
     ".yml": _load_yaml,
     **{suffix: _load_text for suffix in TEXT_SUFFIXES},
+    **{suffix: _load_image for suffix in IMAGE_SUFFIXES},
 }
 
 
 def load_file(path: Path, suffix: str, **kwargs: Any) -> Any:
-    """The file's content: a DataFrame (csv, tsv, parquet), parsed JSON/YAML, or text."""
+    """The file's content: a DataFrame (csv, tsv, parquet), parsed JSON/YAML, text, or for an image
+    its path (displayed first when IPython runs)."""
     if path.is_dir():
         raise NotImplementedError(f"{path} is a directory: use artifact.cache() for its path")
     if not path.exists():

@@ -111,7 +111,7 @@ class Record(Model):
     # -- repr -----------------------------------------------------------------------------
     def __repr__(self) -> str:
         state = self.__dict__
-        public = {attr: name for name, attr in self._query_aliases.items() if name == "params"}
+        public = {attr: name for name, attr in self._query_aliases.items() if name in ("params", "path")}
         parts = []
         for attr in self.__mapper__.column_attrs:
             key = attr.key
@@ -511,7 +511,7 @@ class Record(Model):
     to_dataframe = df
 
     @classmethod
-    def lookup(cls, field: str | None = None, return_field: str | None = None) -> Lookup:
+    def lookup(cls, field: Any = None, return_field: Any = None) -> Lookup:
         """An object with one attribute per value of `field`, for tab completion."""
         return QuerySet(cls).lookup(field=field, return_field=return_field)
 

@@ -53,6 +53,12 @@ class Collection(InBranch, Record):
     _input_of_runs = relationship("Run", secondary=run_input_collection, viewonly=True)
 
     artifacts = RelatedDescriptor("_artifacts", order_column="position", doc="Member artifacts, in registration order.")
+
+    @property
+    def ordered_artifacts(self) -> Any:
+        """lamindb's name: the members in registration order (a QuerySet; the trash left out)."""
+        return self.artifacts.all()
+
     input_of_runs = RelatedDescriptor("_input_of_runs", doc="Runs that read this collection.")
 
     def __init__(

@@ -38,6 +38,7 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return None
     from flowprov.core.exceptions import FlowprovError
     from flowprov.core.hashing import hash_text
+    from flowprov.core.registry.transform import version_taken
     from flowprov.core.store import connection
 
     store = connection._current
@@ -53,7 +54,10 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     where = [cls.key == key] if key is not None else [cls.key.is_(None), cls.name == name]
     try:
         family = list(store.session.scalars(select(cls).where(*where, cls.branch_id != -1).order_by(cls.id)))
-        return cls._match(probe, family, {}) if family else None
+        if probe.version is not None and probe.hash is None and _tag_has_source(family, probe.version):
+            taken = version_taken(probe.version)  # lamindb: a tag whose source is saved is taken
+        else:
+            return cls._match(probe, family, {}) if family else None
     except (FlowprovError, OSError, ValueError):
         return None  # an unreachable store or a refused version: save() reports it
     except Exception as exc:  # a database error: the same, reported by save()
@@ -62,3 +66,8 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         raise
     finally:
         store.release()
+    raise taken
+
+
+def _tag_has_source(family: list[Any], version: str) -> bool:
+    return any(t.version == version and t.hash is not None for t in family)

@@ -40,7 +40,7 @@ def describe_artifact(a: Artifact) -> dict[str, Any]:
     return {
         "uid": a.uid,
         "key": a.key,
-        "path": a.path,
+        "path": a.uri,
         "suffix": a.suffix,
         "size": a.size,
         "hash": a.hash,

@@ -47,12 +47,12 @@ def walk(
     _check_root(root, direction, depth)
     store = store or root._target_store(None)
     session = store.session
-    where = (path or root.path or "") if isinstance(root, Artifact) else None
+    where = (path or root.uri or "") if isinstance(root, Artifact) else None
     try:
         if isinstance(root, Run):
             graph = walk_run(session, root.id, direction, depth)
         else:
-            artifact = ArtifactRoot(root.id, root.run_id, root.path)
+            artifact = ArtifactRoot(root.id, root.run_id, root.uri)
             first = start_run.id if start_run is not None else None
             graph = walk_artifact(session, artifact, where or "", direction, depth, first)
         return _lineage(session, graph, root, direction, where, start_run)

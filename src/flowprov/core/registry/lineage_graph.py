@@ -40,7 +40,8 @@ class Lineage:
 
     @staticmethod
     def artifact_label(a: Any, path: str = "") -> str:
-        return (a.key or (path or a.path or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
+        uri = a.uri if hasattr(a, "uri") else a.path  # a record, or a plain row
+        return (a.key or (path or uri or "").rsplit("/", 1)[-1] or a.uid).replace('"', "'")
 
     @staticmethod
     def run_label(r: Any) -> str:

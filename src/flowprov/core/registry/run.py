@@ -117,12 +117,12 @@ class Run(InBranch, Record):
 
     initiated_runs = RelatedDescriptor("_initiated_runs", doc="Runs this run started (steps of a workflow, subflows).")
     input_artifacts = RelatedDescriptor(
-        "_input_artifacts", doc="Artifacts this run read.", link_values=lambda a: {"path": a.path or ""}
+        "_input_artifacts", doc="Artifacts this run read.", link_values=lambda a: {"path": a.uri or ""}
     )
     output_artifacts = RelatedDescriptor(
         "_output_artifacts",
         doc="Everything this run wrote: artifacts it created first and ones whose bytes existed already.",
-        link_values=lambda a: {"path": a.path or "", "written_at": utcnow()},
+        link_values=lambda a: {"path": a.uri or "", "written_at": utcnow()},
         manager=OutputArtifactsManager,
     )
     recreated_artifacts = RelatedDescriptor(

@@ -112,6 +112,7 @@ class Transform(InBranch, Record):
             key = revises.key
         if kind is not None and type is not None and kind != type:
             raise ValueError(f"Transform(type={type!r}, kind={kind!r}): kind is lamindb 2.x's name of type, give one")
+        _check_new_transform(key, "kind" if kind is not None else "type", kind or type)
         if name is None:
             if key is None:
                 raise TypeError("Transform() needs a name or a key")
@@ -154,6 +155,14 @@ class Transform(InBranch, Record):
     def kind(self, value: str) -> None:
         self.type = value
 
+    def save_base(self, *args: Any, **kwargs: Any) -> Transform:
+        """Write the record; a source set after construction (`t.source_code = ...`) gets its hash,
+        as in lamindb, so the family's identity and version rules see it."""
+        source = self.__dict__.get("source_code")
+        if isinstance(source, str) and self.__dict__.get("hash") != hash_text(source):
+            self.hash = hash_text(source)
+        return super().save_base(*args, **kwargs)
+
     def clean(self) -> None:
         if self.type not in TRANSFORM_TYPES:
             raise ValidationError({"type": [f"{self.type!r} is not one of {', '.join(TRANSFORM_TYPES)}"]})
@@ -186,17 +195,23 @@ class Transform(InBranch, Record):
             if self.version is not None and candidate.version == self.version:
                 if same_source or self.hash is None:
                     return candidate
-                raise ValidationError(
-                    {
-                        "version": [
-                            f"Transform {self.key or self.name!r} version {self.version!r} is already stored with different source code "
-                            f"(hash {candidate.hash}); give the changed source a new version"
-                        ]
-                    }
-                )
+                raise version_taken(self.version)
             if self.version is None and same_source:
                 return candidate
         return None
+
+
+def version_taken(version: str) -> ValueError:
+    """lamindb's words for an explicit version that a different source of the family holds."""
+    return ValueError(f"Please change the version tag or leave it `None`, {version!r} is already taken")
+
+
+def _check_new_transform(key: str | None, label: str, kind: str | None) -> None:
+    """lamindb's checks at construction: no '..' in the key, a known kind."""
+    if key is not None and ".." in key.split("/"):
+        raise ValueError(f"Transform key {key!r}: '..' is not allowed in a key")
+    if kind is not None and kind not in TRANSFORM_TYPES:
+        raise ValidationError({label: [f"{kind!r} is not one of {', '.join(TRANSFORM_TYPES)}"]})
 
 
 _BY_KEY = select(Transform).where(Transform.key.in_(bindparam("values", expanding=True)))

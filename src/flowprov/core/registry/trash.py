@@ -55,6 +55,7 @@ def delete_record(record: Record, permanent: bool | None, store: Store) -> None:
     in_trash = getattr(record, "branch_id", None) == TRASH_BRANCH
     ids = _family_ids(record) if getattr(record, "_overwrite_versions", False) else [record.id]
     if permanent is True:
+        _load_parents(record)
         delete_rows(store, cls, ids)
     elif in_trash:
         raise ValueError(
@@ -62,6 +63,17 @@ def delete_record(record: Record, permanent: bool | None, store: Store) -> None:
         )
     else:
         move_branch(store, cls, ids, TRASH_BRANCH)
+
+
+def _load_parents(record: Any) -> None:
+    """Load the records a record points to (a run's transform, ...) before it is deleted: the
+    deleted record leaves the session, and lamindb code still reads `run.transform` afterwards."""
+    from sqlalchemy import inspect
+
+    state = inspect(record)
+    for relation in state.mapper.relationships:
+        if relation.direction.name == "MANYTOONE" and relation.key in state.unloaded:
+            getattr(record, relation.key)
 
 
 def _family_ids(record: Any) -> list[Any]:
@@ -77,13 +89,35 @@ def delete_rows(store: Store, cls: type[Record], ids: list[Any]) -> int:
 
     from flowprov.core.registry.base import raise_integrity_error
 
+    run_ids: list[Any] = []
     with raise_integrity_error(cls), store.transaction() as session:
         stems = _stems(session, cls, ids)
+        if cls.__name__ == "Transform":  # lamindb: a transform's runs go with it, unless they made artifacts
+            run_ids = _delete_runs_of(session, ids)
         for chunk in chunked(ids):
             session.execute(delete(cls).where(cls.id.in_(chunk)), execution_options={"synchronize_session": False})
         settle_heads(session, cls, stems)
+    if run_ids:
+        from flowprov.core.registry.run import Run
+
+        _forget(store, Run, set(run_ids))
     _forget(store, cls, set(ids))
     return len(ids)
+
+
+def _delete_runs_of(session: Session, transform_ids: list[Any]) -> list[Any]:
+    """Delete the runs of these transforms (their link rows go with them); a run an artifact names
+    as its creator blocks it, as in lamindb (the artifact's provenance)."""
+    from sqlalchemy import delete
+
+    from flowprov.core.registry.run import Run
+
+    run_ids: list[Any] = []
+    for chunk in chunked(transform_ids):
+        run_ids += session.scalars(select(Run.id).where(Run.transform_id.in_(chunk))).all()
+    for chunk in chunked(run_ids):
+        session.execute(delete(Run).where(Run.id.in_(chunk)), execution_options={"synchronize_session": False})
+    return run_ids
 
 
 def move_branch(store: Store, cls: type[Record], ids: list[Any], branch_id: int) -> int:

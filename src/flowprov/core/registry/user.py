@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from flowprov.core.exceptions import ValidationError
 from flowprov.core.fieldtypes import UTCDateTime, utcnow
 from flowprov.core.registry.base import Record
 from flowprov.core.uid import base62
@@ -30,7 +31,11 @@ class User(Record):
     name: Mapped[str | None] = mapped_column(String(150))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    def __init__(self, handle: str, name: str | None = None, **fields: Any) -> None:
+    def __init__(self, *args: Any, handle: str | None = None, name: str | None = None, **fields: Any) -> None:
+        if args:  # lamindb: records take keyword arguments only
+            raise ValidationError("Use keyword arguments instead of positional arguments, e.g.: User(name='...')")
+        if handle is None:
+            raise TypeError("User() needs a handle: User(handle='...')")
         self.uid = base62(8)
         self.handle = handle
         self.name = name

@@ -156,6 +156,10 @@ def track(
             transform, project_root = _calling_source(key, aux)
         elif not isinstance(transform, Transform):
             raise TypeError(f"track(transform): expected a Transform, got {type(transform).__name__}")
+        elif transform.type in ("notebook", "script"):  # lamindb: those are read from the source
+            raise ValueError(
+                "Use `ln.track()` without passing transform in a notebook or script - metadata is automatically parsed"
+            )
         from flowprov.core.tracking.offline import store_failures
 
         try:
@@ -291,7 +295,7 @@ def finish(status: str = "completed") -> None:
         if run is None:
             from flowprov.core.exceptions import TrackNotCalled
 
-            raise TrackNotCalled("flowprov.finish(): no run is being tracked; call flowprov.track() first")
+            raise TrackNotCalled("Please run `ln.track()` before `ln.finish()`: no run is being tracked")
         if context._finished:
             return
         if run.id is None:  # the tracked run was deleted for good (delete(permanent=True)): nothing to finish

@@ -294,7 +294,7 @@ class Recorder:
         if isinstance(item, Artifact):
             if item.id is None:
                 item = item.save()
-            return FileSpec(path=item.path or "", content={}, key=item.key, artifact_id=item.id)
+            return FileSpec(path=item.uri or "", content={}, key=item.key, artifact_id=item.id)
         try:
             content = hash_path(Path(item))
         except HashingError as exc:
