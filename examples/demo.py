@@ -186,7 +186,7 @@ def show(run: ln.Run, children: str | None = None) -> None:
             f"{', '.join(line for line in lines if line.startswith(('SQLAlchemy', 'pandas')))}"
         )
     for child in run.initiated_runs.all().order_by("id") if children else []:
-        outputs = ", ".join(a.path.rsplit("/", 1)[-1] for a in child.output_artifacts.all().filter(run=child))
+        outputs = ", ".join(a.uri.rsplit("/", 1)[-1] for a in child.output_artifacts.all().filter(run=child))
         seen = child.recreated_artifacts.count()  # same bytes as an earlier run wrote
         outputs += f"{', ' if outputs else ''}{seen} identical to earlier outputs" if seen else ""
         print(

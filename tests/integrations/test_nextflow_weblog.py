@@ -161,10 +161,10 @@ def test_software_versions_give_each_process_its_environment(store, store_url, t
     tasks = {run.name: run for run in launch.initiated_runs.list()}
     fastqc = tasks["NFCORE_VIRALRECON:ILLUMINA:FASTQ_TRIM_FASTP_FASTQC:FASTQC_RAW (ERR5556343)"]
     bowtie = tasks["NFCORE_VIRALRECON:ILLUMINA:FASTQ_ALIGN_BOWTIE2:BOWTIE2_ALIGN (ERR5405022)"]
-    assert json.loads(Path(fastqc.environment.path.removeprefix("file://")).read_text())["tools"] == {
+    assert json.loads(Path(fastqc.environment.uri.removeprefix("file://")).read_text())["tools"] == {
         "fastqc": "0.11.9"
     }
-    bowtie_env = json.loads(Path(bowtie.environment.path.removeprefix("file://")).read_text())
+    bowtie_env = json.loads(Path(bowtie.environment.uri.removeprefix("file://")).read_text())
     assert bowtie_env == {
         "process": "NFCORE_VIRALRECON:ILLUMINA:FASTQ_ALIGN_BOWTIE2:BOWTIE2_ALIGN",
         "tools": {"bowtie2": "2.4.4", "pigz": "2.6", "samtools": "1.16.1"},
@@ -177,7 +177,7 @@ def test_software_versions_give_each_process_its_environment(store, store_url, t
         listed = run.transform.name.rsplit(":", 1)[-1] in versions
         assert (run.environment is not None) == listed, run.name
     assert sum(r.environment is not None for r in tasks.values()) > 150
-    listing = json.loads(Path(launch.environment.path.removeprefix("file://")).read_text())
+    listing = json.loads(Path(launch.environment.uri.removeprefix("file://")).read_text())
     assert listing["workflow"] == {"Nextflow": "23.04.4", "nf-core/viralrecon": "2.6.0"}
     assert len(listing["processes"]) == len({r.transform.key for r in tasks.values() if r.environment is not None})
     live = snapshot(launch_end=False)
@@ -222,7 +222,7 @@ def test_container_is_part_of_the_environment(store, store_url, tmp_path):
     record_live(store_url, tmp_path, messages)
     task = ln.Run.get(name="NFCORE_CHIPSEQ:CHIPSEQ:INPUT_CHECK:SAMPLESHEET_CHECK (samplesheet_test.csv)")
     assert task.aux["container"] == "quay.io/biocontainers/python:3.8.3"
-    env = json.loads(Path(task.environment.path.removeprefix("file://")).read_text())
+    env = json.loads(Path(task.environment.uri.removeprefix("file://")).read_text())
     assert env["tools"] == {"python": "3.8.3"} and env["container"] == {"image": "quay.io/biocontainers/python:3.8.3"}
 
 
