@@ -161,9 +161,7 @@ def test_software_versions_give_each_process_its_environment(store, store_url, t
     tasks = {run.name: run for run in launch.initiated_runs.list()}
     fastqc = tasks["NFCORE_VIRALRECON:ILLUMINA:FASTQ_TRIM_FASTP_FASTQC:FASTQC_RAW (ERR5556343)"]
     bowtie = tasks["NFCORE_VIRALRECON:ILLUMINA:FASTQ_ALIGN_BOWTIE2:BOWTIE2_ALIGN (ERR5405022)"]
-    assert json.loads(Path(fastqc.environment.uri.removeprefix("file://")).read_text())["tools"] == {
-        "fastqc": "0.11.9"
-    }
+    assert json.loads(Path(fastqc.environment.uri.removeprefix("file://")).read_text())["tools"] == {"fastqc": "0.11.9"}
     bowtie_env = json.loads(Path(bowtie.environment.uri.removeprefix("file://")).read_text())
     assert bowtie_env == {
         "process": "NFCORE_VIRALRECON:ILLUMINA:FASTQ_ALIGN_BOWTIE2:BOWTIE2_ALIGN",
