@@ -186,8 +186,7 @@ ADAPTER_MAY_USE = (
 # (adapter module, core module) pairs still used, each with the work that removes it. The adapters
 # are being rewritten to one shape (issue 15's adapter part) by other work this session.
 ADAPTER_ALLOWED: dict[tuple[str, str], str] = {
-    # Prefect (issue 21 / issue 15 adapter part)
-    # Snakemake (issue 20 / issue 15 adapter part)
+    # (adapter module, core module): the issue that removes it — empty: every adapter keeps the contract
 }
 
 
