@@ -135,7 +135,7 @@ def _rel(path: str, root: Path) -> str:
 
 def _artifacts(items: Any, root: Path) -> list[tuple[str, str | None]]:
     """Relative path, and the hash of deterministic content (logs and benchmarks hold times)."""
-    return sorted((_rel(a.path, root), a.hash if "/out/" in a.path else None) for a in items)
+    return sorted((_rel(a.uri, root), a.hash if "/out/" in a.uri else None) for a in items)
 
 
 def _run_record(run: Any, root: Path, workflow_id: str) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def _run_record(run: Any, root: Path, workflow_id: str) -> dict[str, Any]:
         "inputs": _artifacts(run.input_artifacts, root),
         "outputs": _artifacts(run.output_artifacts, root),
         "report": run.report is not None,
-        "environment": (_rel(run.environment.path, root), run.environment.hash) if run.environment else None,
+        "environment": (_rel(run.environment.uri, root), run.environment.hash) if run.environment else None,
     }
 
 

@@ -160,10 +160,20 @@ def record_finished_jobs(rec: Recorder, died: RunHandle, run: Any, log: Path, en
         _settled_files(handle, workdir, job, records)
         started, end = _job_times(records)
         handle.started_at, handle.opened_at = started, None  # never the moment of settling
+        _execution_begun_by(died, run, started)
         handle.aux["times"] = "Snakemake's metadata records (.snakemake/metadata)" if started else "unknown"
         rec.close_run(handle, "completed", finished_at=end, unknown_end="no metadata record with an end")
         count += 1
     return count
+
+
+def _execution_begun_by(died: RunHandle, run: Any, job_start: dt.datetime | None) -> None:
+    """A finished job's own start proves its execution had begun by then: the logger plugin writes
+    the execution's start from Snakemake's logging thread, a moment after the first job may start."""
+    known = died.started_at or run.started_at
+    if job_start is not None and known is not None and job_start < known:
+        died.started_at = job_start
+        died.aux["started_at_source"] = "the start of its first finished job (.snakemake/metadata)"
 
 
 def _settled_files(handle: RunHandle, workdir: Path, job: dict[str, Any], records: list[dict[str, Any]]) -> None:
