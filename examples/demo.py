@@ -154,6 +154,9 @@ def run_prefect_flow(store_url: str, startup_timeout: int = 60, api_url: str | N
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_HOME": str(work / "prefect-home"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # the temporary server cancels its event flushes when it shuts down and logs each as an
+        # error with a traceback (Prefect's own shutdown noise, after the flow and its records)
+        "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     }
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
     env.pop("PREFECT_API_URL", None)
