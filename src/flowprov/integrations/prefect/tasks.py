@@ -253,7 +253,7 @@ def _open_task_run(rec: Any, flow_handle: Any, facts: dict[str, Any]) -> Any:
         key=f"{flow_handle.transform.key}#{facts['task']}",
         name=facts["task"],
         type="step",
-        version=facts["version"] or flow_handle.transform.version_tag,
+        version=facts["version"] or flow_handle.transform.version,
     )
     aux: dict[str, Any] = {"run_count": facts["run_count"]}
     if facts["cached"]:
