@@ -178,7 +178,7 @@ def test_init_migrate_where_and_instances(tmp_path, monkeypatch):
     result = runner.invoke(app, ["init"])
     assert result.exit_code == 0 and "created" in result.output and ".flowprov/flowprov.db" in result.output
     assert "up to date" in runner.invoke(app, ["init"]).output
-    assert "already at 0004_param_index" in runner.invoke(app, ["migrate"]).output
+    assert "already at 0005_run_plan_link_config" in runner.invoke(app, ["migrate"]).output
     assert "from project" in runner.invoke(app, ["where"]).output
     assert runner.invoke(app, ["instance", "add", "team", f"sqlite:///{tmp_path / 'team.db'}"]).exit_code == 0
     assert json.loads(runner.invoke(app, ["instance", "list", "--json"]).output) == {

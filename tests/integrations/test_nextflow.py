@@ -108,7 +108,7 @@ def test_openproblems_launch(store, openproblems_launch):
     assert run.status == "completed"
     assert (
         run.transform.key == "singlecellopenproblems/nf-openproblems"
-        and run.transform.version == "5794756a4c71733a7b9184e393fe2d4487df488a"
+        and run.transform.version_tag == "5794756a4c71733a7b9184e393fe2d4487df488a"
     )
     assert result.identity_source == {"run_name": "report", "session_id": "report", "pipeline": "history"}
     assert (result.tasks, result.executed, result.cached, result.failed) == (217, 217, 0, 8)

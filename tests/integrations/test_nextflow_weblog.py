@@ -72,7 +72,7 @@ def snapshot(launch_aux: bool = False, launch_end: bool = True) -> dict[tuple, d
             "started_at": run.started_at if (run.aux or {}).get("submit") or run.reference_type != TASK else None,
             "finished_at": run.finished_at,
             "params": run.params.get_values(),
-            "transform": (run.transform.key, run.transform.version, run.transform.type),
+            "transform": (run.transform.key, run.transform.version_tag, run.transform.type),
             "parent": (run.initiated_by_run.reference, run.initiated_by_run.name) if run.initiated_by_run else None,
             "environment": env.hash if env is not None else None,
         }
@@ -263,7 +263,7 @@ def test_real_messages_are_recorded(store, store_url, tmp_path):
     hlatyping = ln.Run.get(reference="170aa09c-105f-49d0-99b4-8eb6a146e4a7", name="friendly_pesquet")
     assert (
         hlatyping.transform.key == "nf-core/hlatyping"
-        and hlatyping.transform.version == "4bcced898ee23600bd8c249ff085f8f88db90e7c"
+        and hlatyping.transform.version_tag == "4bcced898ee23600bd8c249ff085f8f88db90e7c"
     )
     assert hlatyping.params["reads"] == "data/test*{1,2}.fq.gz" and hlatyping.aux["nextflow_version"] == "19.03.0-edge"
     task = hlatyping.initiated_runs.get(name="make_ot_config")

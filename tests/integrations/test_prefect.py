@@ -86,7 +86,7 @@ def test_flow_tasks_subflows_params_and_files(store, tmp_path):
     assert out == tmp_path / "in.out" and out.read_text() == str(2 + 4 + 6 + 6 + 7)
     run = ln.Run.get(transform__key__endswith=":etl", reference_type="prefect_flow_run_id")
     assert run.status == "completed" and run.transform.name == "etl" and run.transform.type == "pipeline"
-    assert "def etl(" in run.transform.source_code and run.transform.version is None
+    assert "def etl(" in run.transform.source_code and run.transform.version_tag is None
     assert run.params.get_values() == {
         "src": str(src),
         "n": 3,

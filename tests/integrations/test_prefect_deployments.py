@@ -178,6 +178,6 @@ def test_one_transform_whatever_ran_the_flow(served, monkeypatch):
     flows = ln.Run.filter(reference_type="prefect_flow_run_id", transform__name="served").list()
     assert len(flows) == 4 and len({r.transform_id for r in flows}) == 1
     [transform] = ln.Transform.filter(type="pipeline", name="served").list()
-    assert transform.key == "pipeline:served" and transform.version is None
+    assert transform.key == "pipeline:served" and transform.version_tag is None
     assert not ln.Transform.filter(key__contains="__prefect_loader").exists()
     assert {t.key for t in ln.Transform.filter(type="step")} == {"pipeline:served#step"}

@@ -155,7 +155,7 @@ def _run_record(run: Any, root: Path, workflow_id: str) -> dict[str, Any]:
         mark["caption"] = _rel(mark["caption"], root)
     assert run.started_at is not None and run.finished_at is not None and run.started_at <= run.finished_at
     return {
-        "transform": (run.transform.key, run.transform.type, _version(run.transform.version)),
+        "transform": (run.transform.key, run.transform.type, _version(run.transform.version_tag)),
         "name": run.name,
         "status": run.status,
         "reference": (run.reference or "").replace(workflow_id, "<wf>"),
@@ -174,7 +174,7 @@ def snapshot(url: str, root: Path) -> dict[str, Any]:
     every = ln.Run.filter().list()
     runs = {r.name or "<execution>": _run_record(r, root, wf.reference) for r in every}
     assert len(runs) == len(every)  # no run recorded twice
-    transforms = sorted((t.key, t.type, _version(t.version), t.source_code) for t in ln.Transform.filter().list())
+    transforms = sorted((t.key, t.type, _version(t.version_tag), t.source_code) for t in ln.Transform.filter().list())
     jobs = {r.name: r for r in wf.initiated_runs.all()}
     [tmp_written] = jobs["make_temp"].output_artifacts.list()
     [tmp_read] = jobs["final"].input_artifacts.list()  # the temp file Snakemake deleted, as it was

@@ -180,7 +180,9 @@ def test_a_0002_store_migrates_to_soft_delete(store_url):
     store = ln.connect(store_url)
     with store.engine.connect() as conn:
         assert (
-            conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == SCHEMA_HEAD == "0004_param_index"
+            conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+            == SCHEMA_HEAD
+            == "0005_run_plan_link_config"
         )
     records = [ln.Transform.get("Pipeline0000A000"), ln.Run.get("OldRun0000000001")]
     records += [ln.Artifact.get("OldArtifact000000000"), ln.Collection.get("OldCollection0000000")]

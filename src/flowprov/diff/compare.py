@@ -36,7 +36,7 @@ def describe_side(run: Any) -> dict[str, Any]:
         "reference_type": run.reference_type,
         "status": run.status,
         "started_at": run.started_at.isoformat() if run.started_at else None,
-        "transform": {"uid": t.uid, "key": t.key, "name": t.name, "version": t.version, "type": t.type},
+        "transform": {"uid": t.uid, "key": t.key, "name": t.name, "version": t.version_tag, "type": t.type},
     }
 
 

@@ -36,7 +36,8 @@ def source_diff(a: Any, b: Any, name: str) -> str:
 
 def transform_layer(a: Any, b: Any) -> dict[str, Any]:
     ta, tb = a.transform, b.transform
-    fields = [_field(f, getattr(ta, f), getattr(tb, f)) for f in ("key", "version", "hash", "type")]
+    attrs = {"key": "key", "version": "version_tag", "hash": "hash", "type": "type"}  # version: the label
+    fields = [_field(f, getattr(ta, a), getattr(tb, a)) for f, a in attrs.items()]
     layer: dict[str, Any] = {"entries": fields, "source_diff": None}
     if ta.hash != tb.hash:
         layer["source_diff"] = source_diff(ta, tb, tb.key or tb.name or "source")

@@ -177,7 +177,7 @@ def _transform_view(t: Any) -> TransformView:
         uid=t.uid,
         key=t.key or t.name or t.uid,
         name=t.name,
-        version=t.version,
+        version=t.version_tag,
         type=t.type or "pipeline",
         hash=t.hash,
         source_code=t.source_code,

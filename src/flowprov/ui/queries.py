@@ -111,8 +111,8 @@ def source_diff(old: Any, new: Any) -> list[str]:
         difflib.unified_diff(
             (old.source_code or "").splitlines(),
             (new.source_code or "").splitlines(),
-            fromfile=f"{old.key or old.name} {old.version or old.uid}",
-            tofile=f"{new.key or new.name} {new.version or new.uid}",
+            fromfile=f"{old.key or old.name} {old.version_tag or old.uid}",
+            tofile=f"{new.key or new.name} {new.version_tag or new.uid}",
             lineterm="",
         )
     )

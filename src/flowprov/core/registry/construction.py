@@ -48,14 +48,14 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     probe = SimpleNamespace(
         key=key,
         name=name,
-        version=kwargs.get("version", kwargs.get("version_tag")),
+        version_tag=kwargs.get("version", kwargs.get("version_tag")),
         hash=hash_text(source) if isinstance(source, str) else None,
     )
     where = [cls.key == key] if key is not None else [cls.key.is_(None), cls.name == name]
     try:
         family = list(store.session.scalars(select(cls).where(*where, cls.branch_id != -1).order_by(cls.id)))
-        if probe.version is not None and probe.hash is None and _tag_has_source(family, probe.version):
-            taken = version_taken(probe.version)  # lamindb: a tag whose source is saved is taken
+        if probe.version_tag is not None and probe.hash is None and _tag_has_source(family, probe.version_tag):
+            taken = version_taken(probe.version_tag)  # lamindb: a tag whose source is saved is taken
         else:
             return cls._match(probe, family, {}) if family else None
     except (FlowprovError, OSError, ValueError):
@@ -70,4 +70,4 @@ def stored_transform(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
 
 
 def _tag_has_source(family: list[Any], version: str) -> bool:
-    return any(t.version == version and t.hash is not None for t in family)
+    return any(t.version_tag == version and t.hash is not None for t in family)

@@ -26,7 +26,7 @@ def describe_transform(t: Transform) -> dict[str, Any]:
         "uid": t.uid,
         "key": t.key,
         "name": t.name,
-        "version": t.version,
+        "version": t.version_tag,
         "type": t.type,
         "hash": t.hash,
         "is_latest": t.is_latest,

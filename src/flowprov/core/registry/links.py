@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Numeric, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, Numeric, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 
-from flowprov.core.fieldtypes import UTCDateTime
+from flowprov.core.fieldtypes import JSONType, UTCDateTime
 from flowprov.core.registry.base import Record
 
 # What a run read, and where: one row per (run, artifact, location). `path` is the absolute URI the
@@ -55,13 +55,18 @@ collection_artifact = Table(
     Column("position", Integer, nullable=False, default=0),
 )
 
+# predecessor -> successor (`transform_id`); since schema 0005 a row has an id and a config, and is
+# the record class TransformTransform (lamindb's link record, registry/transform.py)
 transform_predecessor = Table(
     "flowprov_transform_predecessor",
     Record.metadata,
-    Column("transform_id", Integer, ForeignKey("flowprov_transform.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", Integer, primary_key=True),
+    Column("transform_id", Integer, ForeignKey("flowprov_transform.id", ondelete="CASCADE"), nullable=False),
     Column(
-        "predecessor_id", Integer, ForeignKey("flowprov_transform.id", ondelete="CASCADE"), primary_key=True, index=True
+        "predecessor_id", Integer, ForeignKey("flowprov_transform.id", ondelete="CASCADE"), nullable=False, index=True
     ),
+    Column("config", JSONType, nullable=True),
+    UniqueConstraint("transform_id", "predecessor_id"),
 )
 
 # Every scalar leaf of a run's params (schema 0004): filled and refilled by database triggers on

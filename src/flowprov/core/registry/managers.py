@@ -14,7 +14,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOMANY, ONETOMANY
 
-from flowprov.core.exceptions import ValidationError
+from flowprov.core.exceptions import InvalidArgument, ValidationError
 from flowprov.core.query.lookups import _pairs
 from flowprov.core.query.queryset import QuerySet
 
@@ -161,9 +161,11 @@ class RelatedManager:
 
     def add(self, *objs: Any, through_defaults: dict[str, Any] | None = None) -> None:
         """Relate saved records to this one (already-related ones are left as they are).
-        `through_defaults` (Django's) is accepted; flowprov's link tables fill their own columns."""
+        `through_defaults` (Django's): values of the new link rows' own columns (a transform
+        link's `config`); the columns flowprov fills itself cannot be given."""
         owner_id = self._require_saved()
         ids = self._ids(objs)
+        extra = self._through_defaults(through_defaults)
         store = self._store()
         from flowprov.core.store.integrity import raise_integrity_error
 
@@ -175,6 +177,8 @@ class RelatedManager:
                 if self.link_values is not None:
                     for row, obj in zip(rows, objs, strict=True):
                         row.update(self.link_values(obj))
+                for row in rows:
+                    row.update(extra)
                 if self.order_column is not None:
                     start = session.execute(select(link_local).where(link_local == owner_id)).all()
                     for n, row in enumerate(rows):
@@ -187,6 +191,20 @@ class RelatedManager:
                     execution_options={"synchronize_session": False},
                 )
             self._expire(session, objs)
+
+    def _through_defaults(self, values: dict[str, Any] | None) -> dict[str, Any]:
+        if not values:
+            return {}
+        name = self.prop.key.lstrip("_")
+        if self.prop.direction is not MANYTOMANY:
+            raise InvalidArgument(f"{name}.add(through_defaults=...): {name} has no link records")
+        own = {c.key for c in self._link_table.columns if not c.foreign_keys and not c.primary_key}
+        own.discard(self.order_column or "")
+        unknown = sorted(set(values) - own)
+        if unknown:
+            allowed = ", ".join(sorted(own)) or "none"
+            raise InvalidArgument(f"{name}.add(through_defaults=...): unknown {', '.join(unknown)}; allowed: {allowed}")
+        return dict(values)
 
     def remove(self, *objs: Any) -> None:
         owner_id = self._require_saved()

@@ -58,6 +58,7 @@ class Run(InBranch, Record):
             "aux",
             "environment",
             "report",
+            "plan",
             "status",
             "_status_code",
             "uid",
@@ -97,6 +98,10 @@ class Run(InBranch, Record):
     report_id: Mapped[int | None] = mapped_column(
         ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # lamindb 2.x: the (agent) plan the run followed (schema 0005)
+    plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flowprov_artifact.id", ondelete="SET NULL", use_alter=True), index=True
+    )
     initiated_by_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("flowprov_run.id", ondelete="SET NULL"), index=True
     )
@@ -106,6 +111,7 @@ class Run(InBranch, Record):
     transform = relationship("Transform", cascade="")
     environment = relationship("Artifact", foreign_keys=[environment_id], cascade="")
     report = relationship("Artifact", foreign_keys=[report_id], cascade="")
+    plan = relationship("Artifact", foreign_keys=[plan_id], cascade="")
     initiated_by_run = relationship("Run", remote_side=[id], foreign_keys=[initiated_by_run_id], cascade="")
     created_by = relationship("User", foreign_keys=[created_by_id], cascade="")
     space = relationship("Space", foreign_keys=[space_id], cascade="")

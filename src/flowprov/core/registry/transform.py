@@ -35,7 +35,9 @@ class Transform(InBranch, Record):
     _versioned = True
     _init_fields = frozenset({"uid", "hash", "is_latest", "created_by", "space", "created_at", "version_tag"})
     # lamindb 2.x calls the type `kind`: both names work in constructors and filters
-    _query_aliases = {"kind": "type", "version_tag": "version"}
+    # lamindb 2.x: `version_tag` is the stored label, `version` reads it or the uid's suffix;
+    # filters by either name compare the label
+    _query_aliases = {"kind": "type", "version": "version_tag"}
     # lookup() without a field: the key, else the name (a transform made with name= only has no key)
     _lookup_fields = ("key", "name")
     _checks = (
@@ -47,7 +49,7 @@ class Transform(InBranch, Record):
     key: Mapped[str | None] = mapped_column(String(1024))
     name: Mapped[str | None] = mapped_column(String(150))
     description: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[str | None] = mapped_column(String(64))
+    version_tag: Mapped[str | None] = mapped_column("version", String(64))
     type: Mapped[str] = mapped_column(String(20), default="pipeline")
     hash: Mapped[str | None] = mapped_column(String(22), index=True)
     source_code: Mapped[str | None] = mapped_column(Text)
@@ -77,9 +79,18 @@ class Transform(InBranch, Record):
         viewonly=True,
     )
 
+    _links_successor = relationship(
+        "TransformTransform", foreign_keys=[transform_predecessor.c.predecessor_id], viewonly=True
+    )
+    _links_predecessor = relationship(
+        "TransformTransform", foreign_keys=[transform_predecessor.c.transform_id], viewonly=True
+    )
+
     runs = RelatedDescriptor("_runs", doc="Runs of this transform.")
     predecessors = RelatedDescriptor("_predecessors", doc="Transforms whose outputs this one consumes.")
     successors = RelatedDescriptor("_successors", doc="Transforms that consume this one's outputs.")
+    links_successor = RelatedDescriptor("_links_successor", doc="The link records to this transform's successors.")
+    links_predecessor = RelatedDescriptor("_links_predecessor", doc="The link records to its predecessors.")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Transform:
         # lamindb: a transform whose key and source are stored is that record already
@@ -120,7 +131,7 @@ class Transform(InBranch, Record):
         self.__dict__.update(
             name=name,
             key=key,
-            version=version,
+            version_tag=version if version is not None else fields.pop("version_tag", None),
             type=kind or type or "pipeline",
             reference=reference,
             reference_type=reference_type,
@@ -145,6 +156,17 @@ class Transform(InBranch, Record):
         from flowprov.core.registry.transform_sources import from_git
 
         return from_git(cls, url, path, **kwargs)
+
+    @property
+    def version(self) -> str | None:
+        """lamindb 2.x: the version tag, else the uid's 4-character version suffix."""
+        if self.version_tag is not None:
+            return self.version_tag
+        return self.uid[-4:] if self.uid else None
+
+    @version.setter
+    def version(self, value: str | None) -> None:
+        self.version_tag = value
 
     @property
     def kind(self) -> str:
@@ -185,20 +207,42 @@ class Transform(InBranch, Record):
         return sorted(found, key=lambda t: t.id)
 
     def _content_key(self) -> tuple[str | None, str | None, str | None]:
-        return (self._family_key(), self.hash, self.version)
+        return (self._family_key(), self.hash, self.version_tag)
 
     def _match(self, family: list[Transform], by_content: dict[Any, Any]) -> Transform | None:
         """The stored version this transform is, None for a new version; refuses a changed
         source under an existing explicit version."""
         for candidate in reversed(family):
             same_source = candidate.hash == self.hash
-            if self.version is not None and candidate.version == self.version:
+            if self.version_tag is not None and candidate.version_tag == self.version_tag:
                 if same_source or self.hash is None:
                     return candidate
-                raise version_taken(self.version)
-            if self.version is None and same_source:
+                raise version_taken(self.version_tag)
+            if self.version_tag is None and same_source:
                 return candidate
         return None
+
+
+class TransformTransform(Record):
+    """A predecessor -> successor link with its `config` (lamindb's link record): made by
+    `predecessor.successors.add(t, through_defaults={"config": {...}})` or saved directly."""
+
+    __table__ = transform_predecessor
+    _init_fields = frozenset({"predecessor", "successor", "predecessor_id", "successor_id", "config"})
+
+    successor_id = transform_predecessor.c.transform_id
+    predecessor = relationship("Transform", foreign_keys=[transform_predecessor.c.predecessor_id], cascade="")
+    successor = relationship("Transform", foreign_keys=[transform_predecessor.c.transform_id], cascade="")
+
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        if args:
+            raise ValueError("TransformTransform() takes keyword arguments: predecessor=, successor=, config=")
+        self._set_fields(fields)
+
+    def clean(self) -> None:
+        for side in ("predecessor", "successor"):
+            if self.__dict__.get(side) is None and self.__dict__.get(f"{side}_id") is None:
+                raise ValidationError({side: [f"a link needs a {side}"]})
 
 
 def version_taken(version: str) -> ValueError:

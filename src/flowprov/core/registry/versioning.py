@@ -134,6 +134,6 @@ def same_revision(record: Any, family: list[Any]) -> Any:
     if record.hash is None:
         return None
     for candidate in reversed(family):
-        if candidate.hash == record.hash and record.version in (None, candidate.version):
+        if candidate.hash == record.hash and record.version_tag in (None, candidate.version_tag):
             return candidate
     return None

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from flowprov.core.store.connection import Store
 
 # The newest revision in migrations/versions; tests check it equals Alembic's head.
-SCHEMA_HEAD = "0004_param_index"
+SCHEMA_HEAD = "0005_run_plan_link_config"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "flowprov_alembic_version"
 _PG_LOCK_KEY = 7_412_390_551  # arbitrary constant shared by every flowprov process

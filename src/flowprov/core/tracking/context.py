@@ -66,6 +66,15 @@ class Context:
     def __repr__(self) -> str:
         return f"Context(transform={self.transform!r}, run={self.run!r})"
 
+    @property
+    def _run(self) -> Run | None:
+        """lamindb's name of `run` (its tests reset the global run with `ln.context._run = None`)."""
+        return self.run
+
+    @_run.setter
+    def _run(self, value: Run | None) -> None:
+        self.run = value
+
 
 context = Context()
 
@@ -135,8 +144,12 @@ def track(
     key: str | None = None,
     initiated_by_run: Run | int | str | None = None,
     name: str | None = None,
+    plan: Artifact | str | None = None,
 ) -> Run | None:
     """Start recording the calling script or notebook (or a given Transform) as a run.
+
+    `plan` (lamindb 2.x): the artifact, or the key of a stored one, holding the (agent) plan the
+    run follows; it becomes `run.plan`.
 
     Returns the run; `ln.context.run` and `ln.context.transform` hold it afterwards. When the store
     cannot be written, it warns once and returns None: the script runs, and the run goes to a
@@ -163,7 +176,7 @@ def track(
         from flowprov.core.tracking.offline import store_failures
 
         try:
-            run = _start_in_store(transform, name, params, aux, project_root, initiated_by_run)
+            run = _start_in_store(transform, name, params, aux, project_root, initiated_by_run, plan)
         except store_failures() as exc:  # the script runs all the same; the run goes to a spool file
             _start_offline(exc, transform, name, params, aux, project_root, initiated_by_run)
             return None
@@ -212,18 +225,39 @@ def _start_in_store(
     aux: dict[str, Any],
     project_root: Path | None,
     initiated_by_run: Run | int | str | None,
+    plan: Artifact | str | None = None,
 ) -> Run:
     from flowprov.core.registry import Run
 
+    plan_artifact = _plan_artifact(plan)
     transform = transform.save()
     env, locks = environment_artifact(project_root)
     if locks:
         aux["environment_files"] = [a.uid for a in locks]
     parent = parent_run(initiated_by_run)
-    run = Run(transform, name=name, params=params, initiated_by_run=parent, aux=aux, environment=env)
+    run = Run(
+        transform, name=name, params=params, initiated_by_run=parent, aux=aux, environment=env, plan=plan_artifact
+    )
     run.save()
     notify([run.id])
     return run
+
+
+def _plan_artifact(plan: Artifact | str | None) -> Artifact | None:
+    """track(plan=): a saved artifact, or the key of a stored one (lamindb 2.x)."""
+    from flowprov.core.exceptions import InvalidArgument
+    from flowprov.core.registry import Artifact
+
+    if plan is None or (isinstance(plan, Artifact) and plan.id is not None):
+        return plan
+    if isinstance(plan, Artifact):
+        raise InvalidArgument("track(plan=...): save the plan artifact first")
+    if not isinstance(plan, str):
+        raise InvalidArgument(f"track(plan=...): expected an Artifact or an artifact key, got {type(plan).__name__}")
+    found = Artifact.filter(key=plan).order_by("-id").first()
+    if found is None:
+        raise InvalidArgument(f"track(plan={plan!r}): no artifact with that key")
+    return found
 
 
 def _start_offline(
@@ -245,7 +279,7 @@ def _start_offline(
         key=t.get("key") or "unknown",
         name=t.get("name"),
         type=t.get("type") or "script",
-        version=t.get("version"),
+        version=t.get("version_tag"),
         source_code=t.get("source_code"),
     )
     locks = lock_files(project_root) if project_root else []

@@ -9,17 +9,25 @@
 The call's arguments become the run's params (an argument that does not match its annotation is
 left out, records are named `Artifact[uid]`), artifacts saved inside the call are the run's outputs,
 and the run ends completed or, when the function raises, errored (the exception goes on unchanged).
+A flow's stdout and stderr are captured while it runs (and still printed); when the flow raises,
+they become the run's report (`run.report`, a text file in the store's default storage location,
+as lamindb uploads a failed flow's log streams).
 A step's run lives in a ContextVar, so steps running in threads each get their own run.
 Recording never changes the function's result: a store failure is one `flowprov: error:` line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import io
+import sys
+import threading
 import typing
 from collections.abc import Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flowprov.core.fieldtypes import utcnow
@@ -51,10 +59,12 @@ def flow(uid: str | None = None, global_run: str = "memorize", **_lamindb_option
             _install_provider()
             if run is not None:
                 context.run, context.transform, context._finished = run, run.transform, False
+            streams = _Streams() if run is not None else None
             try:
-                result = func(*args, **kwargs)
+                with streams or contextlib.nullcontext():
+                    result = func(*args, **kwargs)
             except BaseException:
-                _end(run, "errored")
+                _end(run, "errored", streams)
                 _leave_global(run, global_run)
                 raise
             _end(run, "completed")
@@ -132,9 +142,72 @@ def _start(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, An
         return None
 
 
-def _end(run: Any, status: str) -> None:
+class _Streams:
+    """Copies what is written to stdout and stderr while a flow runs (still writing it through).
+    One pair of tees serves every flow running at once (threads): installed by the first, removed
+    by the last, so flows ending in any order leave the original streams behind."""
+
+    _lock = threading.Lock()
+    _active: list[io.StringIO] = []
+    _saved: tuple[Any, Any] = (None, None)
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+
+    def __enter__(self) -> _Streams:
+        with _Streams._lock:
+            if not _Streams._active:
+                _Streams._saved = sys.stdout, sys.stderr
+                sys.stdout = typing.cast(typing.TextIO, _Tee(sys.stdout))
+                sys.stderr = typing.cast(typing.TextIO, _Tee(sys.stderr))
+            _Streams._active.append(self.buffer)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with _Streams._lock:
+            _Streams._active.remove(self.buffer)
+            if not _Streams._active:
+                for name, saved in zip(("stdout", "stderr"), _Streams._saved, strict=True):
+                    if isinstance(getattr(sys, name), _Tee):  # not replaced by someone else since
+                        setattr(sys, name, saved)
+
+
+class _Tee:
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        for buffer in list(_Streams._active):
+            buffer.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, ... of the real stream
+        return getattr(self.stream, name)
+
+
+def _save_report(run: Any, text: str) -> None:
+    """The captured streams as the run's report: a text file in the default storage location."""
+    from flowprov.core.registry import Artifact
+    from flowprov.core.registry.artifact_create import default_storage
+
+    folder = Path(default_storage(run._target_store(None)).root) / "run_logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"run_logs_{run.uid}.txt"
+    path.write_text(text)
+    run.report = Artifact(path, description=f"log streams of run {run.uid}", kind="__lamindb_run__", run=False).save()
+
+
+def _end(run: Any, status: str, streams: _Streams | None = None) -> None:
     if run is None:
         return
+    if streams is not None:
+        try:
+            _save_report(run, streams.buffer.getvalue())
+        except store_failures() as exc:  # the run's end is recorded all the same
+            report_failure(f"the report of run {run.uid}", exc)
     try:
         run.finished_at = utcnow()
         run.status = status

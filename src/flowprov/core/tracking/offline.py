@@ -127,7 +127,7 @@ def run_facts(run: Run) -> dict[str, Any]:
 
     t = run.transform
     spec = TransformSpec(
-        key=t.key or "unknown", name=t.name, type=t.type or "script", version=t.version, source_code=t.source_code
+        key=t.key or "unknown", name=t.name, type=t.type or "script", version=t.version_tag, source_code=t.source_code
     )
     parent = run.initiated_by_run
     return {

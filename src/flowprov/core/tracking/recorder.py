@@ -445,7 +445,9 @@ class Recorder:
         t = query.order_by("-id").first()
         if t is None:
             return None
-        return TransformSpec(key=t.key or key, name=t.name, type=t.type, version=t.version, source_code=t.source_code)
+        return TransformSpec(
+            key=t.key or key, name=t.name, type=t.type, version=t.version_tag, source_code=t.source_code
+        )
 
     def find_runs(
         self, reference_type: str, references: list[str], not_under: tuple[str | None, str | None] | None = None

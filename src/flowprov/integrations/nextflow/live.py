@@ -166,7 +166,7 @@ class LiveRecorder:
         if run is None:
             return None
         transform = run.transform
-        return {"pipeline": transform.key, "revision": transform.version, "aux": run.aux or {}}
+        return {"pipeline": transform.key, "revision": transform.version_tag, "aux": run.aux or {}}
 
     def _started(self, state: LaunchState, message: WeblogMessage) -> None:
         workflow = message.workflow

@@ -54,7 +54,7 @@ def stored_spec(run: Any) -> Any:
     from flowprov.core.tracking.recorder import TransformSpec
 
     t = run.transform
-    return TransformSpec(key=t.key, name=t.name, type=t.type, version=t.version, source_code=t.source_code)
+    return TransformSpec(key=t.key, name=t.name, type=t.type, version=t.version_tag, source_code=t.source_code)
 
 
 def reopen_stored(rec: Any, run: Any, aux: dict[str, Any] | None = None) -> Any:

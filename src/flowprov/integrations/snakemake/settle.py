@@ -39,7 +39,7 @@ def earlier_logs(log: Any) -> list[Path]:
 def _transform_of(run: Any) -> TransformSpec:
     """The stored run's own transform, so settling it does not move it to today's Snakefile."""
     t = run.transform
-    return TransformSpec(key=t.key, name=t.name, type=t.type, version=t.version, source_code=t.source_code)
+    return TransformSpec(key=t.key, name=t.name, type=t.type, version=t.version_tag, source_code=t.source_code)
 
 
 def _settle_logs(rec: Recorder, logs: list[Path], reference_type: str, by: str) -> list[str]:
@@ -116,8 +116,8 @@ def _in_window(record: dict[str, Any], begun: dt.datetime | None, ended: dt.date
 
 def _settled_job(rec: Recorder, died: RunHandle, run: Any, job: dict[str, Any], proof: str) -> RunHandle:
     key = f"{run.transform.key}#{job['rule']}"
-    spec = rec.find_transform(key, run.transform.version) or TransformSpec(
-        key=key, name=job["rule"], type="step", version=run.transform.version, source_code=job.get("code")
+    spec = rec.find_transform(key, run.transform.version_tag) or TransformSpec(
+        key=key, name=job["rule"], type="step", version=run.transform.version_tag, source_code=job.get("code")
     )
     wildcards = dict(w.split("=", 1) for w in _split(job.get("wildcards")) if "=" in w)
     name = f"{job['rule']} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})" if wildcards else job["rule"]
