@@ -450,7 +450,8 @@ def test_subflows_three_deep_are_runs_not_steps(store):
 
 
 CONCURRENT_FLOWS = """
-import sys
+import os, sys, time
+from pathlib import Path
 from prefect import flow, task
 from flowprov.integrations.prefect import tracked
 
@@ -466,46 +467,69 @@ def busy(n: int) -> int:
     return sum(f.result() for f in inc.map(range(n)))
 
 
-for _ in range(3):
-    assert busy(30) == sum(range(1, 31))
+flows, tasks = int(sys.argv[1]), int(sys.argv[2])
+Path(f"ready-{os.getpid()}").touch()  # imports done: every process starts its flows at once
+deadline = time.monotonic() + 300
+while not Path("go").exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+for _ in range(flows):
+    assert busy(tasks) == sum(range(1, tasks + 1))
 """
+# processes x flows x tasks: on SQLite the issue's 4 x 3 x 30; on PostgreSQL, whose writers do
+# not queue on one lock, fewer (the suite's time) but still several processes creating the same
+# transforms and writing runs at once
+CONCURRENCY = {"sqlite": (4, 3, 30), "postgresql": (3, 2, 20)}
 
 
-def test_concurrent_processes_record_every_task_run_once(prefect_api, tmp_path):
-    """4 processes x 3 flows x 30 tasks at once: 360 task runs, each stored once (issue 21). On
-    SQLite, where writers contend for one lock (PostgreSQL's concurrent writers are covered by
-    tests/core; one store here keeps the suite's time)."""
-    store = ln.connect(f"sqlite:///{tmp_path / 'store.db'}")
+def _release_together(children, folder: Path) -> None:
+    """Let the processes start their flows once every one has imported (each touched `ready-*`)."""
+    import time
+
+    deadline = time.monotonic() + 300
+    while len(list(folder.glob("ready-*"))) < len(children) and time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            break  # one failed to start: its error is reported below
+        time.sleep(0.05)
+    (folder / "go").touch()
+
+
+def test_concurrent_processes_record_every_task_run_once(prefect_api, store_url, tmp_path):
+    """Processes running tracked flows at once, each task run stored once, none lost (issue 21)."""
     import subprocess
     import sys
 
     from flowprov.integrations.prefect import read_all_task_runs
 
+    processes, flows, tasks = CONCURRENCY["sqlite" if store_url.startswith("sqlite") else "postgresql"]
+    store = ln.connect(store_url)
     (tmp_path / "busy.py").write_text(CONCURRENT_FLOWS)
-    env = {**os.environ, "FLOWPROV_DB": store.url, "PREFECT_API_URL": prefect_api}
+    env = {**os.environ, "FLOWPROV_DB": store.url, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("FLOWPROV_INITIATED_BY_RUN", None)
     children = [
         subprocess.Popen(
-            [sys.executable, "busy.py"],
+            [sys.executable, "busy.py", str(flows), str(tasks)],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(4)
+        for _ in range(processes)
     ]
+    _release_together(children, tmp_path)
     outcomes = [(child.wait(timeout=600), child.stderr.read()) for child in children]  # type: ignore[union-attr]
-    assert [code for code, _ in outcomes] == [0] * 4, outcomes[0][1][-3000:]
+    assert [code for code, _ in outcomes] == [0] * processes, outcomes[0][1][-3000:]
     assert not [line for _, err in outcomes for line in err.splitlines() if line.startswith("flowprov:")]
     store.session.expunge_all()
-    flows = ln.Run.filter(reference_type="prefect_flow_run_id", transform__key="busy:busy").list()
-    assert len(flows) == 12 and {r.status for r in flows} == {"completed"}
-    for run in flows:  # what Prefect ran is what is stored
+    runs = ln.Run.filter(reference_type="prefect_flow_run_id", transform__key="busy:busy").list()
+    assert len(runs) == processes * flows and {r.status for r in runs} == {"completed"}
+    for run in runs:  # what Prefect ran is what is stored
         stored = sorted(t.reference for t in run.initiated_runs.filter(reference_type="prefect_task_run_id"))
         assert stored == sorted(str(t.id) for t in read_all_task_runs(run.reference))
-        assert len(stored) == 30
-    assert ln.Run.filter(reference_type="prefect_task_run_id").count() == 360
+        assert len(stored) == tasks
+    assert ln.Run.filter(reference_type="prefect_task_run_id").count() == processes * flows * tasks
+    assert ln.Transform.filter(key="busy:busy").count() == 1
+    assert ln.Transform.filter(key="busy:busy#inc").count() == 1
 
 
 def test_lock_files_beside_the_flow_are_part_of_its_environment(store, tmp_path, monkeypatch):

@@ -1,14 +1,23 @@
-"""`@tracked` flows run by Prefect's own runner (`flow.serve()`), on the session's Prefect server:
-a run completed (started by `run_deployment` from a tracked flow), one cancelled and one killed
-(kill -9 of the flow run's process), and a direct call of the same flow (issue 21).
+"""`@tracked` flows run by Prefect's own runners, on the session's Prefect server (issue 21):
+`flow.serve()` (a run completed, started by `run_deployment` from a tracked flow; one cancelled;
+one killed with kill -9; and a direct call of the same flow), and a process work pool's
+`prefect worker start` (completed, cancelled and killed, on each store).
 
-One served process for the module: every case is started at once and the assertions share them.
-The runner's crash and cancellation hooks run in the runner's process, which never opened the
-record: they write the end onto the stored run (same transform, Prefect's own end time).
+One served process and one worker process for the module (and one xdist group, so neither is
+started twice): every case is started at once and the assertions share them. The crash and
+cancellation hooks run in a process that never opened the record (the serving process; for the
+worker, a hook process Prefect starts beside it): they write the end onto the stored run (same
+transform, Prefect's own end time).
+
+The served runs use SQLite only: a served flow's runs all get the serving process's environment
+(`serve()` ignores job variables), so a PostgreSQL variant would need a second served process;
+the worker's runs choose their store per run (job variables' `env`), and cover the same
+hooks-in-another-process path on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -17,10 +26,18 @@ import time
 
 import pytest
 
-from tests.conftest import require_module, set_prefect_test_env
+from tests.conftest import (
+    drop_pg_schema,
+    new_pg_schema_url,
+    pg_problem,
+    require_module,
+    require_pg,
+    set_prefect_test_env,
+)
 
 set_prefect_test_env()
 require_module("prefect")
+pytestmark = pytest.mark.xdist_group("prefect-deployments")
 
 import flowprov as ln  # noqa: E402
 
@@ -179,5 +196,153 @@ def test_one_transform_whatever_ran_the_flow(served, monkeypatch):
     assert len(flows) == 4 and len({r.transform_id for r in flows}) == 1
     [transform] = ln.Transform.filter(type="pipeline", name="served").list()
     assert transform.key == "pipeline:served" and transform.version_tag is None
+    assert not ln.Transform.filter(key__contains="__prefect_loader").exists()
+    assert {t.key for t in ln.Transform.filter(type="step")} == {"pipeline:served#step"}
+
+
+# -- a process work pool and `prefect worker start` ------------------------------------------
+POOL = "flowprov-process"
+WORKER_MODES = {"ok": "Completed", "cancel": "Cancelled", "kill": "Crashed"}  # mode -> final state
+
+
+def _worker_stores(work) -> tuple[dict[str, str], str | None]:
+    """The stores the worker's runs write to (PostgreSQL when it answers) and the PG schema."""
+    stores, schema = {"sqlite": f"sqlite:///{work / 'store.db'}"}, None
+    if pg_problem() is None:
+        schema, stores["postgresql"] = new_pg_schema_url()
+    return stores, schema
+
+
+def _start_worker(work, prefect_api) -> subprocess.Popen:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    with get_client(sync_client=True) as api:
+        api.create_work_pool(WorkPoolCreate(name=POOL, type="process", base_job_template=template), overwrite=True)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_WORKER_QUERY_SECONDS": "1"}
+    env.update(PREFECT_LOGGING_LEVEL="WARNING")
+    for name in ("FLOWPROV_DB", "FLOWPROV_INITIATED_BY_RUN", "PIDS"):
+        env.pop(name, None)  # every run names its store and folder (job variables)
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"]
+    with (work / "worker.log").open("w") as log:  # the worker's child keeps its own handle
+        return subprocess.Popen([*command, "--limit", "6"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _worker_runs(work, stores: dict[str, str]) -> tuple[dict[str, dict[str, str]], dt.datetime]:
+    """Start every case on every store at once; cancel and kill once they run: the flow run ids
+    and when the test cancelled and killed them."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    from prefect import flow
+
+    deployed = flow.from_source(source=str(work), entrypoint="pipeline.py:served")
+    deployed.deploy(name="wk", work_pool_name=POOL, print_next_steps=False, ignore_warnings=True)
+    ids = {kind: {} for kind in stores}
+    for kind, url in stores.items():
+        (work / "pids" / kind).mkdir(parents=True)
+        env = {"FLOWPROV_DB": url, "PIDS": str(work / "pids" / kind)}
+        for mode in WORKER_MODES:
+            run = run_deployment("served/wk", parameters={"mode": mode}, job_variables={"env": env}, timeout=0)
+            ids[kind][mode] = str(run.id)
+    pids = {
+        (kind, m): _wait(f"the {kind} {m} run", lambda f=work / "pids" / kind / m: f.is_file() and f.read_text())
+        for kind in stores
+        for m in ("cancel", "kill")
+    }
+    # the completed runs end first: a tracked run starting later would settle the others itself
+    for kind, url in stores.items():
+        _wait(f"the {kind} completed run", lambda u=url, i=ids[kind]["ok"]: _finished(u, [i]))
+    stopped_at = dt.datetime.now(dt.UTC)
+    with get_client(sync_client=True) as api:
+        for kind in stores:
+            api.set_flow_run_state(ids[kind]["cancel"], Cancelling(message="cancelled by the test"), force=True)
+    for (_, mode), pid in pids.items():
+        if mode == "kill":
+            os.kill(int(pid.split()[0]), signal.SIGKILL)
+    return ids, stopped_at
+
+
+def _final_runs(api, ids: dict[str, dict[str, str]]) -> dict[str, dict[str, object]] | None:
+    runs = {k: {m: api.read_flow_run(i) for m, i in by_mode.items()} for k, by_mode in ids.items()}
+    return runs if all(r.state.is_final() for by_mode in runs.values() for r in by_mode.values()) else None
+
+
+def _finished(url: str, references: list[str]) -> bool:
+    store = ln.connect(url)
+    store.session.expunge_all()
+    runs = ln.Run.filter(reference_type="prefect_flow_run_id", reference__in=references)
+    return runs.count() == len(references) and all(r.finished_at is not None for r in runs)
+
+
+@pytest.fixture(scope="module")
+def worker(prefect_api, tmp_path_factory):
+    """One worker on a process work pool, a deployment of the served flow's file from a local
+    folder; per store, a run completed, one cancelled and one killed. The stores, the flow run
+    ids, Prefect's view of each run and when the test cancelled and killed them."""
+    from prefect.client.orchestration import get_client
+
+    work = tmp_path_factory.mktemp("worker")
+    (work / "pipeline.py").write_text(PIPELINE)
+    stores, schema = _worker_stores(work)
+    worker = _start_worker(work, prefect_api)
+    try:
+        ids, stopped_at = _worker_runs(work, stores)
+        for kind, url in stores.items():
+            _wait(
+                f"the {kind} cancelled and killed runs' end", lambda u=url, k=kind: _finished(u, list(ids[k].values()))
+            )
+        with get_client(sync_client=True) as api:  # the worker marks a run Cancelled after its hooks
+            prefect_runs = _wait("Prefect's final states", lambda: _final_runs(api, ids))
+            states = {k: {m: api.read_flow_run_states(i) for m, i in ids[k].items()} for k in stores}
+        yield {"stores": stores, "ids": ids, "prefect": prefect_runs, "states": states, "stopped_at": stopped_at}
+    except Exception:
+        print((work / "worker.log").read_text()[-6000:])
+        raise
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        if schema is not None:
+            from flowprov.core.store.connection import disconnect_all
+
+            disconnect_all()
+            drop_pg_schema(schema)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_worker_runs_completed_cancelled_or_killed_are_recorded_once(worker, kind):
+    """The end facts land on the run the flow's process opened: same transform, the flow process's
+    start, Prefect's own end (the hook process writes later), no second run, no loader key."""
+    if kind == "postgresql":
+        require_pg()
+    store = ln.connect(worker["stores"][kind])
+    store.session.expunge_all()
+    for mode, state in WORKER_MODES.items():
+        run, prefect_run = ln.Run.get(reference=worker["ids"][kind][mode]), worker["prefect"][kind][mode]
+        assert prefect_run.state.name == state, mode
+        assert run.status == ("completed" if mode == "ok" else "aborted"), mode
+        assert run.transform.key == "pipeline:served" and run.params.get_values() == {"mode": mode}
+        assert not run.aux.get("reconciled"), mode  # the end hook wrote it, not a later reconcile
+        assert abs((run.started_at - prefect_run.start_time).total_seconds()) < 10, mode
+        stamps = {s.name: s.timestamp for s in worker["states"][kind][mode]}
+        if mode == "cancel":  # the hook's Cancelling state is made once the worker stopped the process,
+            # after the requested Cancelling and before the worker marks the run Cancelled
+            assert stamps["Cancelling"] <= run.finished_at <= stamps["Cancelled"], (run.finished_at, stamps)
+        else:  # Prefect's time, not the (later) hook process's
+            assert abs((run.finished_at - stamps[state]).total_seconds()) < 1, (run.finished_at, stamps)
+        if mode != "ok":
+            assert run.started_at < worker["stopped_at"] < run.finished_at, mode
+        steps = run.initiated_runs.all()
+        assert sorted(t.transform.name for t in steps) == ["step", "step"], mode
+        assert {t.status for t in steps} == {"completed"}, mode
+    assert ln.Run.filter(reference_type="prefect_flow_run_id").count() == 3
+    [transform] = ln.Transform.filter(type="pipeline").list()
+    assert transform.key == "pipeline:served" and transform.version is None
     assert not ln.Transform.filter(key__contains="__prefect_loader").exists()
     assert {t.key for t in ln.Transform.filter(type="step")} == {"pipeline:served#step"}
