@@ -202,3 +202,33 @@ def test_collections(store, tmp_path):
         unsaved_path = tmp_path / "unsaved.txt"
         unsaved_path.write_text("u")
         ln.Collection([ln.Artifact(unsaved_path)], key="x").save()
+
+
+def test_threads_opening_a_new_hash_cache_at_once_all_hash(tmp_path, monkeypatch):
+    """Switching a new cache file to WAL from several connections at once can be refused as
+    locked; the cache only saves time, so every thread still gets its hash."""
+    import threading
+
+    from flowprov.core import hashing
+
+    files = []
+    for i in range(8):
+        f = tmp_path / f"f{i}.txt"
+        f.write_text(f"content {i}\n")
+        files.append(f)
+    monkeypatch.setenv("FLOWPROV_HASH_CACHE", "off")
+    expected = [hashing.hash_file(f) for f in files]
+    monkeypatch.setenv("FLOWPROV_HASH_CACHE", str(tmp_path / "cache" / "hash-cache.db"))
+    barrier = threading.Barrier(len(files))
+    results: dict[int, tuple[str, str]] = {}
+
+    def work(i: int) -> None:
+        barrier.wait()
+        results[i] = hashing.hash_file(files[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(files))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[i] for i in range(len(files))] == expected

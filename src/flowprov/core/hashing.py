@@ -20,6 +20,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,28 +111,49 @@ class HashCache:
         self._local = threading.local()
 
     def _conn(self) -> sqlite3.Connection | None:
-        if self.location is None:
+        if self.location is None or getattr(self._local, "unusable", False):
             return None
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.location, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS hash_cache (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                " inode INTEGER, mode TEXT, hash TEXT, hash_type TEXT)"
-            )
+            conn = self._open(self.location)
+            if conn is None:  # the cache only saves time: this thread hashes without it
+                self._local.unusable = True
+                return None
             self._local.conn = conn
         return conn
+
+    @staticmethod
+    def _open(location: str) -> sqlite3.Connection | None:
+        """A connection to the cache file, or None when it stays locked (threads opening a new
+        cache at once: switching it to WAL takes a lock SQLite's busy timeout does not wait for)."""
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(6):
+            conn = None
+            try:
+                conn = sqlite3.connect(location, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS hash_cache (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                    " inode INTEGER, mode TEXT, hash TEXT, hash_type TEXT)"
+                )
+                return conn
+            except sqlite3.OperationalError:
+                if conn is not None:
+                    conn.close()
+                time.sleep(0.02 * 2**attempt)
+        return None
 
     def get(self, path: str, st: os.stat_result, mode: str) -> tuple[str, str] | None:
         conn = self._conn()
         if conn is None:
             return None
-        row = conn.execute(
-            "SELECT size, mtime_ns, inode, mode, hash, hash_type FROM hash_cache WHERE path = ?", (path,)
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "SELECT size, mtime_ns, inode, mode, hash, hash_type FROM hash_cache WHERE path = ?", (path,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # a locked or broken cache is a miss, never an error
+            return None
         if row and row[:4] == (st.st_size, st.st_mtime_ns, st.st_ino, mode):
             return row[4], row[5]
         return None
@@ -139,10 +161,13 @@ class HashCache:
     def put(self, path: str, st: os.stat_result, mode: str, value: tuple[str, str]) -> None:
         conn = self._conn()
         if conn is not None:
-            conn.execute(
-                "INSERT OR REPLACE INTO hash_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (path, st.st_size, st.st_mtime_ns, st.st_ino, mode, *value),
-            )
+            try:
+                conn.execute(
+                    "INSERT OR REPLACE INTO hash_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (path, st.st_size, st.st_mtime_ns, st.st_ino, mode, *value),
+                )
+            except sqlite3.OperationalError:
+                pass  # not cached this time: the next hash of the file computes it again
 
 
 _cache: HashCache | None = None
